@@ -1,0 +1,230 @@
+"""The azwrap command line: parse options, build settings, pick a runner, call the steps."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from . import __version__, scripts
+from . import state as state_file
+from .commands import DIALECTS
+from .engine import MissingInput, Setup
+from .redact import Redactor
+from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az
+from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
+from .state import StateError
+from .steps import STEPS, plan
+
+EXIT_AZ_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _option_name(setting: str) -> str:
+    return "--" + setting.replace("_", "-")
+
+
+def _validate(ctx: click.Context, param: click.Parameter, value):
+    if value is not None:
+        broken = check(param.name, value)
+        if broken:
+            raise click.BadParameter(f"{value!r} is not valid: must be {broken}.")
+    return value
+
+
+def setting_option(setting: str) -> click.Option:
+    default = getattr(DEFAULTS, setting)
+    return click.Option(
+        [_option_name(setting), setting],
+        default=default,
+        type=int if setting == "max_nodes" else str,
+        envvar=f"AZWRAP_{setting.upper()}",
+        show_envvar=True,
+        show_default=default is not None,
+        callback=_validate,
+        help=HELP[setting],
+    )
+
+
+def run_options() -> list[click.Option]:
+    """Options of every command that runs az."""
+    return [
+        click.Option(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
+                     help="The az executable. [default: az found on PATH]"),
+        state_option(),
+        click.Option(["--quiet", "-q"], is_flag=True, help="Do not echo each az command before running it."),
+    ]  # fmt: skip
+
+
+def state_option() -> click.Option:
+    return click.Option(
+        ["--state-file", "state_path"], envvar="AZWRAP_STATE", show_envvar=True, type=click.Path(dir_okay=False, path_type=Path),
+        default=state_file.DEFAULT_PATH, show_default=True,
+        help="Where azwrap keeps what steps recorded (holds the client secret; kept 0600).",
+    )  # fmt: skip
+
+
+def shell_option() -> click.Option:
+    return click.Option(["--shell"], type=click.Choice(["powershell", "bash"]), default="powershell", show_default=True,
+                        help="Shell to write for.")  # fmt: skip
+
+
+class Failure(click.ClickException):
+    """An error printed as one `Error: ...` message with its own exit code, never a traceback."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _settings(options: dict, uses) -> Settings:
+    values = {name: options.pop(name) for name in NAMES if name in options}
+    if "account" in uses and values.get("account") is None:
+        raise click.UsageError(
+            "Missing option '--account' (or AZWRAP_ACCOUNT): the ADLS Gen2 storage account name. "
+            "It is globally unique, so azwrap has no default for it."
+        )
+    return Settings(**values)
+
+
+def _check_source(settings: Settings, uses) -> None:
+    if "source" in uses:
+        source = Path(settings.source)
+        if not source.is_file():
+            what = "is a directory" if source.is_dir() else "does not exist"
+            raise click.BadParameter(f"{settings.source} {what}; the file to upload must exist before anything runs.",
+                                     param_hint="'--source'")  # fmt: skip
+
+
+def run_az(uses, action):
+    """Wrap a command body: build settings and a Setup, run action, turn failures into messages."""
+
+    def command(**options):
+        state_path, quiet, az_given = options.pop("state_path"), options.pop("quiet"), options.pop("az_path")
+        settings = _settings(options, uses)
+        _check_source(settings, uses)
+        redact = Redactor()
+        try:
+            runner = Runner(find_az(az_given), redact, quiet=quiet)
+            setup = Setup(settings, DIALECTS["v1"], runner, state_path)
+            action(setup)
+        except AzNotFound as error:
+            raise Failure(str(error), EXIT_USAGE) from None
+        except (StateError, MissingInput) as error:
+            raise Failure(redact(str(error)), EXIT_USAGE) from None
+        except AzFailed as error:
+            raise Failure(redact(error.message()), EXIT_AZ_FAILED) from None
+        except Interrupted as error:
+            raise Failure(str(error), EXIT_INTERRUPTED) from None
+
+    return command
+
+
+def _help(summary: str, body: str, example: str) -> str:
+    return f"{summary}\n\n{body}\n\nExample:\n\n\b\n  {example}"
+
+
+def step_command(step) -> click.Command:
+    az_lines = "\n".join(f"  {shlex.join(inv.template())}" for inv in step.invocations(Settings(account=ACCOUNT_PLACEHOLDER), DIALECTS["v1"]))
+    body = f"Runs, as in the book:\n\n\b\n{az_lines}"
+    return click.Command(
+        step.name,
+        callback=run_az(step.uses, lambda setup: setup.run_step(step)),
+        params=[setting_option(name) for name in step.uses] + run_options(),
+        help=_help(step.summary, body, step.example),
+        short_help=step.summary,
+    )
+
+
+class BookOrder(click.Group):
+    """Lists commands in the book's order rather than alphabetically."""
+
+    def list_commands(self, ctx):
+        return list(self.commands)
+
+
+@click.group(cls=BookOrder, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="azwrap")
+def main():
+    """Set up Azure Machine Learning as chapter 7 of "Data Engineering on Azure" does, with the
+    same az commands: safely, repeatably and in one go.
+
+    Run `azwrap all --account NAME` for the whole setup, one step command at a time, or
+    `azwrap plan` for the commands as a script to copy and paste.
+    """
+
+
+main.add_command(click.Command(
+    "all",
+    callback=run_az(NAMES, lambda setup: (setup.run_all(), _tell_env(setup))),
+    params=[setting_option(name) for name in NAMES] + run_options(),
+    help=_help(
+        "Run every step in the book's order.",
+        "Skips `az login` when `az account show` succeeds, and reuses a service principal already "
+        "recorded in the state file. The client secret is never printed: run `azwrap env` afterwards.",
+        "azwrap all --account mydatalake --source input.csv",
+    ),
+    short_help="Run every step in the book's order.",
+))  # fmt: skip
+for _step in STEPS:
+    main.add_command(step_command(_step))
+
+
+def _tell_env(setup: Setup) -> None:
+    click.echo(f"Done: every step ran. The client secret is in {setup.state_path} (mode 600).", err=True)
+    click.echo("To set SP_PASSWORD as the book does: Invoke-Expression (azwrap env)  |  eval \"$(azwrap env --shell bash)\"", err=True)
+
+
+def _env(shell: str, state_path: Path) -> None:
+    try:
+        recorded = state_file.load(state_path)
+    except StateError as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+    password = recorded["outputs"].get("sp", {}).get("password")
+    if password is None:
+        raise Failure(f"no service principal is recorded in {state_path}: run `azwrap sp` first", EXIT_USAGE)
+    click.echo(scripts.env_line(shell, password))
+
+
+main.add_command(click.Command(
+    "env",
+    callback=_env,
+    params=[shell_option(), state_option()],
+    help=_help(
+        "Print the line that sets SP_PASSWORD in your shell.",
+        "The book's `$env:SP_PASSWORD = $sp.password`, with the secret recorded by `azwrap sp`. "
+        "This is the only azwrap command that prints the secret, on stdout, for your shell to run.",
+        "Invoke-Expression (azwrap env)      # bash: eval \"$(azwrap env --shell bash)\"",
+    ),
+    short_help="Print the line that sets SP_PASSWORD (the only output with the secret).",
+))  # fmt: skip
+
+
+def _plan(shell: str, output_format: str, **options) -> None:
+    if options["account"] is None:
+        options["account"] = ACCOUNT_PLACEHOLDER
+        click.echo(f"azwrap: no --account given; the plan uses the placeholder {ACCOUNT_PLACEHOLDER}", err=True)
+    invocations = plan(Settings(**options), DIALECTS["v1"])
+    if output_format == "json":
+        click.echo(scripts.render_json(invocations))
+    else:
+        click.echo(scripts.render(shell, invocations), nl=False)
+
+
+main.add_command(click.Command(
+    "plan",
+    callback=_plan,
+    params=[
+        shell_option(),
+        click.Option(["--format", "output_format"], type=click.Choice(["script", "json"]), default="script",
+                     show_default=True, help="A script to copy and paste, or the commands as JSON."),
+        *(setting_option(name) for name in NAMES),
+    ],
+    help=_help(
+        "Print the az commands as a script; run nothing.",
+        "The book's sequence with your settings, without the book's line-continuation errata. "
+        "Values that exist only at run time appear as $sp.appId, $sp.password, $sp.tenant, $acc.id and $aml.id.",
+        "azwrap plan --account mydatalake > setup.ps1",
+    ),
+    short_help="Print the az commands as a PowerShell or bash script.",
+))  # fmt: skip

@@ -1,0 +1,176 @@
+"""The book's az invocations as data: pure functions from settings to argv (after "az").
+
+Values known only at run time (fields of JSON that an earlier command printed) are Ref
+objects; the runner fills them in, the script renderers print them as $sp.appId and friends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Union
+
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Field `field` of the JSON captured as `var` (the book's `$sp.appId`)."""
+
+    var: str
+    field: str
+    secret: bool = False
+
+    def __str__(self) -> str:
+        return f"${self.var}.{self.field}"
+
+
+SP_APP_ID = Ref("sp", "appId")
+SP_PASSWORD = Ref("sp", "password", secret=True)
+SP_TENANT = Ref("sp", "tenant")
+ACC_ID = Ref("acc", "id")
+AML_ID = Ref("aml", "id")
+
+# The fields of each captured JSON that later invocations use: what the state keeps.
+CAPTURED_FIELDS: dict[str, tuple[str, ...]] = {}
+for _ref in (SP_APP_ID, SP_PASSWORD, SP_TENANT, ACC_ID, AML_ID):
+    CAPTURED_FIELDS.setdefault(_ref.var, ())
+    CAPTURED_FIELDS[_ref.var] += (_ref.field,)
+
+Arg = Union[str, Ref]
+Args = tuple  # tuple[Arg, ...]: argv after "az"
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One az call of the plan: the step command it belongs to, its argv, what it captures."""
+
+    step: str
+    args: Args
+    capture: str | None = None
+
+    @property
+    def refs(self) -> list[Ref]:
+        return [arg for arg in self.args if isinstance(arg, Ref)]
+
+    def template(self) -> list[str]:
+        """argv with run-time values as their literal names ("$sp.appId")."""
+        return ["az", *map(str, self.args)]
+
+
+# --- commands outside `az ml`: the same in every dialect -------------------------------
+
+
+def login() -> Args:
+    return ("login",)
+
+
+def account_show() -> Args:
+    return ("account", "show")
+
+
+def extension_add(name: str) -> Args:
+    return ("extension", "add", "-n", name)
+
+
+def group_create(location: str, name: str) -> Args:
+    return ("group", "create", "--location", location, "--name", name)
+
+
+def storage_account_create(s: Settings) -> Args:
+    return (
+        "storage", "account", "create",
+        "--name", s.account,
+        "--resource-group", s.adls_group,
+        "--enable-hierarchical-namespace", "true",
+    )  # fmt: skip
+
+
+def storage_fs_create(s: Settings) -> Args:
+    return ("storage", "fs", "create", "--account-name", s.account, "--name", s.filesystem)
+
+
+def storage_fs_file_upload(s: Settings) -> Args:
+    return (
+        "storage", "fs", "file", "upload",
+        "--file-system", s.filesystem,
+        "--path", s.upload_path,
+        "--source", s.source,
+        "--account-name", s.account,
+    )  # fmt: skip
+
+
+def sp_create_for_rbac() -> Args:
+    return ("ad", "sp", "create-for-rbac")
+
+
+def storage_account_show(s: Settings) -> Args:
+    return ("storage", "account", "show", "--name", s.account)
+
+
+def role_assignment_create(role: str, scope: Ref) -> Args:
+    return ("role", "assignment", "create", "--role", role, "--assignee", SP_APP_ID, "--scope", scope)
+
+
+# --- `az ml` commands: these differ between the v1 extension and the current one ---------
+
+
+def v1_workspace_create(s: Settings) -> Args:
+    return (
+        "ml", "workspace", "create",
+        "--workspace-name", s.workspace,
+        "--location", s.location,
+        "--resource-group", s.aml_group,
+    )  # fmt: skip
+
+
+def v1_compute_create(s: Settings) -> Args:
+    return (
+        "ml", "computetarget", "create", "amlcompute",
+        "--max-nodes", str(s.max_nodes),
+        "--name", s.compute,
+        "--vm-size", s.vm_size,
+        "--workspace-name", s.workspace,
+        "--resource-group", s.aml_group,
+    )  # fmt: skip
+
+
+def v1_datastore_attach(s: Settings) -> Args:
+    return (
+        "ml", "datastore", "attach-adls-gen2",
+        "--account-name", s.account,
+        "--client-id", SP_APP_ID,
+        "--client-secret", SP_PASSWORD,
+        "--tenant-id", SP_TENANT,
+        "--file-system", s.filesystem,
+        "--name", s.datastore,
+        "--workspace-name", s.workspace,
+        "--resource-group", s.aml_group,
+    )  # fmt: skip
+
+
+def v1_workspace_show(s: Settings) -> Args:
+    return ("ml", "workspace", "show", "--workspace-name", s.workspace, "--resource-group", s.aml_group)
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The `az ml` extension and the builders of the invocations that depend on it."""
+
+    name: str
+    extension: str
+    workspace_create: Callable[[Settings], Args]
+    compute_create: Callable[[Settings], Args]
+    datastore_attach: Callable[[Settings], Args]
+    workspace_show: Callable[[Settings], Args]
+
+
+V1 = Dialect(
+    name="v1",
+    extension="azure-cli-ml",
+    workspace_create=v1_workspace_create,
+    compute_create=v1_compute_create,
+    datastore_attach=v1_datastore_attach,
+    workspace_show=v1_workspace_show,
+)
+
+DIALECTS = {dialect.name: dialect for dialect in (V1,)}

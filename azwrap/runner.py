@@ -1,0 +1,169 @@
+"""The one place where azwrap starts a child process: az, with argv as a list, never a shell.
+
+az runs through `subprocess`, not the `sh` package: `sh` does not import on Windows (where az is
+az.cmd) and forks by itself, so pytest-subprocess could not fake it.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+from .redact import Redactor
+
+# REFERENCE.md section 4: force JSON whatever the user's `az config` says, no colour codes in
+# the output, and no prompt to install a missing extension in the middle of a run.
+CHILD_ENV = {
+    "AZURE_CORE_OUTPUT": "json",
+    "AZURE_CORE_NO_COLOR": "1",
+    "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "no",
+}
+STDERR_TAIL_LINES = 15
+INSTALL_HINT = "Install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli) or name it with --az PATH."
+
+
+class AzNotFound(Exception):
+    """No az executable: the user must install the Azure CLI or point --az at it."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret argument: az receives it as @<0600 file>, never on its command line."""
+
+    value: str
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+
+class AzFailed(Exception):
+    """An az call failed, or printed something other than the JSON it was asked for."""
+
+    def __init__(self, step: str, command: str, exit_code: int, stderr_tail: list[str], reason: str = ""):
+        self.step, self.command, self.exit_code = step, command, exit_code
+        self.stderr_tail, self.reason = stderr_tail, reason
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        what = self.reason or f"exit {self.exit_code}"
+        lines = [f"step '{self.step}' failed ({what}): {self.command}"]
+        lines += [f"  {line}" for line in self.stderr_tail]
+        return "\n".join(lines)
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived while az ran; the child has been stopped."""
+
+    def __init__(self, step: str):
+        self.step = step
+        super().__init__(f"Interrupted during step {step}; run the same command again to resume.")
+
+
+def find_az(given: str | None) -> str:
+    """Resolve the az program once. shutil.which applies PATHEXT, so az.cmd is found on Windows."""
+    path = shutil.which(given or "az")
+    if path is None:
+        where = f"'{given}' is not an executable" if given else "az was not found on PATH"
+        raise AzNotFound(f"{where}. {INSTALL_HINT}")
+    return path
+
+
+def _echo_err(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+class Runner:
+    """Runs az calls for the steps: echoes each, streams az's stderr, parses JSON, raises AzFailed."""
+
+    def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err):
+        self.az, self.redact, self.quiet, self.echo = az, redact, quiet, echo
+
+    def display(self, argv: list[str]) -> str:
+        """The shell line shown for argv (logs and errors); secrets masked."""
+        return self.redact(shlex.join(["az", *argv[1:]]))
+
+    def run(self, step: str, args: list, *, capture: bool = False) -> dict | list | None:
+        """Run `az *args`; with capture, return the JSON it printed."""
+        with tempfile.TemporaryDirectory(prefix="azwrap-") as private_dir:  # created 0700
+            argv = [self.az, *(self._arg(arg, private_dir) for arg in args)]
+            command = self.display(argv)
+            if not self.quiet:
+                self.echo(f"$ {command}")
+            # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
+            # hold their stderr back until the JSON is parsed and its secret registered.
+            code, stdout, stderr_lines = self._call(step, argv, live_stderr=not capture)
+        tail = stderr_lines[-STDERR_TAIL_LINES:]
+        if code != 0:
+            raise AzFailed(step, command, code, tail)
+        if not capture:
+            return None
+        try:
+            parsed = json.loads(stdout)
+        except ValueError:
+            # Never quote stdout here: a non-JSON create-for-rbac output would hold the secret.
+            raise AzFailed(step, command, code, tail, reason=f"az printed {len(stdout)} characters that are not JSON") from None
+        if isinstance(parsed, dict):
+            self.redact.add(parsed.get("password"))  # create-for-rbac's client secret
+        for line in stderr_lines:
+            self.echo(self.redact(line))
+        return parsed
+
+    def _arg(self, arg, private_dir: str) -> str:
+        if isinstance(arg, Secret):
+            self.redact.add(arg.value)
+            return "@" + _write_private(private_dir, arg.value)
+        return str(arg)
+
+    def _call(self, step: str, argv: list[str], *, live_stderr: bool) -> tuple[int, str, list[str]]:
+        """Run argv; return its exit code, its stdout, and its stderr (the tail only when live)."""
+        held: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES if live_stderr else None)
+        stdout_chunks: list[str] = []
+        env = {**os.environ, **CHILD_ENV}
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            text=True, encoding="utf-8", errors="replace",
+        )  # fmt: skip
+        # stdout is drained in a thread so that a large output cannot block az while we read stderr.
+        reader = threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True)
+        reader.start()
+        try:
+            for raw in proc.stderr:
+                line = self.redact(raw.rstrip("\n"))
+                held.append(line)
+                if live_stderr:
+                    self.echo(line)
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise Interrupted(step) from None
+        reader.join()
+        return code, "".join(stdout_chunks), list(held)
+
+
+def _write_private(directory: str, value: str) -> str:
+    path = os.path.join(directory, "secret")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(value)  # no newline: az reads the file's whole content as the value
+    return path
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop an interrupted az call: terminate, then kill if it does not exit promptly."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,86 @@
+"""azwrap's state file: what earlier steps did and captured, kept private and written atomically.
+
+It holds the service principal's client secret, so it is 0600 in a 0700 directory, and a
+directory azwrap creates gets a .gitignore holding `*`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import tempfile
+from pathlib import Path
+
+DEFAULT_PATH = Path(".azwrap") / "state.json"
+VERSION = 1
+
+
+class StateError(Exception):
+    """The state file exists but cannot be used; it is left untouched."""
+
+
+def empty() -> dict:
+    return {"version": VERSION, "steps": {}, "outputs": {}}
+
+
+def load(path: Path) -> dict:
+    """The state at path, or an empty state when there is none yet."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return empty()
+    except OSError as error:
+        raise StateError(f"cannot read state file {path}: {error.strerror}") from None
+    try:
+        state = json.loads(text)
+    except ValueError:
+        raise StateError(f"state file {path} is not valid JSON; move it away or fix it (it is left as it is)") from None
+    if not isinstance(state, dict) or state.get("version") != VERSION:
+        raise StateError(f"state file {path} is not an azwrap state (version {VERSION}); it is left as it is")
+    state.setdefault("steps", {})
+    state.setdefault("outputs", {})
+    _make_private(path)
+    return state
+
+
+def save(path: Path, state: dict) -> None:
+    """Write state atomically: a temp file in the same directory, fsync, rename."""
+    directory = path.parent
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+        # Nothing in a directory azwrap made is meant for git: the state holds a secret.
+        (directory / ".gitignore").write_text("*\n", encoding="utf-8")
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=".state-", suffix=".tmp")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(state, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    _fsync_directory(directory)
+
+
+def _make_private(path: Path) -> None:
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        print(f"azwrap: state file {path} was readable by others (mode {mode:o}); set it to 600", file=sys.stderr)
+        path.chmod(0o600)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory entry is on disk (POSIX; no-op elsewhere).
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,171 @@
+"""Unit-test fixtures: azwrap's CLI through CliRunner, every child process faked with fp."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from azwrap.cli import main
+
+SUB = "00000000-0000-0000-0000-00000000c0de"
+ACCOUNT = "mydatalake"
+SECRET = "Qk8~s3cr3t.Zx_9yW-vT2uR1pO0nM8lK7jH6gF5dS"
+SP = {"appId": "6f1c2a9e-0d3b-4e57-9a1c-2b3c4d5e6f70", "displayName": "azure-cli-2026-11-26-06-00-00",
+      "password": SECRET, "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47"}  # fmt: skip
+ACC_ID = f"/subscriptions/{SUB}/resourceGroups/adls-rg/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"
+AML_ID = f"/subscriptions/{SUB}/resourceGroups/aml-rg/providers/Microsoft.MachineLearningServices/workspaces/aml"
+ACCOUNT_SHOW = {"environmentName": "AzureCloud", "id": SUB, "isDefault": True, "name": "Pay-As-You-Go",
+                "state": "Enabled", "tenantId": SP["tenant"], "user": {"name": "me@example.com", "type": "user"}}  # fmt: skip
+ACC_SHOW = {"id": ACC_ID, "name": ACCOUNT, "kind": "StorageV2", "isHnsEnabled": True, "location": "centralus",
+            "resourceGroup": "adls-rg", "type": "Microsoft.Storage/storageAccounts"}  # fmt: skip
+AML_SHOW = {"id": AML_ID, "name": "aml", "location": "centralus", "resourceGroup": "aml-rg", "sku": "Basic"}
+RBAC_WARNING = ("WARNING: The output includes credentials that you must protect. Be sure that you do not include "
+                "these credentials in your code or check the credentials into your source control. "
+                "For more information, see https://aka.ms/azadsp-cli")  # fmt: skip
+NOT_LOGGED_IN = "ERROR: Please run 'az login' to setup account."
+SECRET_FILE = object()  # stands for the --client-secret @file argument in expected argv
+
+# The book's 15 invocations (REFERENCE.md section 1) for account mydatalake and the defaults,
+# written out by hand: what azwrap runs must equal this, not what azwrap's own builders say.
+BOOK = [
+    ("login", ["login"]),
+    ("extension", ["extension", "add", "-n", "azure-cli-ml"]),
+    ("workspace", ["group", "create", "--location", "Central US", "--name", "aml-rg"]),
+    ("workspace", ["ml", "workspace", "create", "--workspace-name", "aml", "--location", "Central US",
+                   "--resource-group", "aml-rg"]),
+    ("compute", ["ml", "computetarget", "create", "amlcompute", "--max-nodes", "1", "--name", "d1compute",
+                 "--vm-size", "STANDARD_D1_V2", "--workspace-name", "aml", "--resource-group", "aml-rg"]),
+    ("storage", ["group", "create", "--location", "Central US", "--name", "adls-rg"]),
+    ("storage", ["storage", "account", "create", "--name", ACCOUNT, "--resource-group", "adls-rg",
+                 "--enable-hierarchical-namespace", "true"]),
+    ("storage", ["storage", "fs", "create", "--account-name", ACCOUNT, "--name", "fs1"]),
+    ("upload", ["storage", "fs", "file", "upload", "--file-system", "fs1", "--path",
+                "models/highspenders/input.csv", "--source", "input.csv", "--account-name", ACCOUNT]),
+    ("sp", ["ad", "sp", "create-for-rbac"]),
+    ("sp", ["storage", "account", "show", "--name", ACCOUNT]),
+    ("sp", ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", SP["appId"],
+            "--scope", ACC_ID]),
+    ("datastore", ["ml", "datastore", "attach-adls-gen2", "--account-name", ACCOUNT, "--client-id", SP["appId"],
+                   "--client-secret", SECRET_FILE, "--tenant-id", SP["tenant"], "--file-system", "fs1",
+                   "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"]),
+    ("grant", ["ml", "workspace", "show", "--workspace-name", "aml", "--resource-group", "aml-rg"]),
+    ("grant", ["role", "assignment", "create", "--role", "Contributor", "--assignee", SP["appId"], "--scope", AML_ID]),
+]  # fmt: skip
+
+# What az prints on stdout for each invocation, in the real shapes (only these keys matter).
+OUTPUTS = {
+    "login": [ACCOUNT_SHOW | {"cloudName": "AzureCloud"}],
+    "create-for-rbac": SP,
+    "storage account show": ACC_SHOW,
+    "ml workspace show": AML_SHOW,
+    "role assignment create": {"id": ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1", "principalType": "ServicePrincipal"},
+}
+
+
+def stdout_for(args) -> str:
+    text = " ".join(a for a in args if isinstance(a, str))
+    for key, value in OUTPUTS.items():
+        if key in text:
+            return json.dumps(value, indent=2)
+    return json.dumps({"name": args[-1], "provisioningState": "Succeeded"}, indent=2)
+
+
+class FakeAz:
+    """Registers az invocations with fp, at the az path azwrap resolves."""
+
+    def __init__(self, fp, path: str):
+        self.fp, self.path = fp, path
+        self.secret_file_contents: list[str] = []
+        self.secret_file_modes: list[int] = []
+
+    def argv(self, args) -> list:
+        return [self.path, *(self.fp.any(min=1, max=1) if a is SECRET_FILE else a for a in args)]
+
+    def on(self, args, *, stdout=None, stderr=None, returncode=0, callback=None):
+        if stdout is None and returncode == 0:
+            stdout = stdout_for(args)
+        # fp leaves a faked process's output unread when a callback is set, so the @file check
+        # goes only on successful calls whose output azwrap does not read (datastore attach).
+        if SECRET_FILE in args and callback is None and returncode == 0 and not stderr:
+            callback = self._read_secret_file
+        self.fp.register(self.argv(args), stdout=stdout, stderr=stderr, returncode=returncode, callback=callback)
+
+    def _read_secret_file(self, process):
+        # Runs while azwrap waits for "az": the @file must exist now, private, holding the secret.
+        argv = process.args
+        path = argv[argv.index("--client-secret") + 1].removeprefix("@")
+        self.secret_file_modes.append(stat.S_IMODE(os.stat(path).st_mode))
+        with open(path, encoding="utf-8") as handle:
+            self.secret_file_contents.append(handle.read())
+
+    def logged_in(self, yes: bool = True):
+        if yes:
+            self.on(["account", "show"], stdout=json.dumps(ACCOUNT_SHOW))
+        else:
+            self.on(["account", "show"], returncode=1, stderr=NOT_LOGGED_IN + "\n", stdout="")
+
+    def book(self, steps=None, *, skip_login=True):
+        """Register the book's invocations (of the named steps), each succeeding."""
+        for step, args in BOOK:
+            if (steps is None or step in steps) and not (skip_login and step == "login" and steps is None):
+                self.on(args, stderr=RBAC_WARNING + "\n" if "create-for-rbac" in args else None)
+
+    def calls(self) -> list[list[str]]:
+        """argv of every az call made, without the az path."""
+        return [list(call)[1:] for call in self.fp.calls]
+
+
+def expected(steps=None, *, login=False) -> list[list]:
+    return [args for step, args in BOOK if (steps is None and (login or step != "login")) or (steps and step in steps)]
+
+
+def normalised(calls: list[list[str]]) -> list[list]:
+    """Calls with the @secret-file argument replaced by SECRET_FILE, for comparison with BOOK."""
+    out = []
+    for call in calls:
+        out.append([SECRET_FILE if i and call[i - 1] == "--client-secret" and a.startswith("@") else a
+                    for i, a in enumerate(call)])  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A clean current directory with the book's input.csv, and no AZWRAP_* from the outside."""
+    for name in list(os.environ):
+        if name.startswith("AZWRAP_"):
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "input.csv").write_text("customer_id,total_spend\n1,120.5\n2,9800.0\n", encoding="utf-8")
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def az_path(tmp_path, monkeypatch, workdir):
+    """An executable named az (never really run: fp intercepts it), given through AZWRAP_AZ."""
+    path = tmp_path / "bin" / "az"
+    path.parent.mkdir()
+    path.write_text("#!/bin/sh\necho 'the real process must never run in unit tests' >&2\nexit 99\n")
+    path.chmod(0o755)
+    monkeypatch.setenv("AZWRAP_AZ", str(path))
+    return str(path)
+
+
+@pytest.fixture
+def fake(fp, az_path):
+    return FakeAz(fp, az_path)
+
+
+@pytest.fixture
+def cli():
+    """Run azwrap in-process; returns click's Result (stdout and stderr kept apart)."""
+
+    def invoke(*args, **kwargs):
+        return CliRunner().invoke(main, list(args), prog_name="azwrap", catch_exceptions=False, **kwargs)
+
+    return invoke

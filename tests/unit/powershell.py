@@ -1,0 +1,81 @@
+"""Read a PowerShell script with a real PowerShell grammar (tree-sitter-powershell).
+
+No PowerShell runs here, so the generated scripts are checked by parsing: no syntax errors, and
+the az commands the parser sees, with the values it would pass, equal the plan's argv.
+"""
+
+from __future__ import annotations
+
+import tree_sitter
+import tree_sitter_powershell
+
+_PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+
+
+def parse(script: str) -> tree_sitter.Node:
+    return _PARSER.parse(script.encode("utf-8")).root_node
+
+
+def errors(script: str) -> list[str]:
+    """Text of every ERROR or missing node: empty for a script PowerShell would accept."""
+    found = []
+
+    def walk(node):
+        if node.type == "ERROR" or node.is_missing:
+            found.append(f"line {node.start_point[0] + 1}: {node.text.decode()[:60]!r}")
+        for child in node.children:
+            walk(child)
+
+    walk(parse(script))
+    return found
+
+
+def _value(node) -> str:
+    """What PowerShell passes for one command element: quotes resolved, variables by name."""
+    if node.type in ("generic_token", "command_parameter", "member_access", "variable", "decimal_integer_literal"):
+        return node.text.decode()
+    if node.type == "string_literal":
+        text = node.text.decode()
+        if text[0] in "'\u2018\u2019\u201a\u201b":  # verbatim: doubled quotes stand for one
+            inner = text[1:-1]
+            for quote in "'\u2018\u2019\u201a\u201b":
+                inner = inner.replace(quote * 2, quote)
+            return inner
+        raise AssertionError(f"unexpected expandable string {text!r}")
+    if node.child_count == 1:
+        return _value(node.children[0])
+    raise AssertionError(f"unexpected element {node.type}: {node.text.decode()!r}")
+
+
+def az_commands(script: str) -> list[tuple[str | None, list[str]]]:
+    """Each az command as (the variable its JSON is assigned to or None, argv)."""
+    commands = []
+
+    def walk(node):
+        if node.type == "command" and node.child_by_field_name("command_name") is not None:
+            name = node.child_by_field_name("command_name").text.decode()
+            if name == "az":
+                elements = next((c for c in node.children if c.type == "command_elements"), None)
+                argv = ["az"] + [
+                    _value(c) for c in (elements.children if elements else []) if c.type != "command_argument_sep"
+                ]
+                commands.append((_assigned_to(node), argv))
+        for child in node.children:
+            walk(child)
+
+    walk(parse(script))
+    return commands
+
+
+def _assigned_to(command) -> str | None:
+    """`$sp` in `$sp = az ... | ConvertFrom-Json`; None when the output is not captured."""
+    chain = command.parent
+    names = [c.child_by_field_name("command_name") for c in chain.children if c.type == "command"]
+    converts = any(n is not None and n.text.decode() == "ConvertFrom-Json" for n in names)
+    node = chain
+    while node is not None and node.type != "assignment_expression":
+        node = node.parent
+    if node is None:
+        return None
+    variable = node.children[0].text.decode()
+    return variable.lstrip("$") if converts else f"{variable} (without ConvertFrom-Json)"

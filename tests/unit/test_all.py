@@ -1,0 +1,107 @@
+"""`azwrap all` runs the book's invocations in order and passes JSON fields between them."""
+
+import json
+import os
+import stat
+
+from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, SECRET, SP, expected, normalised
+
+PROBE = ["account", "show"]
+
+
+def test_all_runs_the_book_in_order_when_signed_in(fake, cli, workdir):
+    fake.logged_in(True)
+    fake.book()
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    assert normalised(fake.calls()) == [PROBE, *expected()]
+    assert "login: already signed in" in result.stderr
+
+
+def test_all_logs_in_when_account_show_fails(fake, cli, workdir):
+    fake.logged_in(False)
+    fake.on(["login"])
+    fake.book()
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    assert normalised(fake.calls()) == [PROBE, *expected(login=True)]
+
+
+def test_values_flow_from_captured_json_into_later_argv(fake, cli, workdir):
+    fake.logged_in(True)
+    fake.book()
+    assert cli("all", "--account", ACCOUNT).exit_code == 0
+    calls = fake.calls()
+    storage_role, datastore, _, contributor = calls[-4:]
+    assert storage_role[storage_role.index("--assignee") + 1] == SP["appId"]
+    assert storage_role[storage_role.index("--scope") + 1] == ACC_ID
+    assert datastore[datastore.index("--client-id") + 1] == SP["appId"]
+    assert datastore[datastore.index("--tenant-id") + 1] == SP["tenant"]
+    assert contributor[contributor.index("--scope") + 1] == AML_ID
+
+
+def test_secret_goes_to_az_as_a_private_file_never_on_argv(fake, cli, workdir):
+    fake.logged_in(True)
+    fake.book()
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    # Read inside the fp callback, while the call ran: the file held exactly the secret.
+    assert fake.secret_file_contents == [SECRET]
+    assert fake.secret_file_modes == [0o600]
+    for call in fake.calls():
+        assert not any(SECRET in arg for arg in call)
+    secret_arg = fake.calls()[-3][fake.calls()[-3].index("--client-secret") + 1]
+    assert secret_arg.startswith("@")
+    # ... and the file is gone once the call returned.
+    assert not os.path.exists(secret_arg[1:])
+
+
+def test_secret_is_never_printed_by_all(fake, cli, workdir):
+    fake.logged_in(True)
+    fake.book()
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 0
+    assert SECRET not in result.stdout and SECRET not in result.stderr
+    assert "azwrap env" in result.stderr
+
+
+def test_state_records_the_principal_privately(fake, cli, workdir):
+    fake.logged_in(True)
+    fake.book()
+    assert cli("all", "--account", ACCOUNT).exit_code == 0
+    state_path = workdir / ".azwrap" / "state.json"
+    assert stat.S_IMODE(state_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(state_path.parent.stat().st_mode) == 0o700
+    assert (workdir / ".azwrap" / ".gitignore").read_text() == "*\n"
+    state = json.loads(state_path.read_text())
+    assert state["outputs"]["sp"] == {"appId": SP["appId"], "password": SECRET, "tenant": SP["tenant"]}
+    assert set(state["steps"]) == {step for step, _ in BOOK} - {"login"}
+
+
+def test_each_command_is_echoed_to_stderr_unless_quiet(fake, cli, workdir):
+    fake.logged_in(True)
+    fake.book()
+    result = cli("all", "--account", ACCOUNT)
+    assert "$ az group create --location 'Central US' --name aml-rg" in result.stderr
+    assert "$ az ad sp create-for-rbac" in result.stderr
+    fake.on(BOOK[10][1])  # sp again: the recorded principal is reused, so only show + role
+    fake.on(BOOK[11][1])
+    quiet = cli("sp", "--account", ACCOUNT, "--quiet")
+    assert quiet.exit_code == 0, quiet.output
+    assert "$ az" not in quiet.stderr
+
+
+def test_child_environment_forces_json_and_no_prompts(fp, az_path, cli, workdir, monkeypatch):
+    monkeypatch.setenv("AZURE_CORE_OUTPUT", "table")  # a user whose default output is a table
+    seen = {}
+
+    def record(process):
+        seen.update(process.kwargs["env"])
+        process.returncode = 0
+
+    fp.register([az_path, "extension", "add", "-n", "azure-cli-ml"], callback=record)
+    assert cli("extension").exit_code == 0
+    assert seen["AZURE_CORE_OUTPUT"] == "json"
+    assert seen["AZURE_CORE_NO_COLOR"] == "1"
+    assert seen["AZURE_EXTENSION_USE_DYNAMIC_INSTALL"] == "no"
+    assert seen["PATH"]  # the user's environment is passed on, not replaced

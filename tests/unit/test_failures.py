@@ -1,0 +1,101 @@
+"""An az failure at any point: one clear message naming the step, exit 1, nothing run after it."""
+
+import json
+
+import pytest
+
+from .conftest import ACCOUNT, BOOK, SECRET, expected, normalised
+
+RUN = BOOK[1:]  # `all` when already signed in
+
+
+@pytest.mark.parametrize("index", range(len(RUN)), ids=[f"{i + 2}-{' '.join(a[:3])}" for i, (_, a) in enumerate(RUN)])
+def test_failure_at_each_invocation_stops_there(index, fake, cli, workdir):
+    fake.logged_in(True)
+    for i, (_, args) in enumerate(RUN[: index + 1]):
+        if i < index:
+            fake.on(args)
+        else:
+            fake.on(args, returncode=1, stdout="", stderr="WARNING: a warning first\nERROR: (Conflict) injected failure\n")
+    failed_step = RUN[index][0]
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 1
+    assert result.stderr.count("Error: ") == 1
+    assert f"Error: step '{failed_step}' failed (exit 1): az {RUN[index][1][0]}" in result.stderr
+    assert "ERROR: (Conflict) injected failure" in result.stderr.split("Error: ")[1]
+    assert "Traceback" not in result.output
+    assert normalised(fake.calls()[1:]) == expected()[: index + 1]
+    assert SECRET not in result.output
+
+
+def test_not_found_exit_code_is_reported(fake, cli, workdir):
+    fake.on(BOOK[9][1], stderr="WARNING: credentials\n")
+    fake.on(BOOK[10][1], returncode=3, stdout="", stderr="ERROR: (ResourceNotFound) The Resource 'Microsoft.Storage/storageAccounts/mydatalake' was not found.\n")
+    result = cli("sp", "--account", ACCOUNT)
+    assert result.exit_code == 1
+    assert "Error: step 'sp' failed (exit 3): az storage account show --name mydatalake" in result.stderr
+    assert "(ResourceNotFound)" in result.stderr
+
+
+def test_a_failure_after_create_for_rbac_keeps_the_new_secret(fake, cli, workdir):
+    fake.on(BOOK[9][1])
+    fake.on(BOOK[10][1], returncode=1, stdout="", stderr="ERROR: boom\n")
+    assert cli("sp", "--account", ACCOUNT).exit_code == 1
+    state = json.loads((workdir / ".azwrap" / "state.json").read_text())
+    assert state["outputs"]["sp"]["password"] == SECRET
+    assert "sp" not in state["steps"]  # recorded, but the step is not done
+
+
+def test_garbage_instead_of_json_is_a_clear_error_that_never_echoes_stdout(fake, cli, workdir):
+    table = f"AppId    Password\n-------  --------\nabc      {SECRET}\n"  # a table, as with core.output=table
+    fake.on(BOOK[9][1], stdout=table)
+    result = cli("sp", "--account", ACCOUNT)
+    assert result.exit_code == 1
+    assert "Error: step 'sp' failed (az printed" in result.stderr
+    assert "not JSON" in result.stderr
+    assert SECRET not in result.output
+    assert len(fake.calls()) == 1
+
+
+def test_json_without_the_needed_fields_is_an_error(fake, cli, workdir):
+    fake.on(BOOK[9][1], stdout=json.dumps({"displayName": "x"}))
+    result = cli("sp", "--account", ACCOUNT)
+    assert result.exit_code == 1
+    assert "lacks a field azwrap needs (appId, password, tenant)" in result.stderr
+
+
+def test_az_stderr_holding_the_secret_is_masked(fake, cli, workdir):
+    fake.on(BOOK[9][1], stderr=f"WARNING: debug says password={SECRET}\n")
+    fake.on(BOOK[10][1])
+    fake.on(BOOK[11][1], returncode=1, stdout="", stderr=f"ERROR: echoing {SECRET} back\n")
+    result = cli("sp", "--account", ACCOUNT)
+    assert result.exit_code == 1
+    assert SECRET not in result.output
+    assert "password=***" in result.stderr and "echoing *** back" in result.stderr
+
+
+def test_no_az_on_path_exits_2_with_install_hint(fp, cli, workdir, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    result = cli("extension")
+    assert result.exit_code == 2
+    assert "az was not found on PATH" in result.stderr
+    assert "Install the Azure CLI" in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_az_option_naming_a_missing_program_exits_2(fp, cli, workdir):
+    result = cli("extension", "--az", "/nonexistent/az")
+    assert result.exit_code == 2
+    assert "'/nonexistent/az' is not an executable" in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_corrupt_state_exits_2_and_is_left_untouched(fake, cli, workdir):
+    state_dir = workdir / ".azwrap"
+    state_dir.mkdir()
+    (state_dir / "state.json").write_text("{not json")
+    result = cli("grant")
+    assert result.exit_code == 2
+    assert "is not valid JSON" in result.stderr
+    assert (state_dir / "state.json").read_text() == "{not json"
+    assert fake.calls() == []

@@ -1,0 +1,94 @@
+"""Every setting is checked before any az call: a bad value exits 2 naming the option and its rule."""
+
+import pytest
+
+from .conftest import ACCOUNT
+
+BAD = [
+    ("--account", "MyDataLake", "lowercase letters and digits only"),
+    ("--account", "ab", "3-24 characters"),
+    ("--account", "a" * 25, "3-24 characters"),
+    ("--account", "my-lake", "lowercase letters and digits only"),
+    ("--aml-group", "rg.", "not ending in '.'"),
+    ("--aml-group", "a" * 91, "1-90 characters"),
+    ("--adls-group", "bad group", "letters, digits"),
+    ("--adls-group", "rg;rm -rf /", "letters, digits"),
+    ("--workspace", "ws", "3-33 characters"),
+    ("--workspace", "-aml", "starting with a letter or digit"),
+    ("--workspace", "a" * 34, "3-33 characters"),
+    ("--compute", "1compute", "starting with a letter"),
+    ("--compute", "c" * 17, "2-16 characters"),
+    ("--compute", "d1_compute", "letters, digits, '-'"),
+    ("--filesystem", "FS1", "lowercase letters"),
+    ("--filesystem", "fs--1", "single '-'"),
+    ("--filesystem", "-fs1", "starting and ending"),
+    ("--filesystem", "f", "3-63 characters"),
+    ("--max-nodes", "0", "an integer >= 1"),
+    ("--max-nodes", "two", "is not a valid integer"),
+    ("--datastore", "ML-Data", "letters, digits and '_'"),
+    ("--location", "Central US; az group delete", "an Azure region"),
+    ("--location", "$(whoami)", "an Azure region"),
+    ("--vm-size", "STANDARD D1", "letters, digits, '_'"),
+    ("--upload-path", "/models/input.csv", "no leading"),
+    ("--upload-path", "models/../input.csv", "'..' parts"),
+    ("--upload-path", "models//input.csv", "doubled '/'"),
+]
+
+
+@pytest.mark.parametrize("option,value,rule", BAD, ids=[f"{o}={v[:20]}" for o, v, _ in BAD])
+def test_bad_value_exits_2_before_any_az_call(option, value, rule, fake, cli, workdir):
+    args = ["all", option, value] if option == "--account" else ["all", "--account", ACCOUNT, option, value]
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert "Error: Invalid value for" in result.stderr and option in result.stderr
+    assert rule in result.stderr
+    assert fake.calls() == []
+
+
+def test_bad_value_from_environment_variable_is_rejected_too(fake, cli, workdir, monkeypatch):
+    monkeypatch.setenv("AZWRAP_WORKSPACE", "x")
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 2
+    assert "--workspace" in result.stderr and "3-33 characters" in result.stderr
+    assert fake.calls() == []
+
+
+@pytest.mark.parametrize("command", ["all", "storage", "upload", "sp", "datastore"])
+def test_commands_that_need_the_account_say_so(command, fake, cli, workdir):
+    result = cli(command)
+    assert result.exit_code == 2
+    assert "Missing option '--account' (or AZWRAP_ACCOUNT)" in result.stderr
+    assert fake.calls() == []
+
+
+def test_account_from_environment_variable(fake, cli, workdir, monkeypatch):
+    monkeypatch.setenv("AZWRAP_ACCOUNT", ACCOUNT)
+    fake.book(["storage"])
+    assert cli("storage").exit_code == 0
+
+
+@pytest.mark.parametrize("make", ["missing", "directory"])
+def test_source_must_be_a_file_before_anything_runs(make, fake, cli, workdir):
+    if make == "directory":
+        (workdir / "data").mkdir()
+    result = cli("all", "--account", ACCOUNT, "--source", "data")
+    assert result.exit_code == 2
+    assert "--source" in result.stderr
+    assert ("is a directory" if make == "directory" else "does not exist") in result.stderr
+    assert fake.calls() == []
+
+
+def test_settings_reach_the_argv(fake, cli, workdir):
+    (workdir / "sales.csv").write_text("a,b\n")
+    fake.on(["storage", "fs", "file", "upload", "--file-system", "data-2", "--path", "in/sales.csv",
+             "--source", "sales.csv", "--account-name", "lake7"])  # fmt: skip
+    result = cli("upload", "--account", "lake7", "--filesystem", "data-2", "--upload-path", "in/sales.csv", "--source", "sales.csv")
+    assert result.exit_code == 0, result.output
+
+
+def test_version(cli):
+    from azwrap import __version__
+
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"azwrap, version {__version__}"
