@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
 import click
@@ -125,7 +124,8 @@ def _help(summary: str, body: str, example: str) -> str:
 
 
 def step_command(step) -> click.Command:
-    az_lines = "\n".join(f"  {shlex.join(inv.template())}" for inv in step.invocations(Settings(account=ACCOUNT_PLACEHOLDER), DIALECTS["v1"]))
+    example_settings = Settings(account=ACCOUNT_PLACEHOLDER)
+    az_lines = "\n".join(f"  {scripts.powershell_line(inv)}" for inv in step.invocations(example_settings, DIALECTS["v1"]))
     body = f"Runs, as in the book:\n\n\b\n{az_lines}"
     return click.Command(
         step.name,
