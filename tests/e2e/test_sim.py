@@ -1,0 +1,553 @@
+"""End-to-end tests of scripts/az-sim, the offline Azure CLI simulator.
+
+POSIX-only: the simulator uses fcntl.flock and the tests send SIGTERM. Each test runs the
+simulator as a subprocess with AZSIM_HOME pointing into a pytest temp directory.
+"""
+import atexit
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+if os.name != "posix":  # pragma: no cover
+    pytest.skip("az-sim tests are POSIX-only", allow_module_level=True)
+
+SIM = Path(__file__).resolve().parents[2] / "scripts" / "az-sim"
+SUB = "00000000-0000-0000-0000-00000000c0de"
+
+
+def run(home, *args, env=None, cwd=None, stdin=subprocess.DEVNULL):
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_"))}
+    e["AZSIM_HOME"] = str(home)
+    e["AZURE_EXTENSION_USE_DYNAMIC_INSTALL"] = "no"
+    e.update(env or {})
+    return subprocess.run([sys.executable, str(SIM), *args], env=e, cwd=cwd or str(Path(home).parent), stdin=stdin,
+                          capture_output=True, text=True, timeout=30)
+
+
+def ok(home, *args, **kw):
+    r = run(home, *args, **kw)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return json.loads(r.stdout) if r.stdout.strip() else None
+
+
+def state(home):
+    return json.loads((Path(home) / "state.json").read_text())
+
+
+_TEMPLATES = {}
+
+
+def setup(home, dialect="v1", resources=False):
+    """Prepare `home` (logged in, extension, optional book resources) by copying a cached template."""
+    key = (dialect, resources)
+    if key not in _TEMPLATES:
+        tmp = tempfile.mkdtemp(prefix="azsim-tpl-")
+        atexit.register(shutil.rmtree, tmp, True)
+        tpl = Path(tmp) / "h"
+        _build(tpl, dialect, resources)
+        _TEMPLATES[key] = tpl
+    shutil.copytree(_TEMPLATES[key], home)
+
+
+def _build(home, dialect, resources):
+    ok(home, "login")
+    ok(home, "extension", "add", "-n", "azure-cli-ml" if dialect == "v1" else "ml")
+    if resources:
+        ok(home, "group", "create", "-l", "Central US", "-n", "aml-rg")
+        if dialect == "v1":
+            ok(home, "ml", "workspace", "create", "-w", "aml", "-g", "aml-rg")
+        else:
+            ok(home, "ml", "workspace", "create", "-n", "aml", "-g", "aml-rg")
+        ok(home, "group", "create", "-l", "centralus", "-n", "adls-rg")
+        ok(home, "storage", "account", "create", "-n", "acct1", "-g", "adls-rg", "--hns", "true")
+        ok(home, "storage", "fs", "create", "-n", "fs1", "--account-name", "acct1")
+
+
+@pytest.fixture
+def home(tmp_path):
+    return tmp_path / "h"
+
+
+# ------------------------------------------------------------------ parse errors, table-driven
+# (dialect, command path, argv with every required flag)
+COMMANDS = [
+    (None, "login", []),
+    (None, "logout", []),
+    (None, "account show", []),
+    (None, "version", []),
+    (None, "config set", ["core.output=json"]),
+    (None, "extension add", ["-n", "ml"]),
+    (None, "extension show", ["-n", "ml"]),
+    (None, "extension list", []),
+    (None, "extension remove", ["-n", "ml"]),
+    (None, "group create", ["-l", "centralus", "-n", "g"]),
+    (None, "group show", ["-n", "g"]),
+    (None, "group delete", ["-n", "g", "--yes"]),
+    (None, "storage account create", ["-n", "acct", "-g", "g"]),
+    (None, "storage account show", ["-n", "acct"]),
+    (None, "storage account check-name", ["-n", "acct"]),
+    (None, "storage fs create", ["-n", "fs1", "--account-name", "acct"]),
+    (None, "storage fs exists", ["-n", "fs1", "--account-name", "acct"]),
+    (None, "storage fs show", ["-n", "fs1", "--account-name", "acct"]),
+    (None, "storage fs file upload", ["-f", "fs1", "-p", "a/b", "-s", "x", "--account-name", "acct"]),
+    (None, "ad sp create-for-rbac", []),
+    (None, "ad sp show", ["--id", "x"]),
+    (None, "ad sp delete", ["--id", "x"]),
+    (None, "role assignment create", ["--role", "Reader", "--assignee", "x", "--scope", "/x"]),
+    (None, "role assignment list", []),
+    ("v1", "ml workspace create", ["-w", "aml", "-g", "g"]),
+    ("v1", "ml workspace show", ["-w", "aml", "-g", "g"]),
+    ("v1", "ml computetarget create amlcompute", ["-n", "c", "-s", "STANDARD_D1_V2", "-w", "aml", "-g", "g"]),
+    ("v1", "ml computetarget show", ["-n", "c", "-w", "aml", "-g", "g"]),
+    ("v1", "ml datastore attach-adls-gen2", ["-a", "acct", "--client-id", "i", "--client-secret", "s",
+                                             "--tenant-id", "t", "-c", "fs1", "-n", "d", "-w", "aml", "-g", "g"]),
+    ("v1", "ml datastore show", ["-n", "d", "-w", "aml", "-g", "g"]),
+    ("v2", "ml workspace create", ["-n", "aml", "-g", "g"]),
+    ("v2", "ml workspace show", ["-n", "aml", "-g", "g"]),
+    ("v2", "ml compute create", ["-n", "c", "-t", "AmlCompute", "-w", "aml", "-g", "g"]),
+    ("v2", "ml compute show", ["-n", "c", "-w", "aml", "-g", "g"]),
+    ("v2", "ml datastore create", ["-f", "ds.yml", "-w", "aml", "-g", "g"]),
+    ("v2", "ml datastore show", ["-n", "d", "-w", "aml", "-g", "g"]),
+]
+IDS = ["{}:{}".format(d or "core", p) for d, p, _ in COMMANDS]
+
+
+@pytest.fixture(scope="module")
+def homes(tmp_path_factory):
+    out = {}
+    for d in (None, "v1", "v2"):
+        h = tmp_path_factory.mktemp("parse-{}".format(d))
+        if d:
+            ok(h, "extension", "add", "-n", "azure-cli-ml" if d == "v1" else "ml")
+        out[d] = h
+    return out
+
+
+@pytest.mark.parametrize("dialect,path,args", COMMANDS, ids=IDS)
+def test_wrong_flag_exits_2(homes, dialect, path, args):
+    r = run(homes[dialect], *path.split(), *args, "--bogus-flag", "val")
+    assert r.returncode == 2, r.stderr
+    assert "ERROR: unrecognized arguments: --bogus-flag val" in r.stderr
+
+
+@pytest.mark.parametrize("dialect,path,args", [c for c in COMMANDS if c[2]], ids=[i for i, c in zip(IDS, COMMANDS)
+                                                                                 if c[2]])
+def test_missing_required_exits_2(homes, dialect, path, args):
+    r = run(homes[dialect], *path.split())
+    assert r.returncode == 2, r.stderr
+    assert "ERROR: the following arguments are required:" in r.stderr
+
+
+def test_required_message_lists_aliases(homes):
+    r = run(homes[None], "group", "create", "--name", "g")
+    assert r.returncode == 2
+    assert "the following arguments are required: --location/-l" in r.stderr
+
+
+def test_parse_errors_beat_login_check(home):
+    r = run(home, "group", "create", "-n", "g")
+    assert r.returncode == 2
+
+
+def test_bad_enum_values_exit_2(home):
+    setup(home, "v2")
+    r = run(home, "storage", "account", "create", "-n", "acct", "-g", "g", "--hns", "maybe")
+    assert r.returncode == 2 and "'maybe' is not a valid value for '--enable-hierarchical-namespace'" in r.stderr
+    r = run(home, "storage", "fs", "create", "-n", "fs1", "--account-name", "a", "--auth-mode", "token")
+    assert r.returncode == 2
+    r = run(home, "ml", "compute", "create", "-n", "c", "-t", "Kubernetes", "-w", "aml", "-g", "g")
+    assert r.returncode == 2
+    r = run(home, "group", "show", "-n", "g", "-o", "xml")
+    assert r.returncode == 2
+    r = run(home, "ml", "computetarget", "create", "amlcompute", "-n", "c", "-s", "x", "-w", "w", "-g", "g")
+    assert r.returncode == 2 and "'computetarget' is misspelled" in r.stderr  # v1 command under v2
+
+
+def test_value_flag_followed_by_option_like_token(home):
+    setup(home)
+    r = run(home, "group", "create", "-l", "centralus", "-n", "-weird")
+    assert r.returncode == 2 and "expected one argument" in r.stderr
+    assert ok(home, "group", "create", "-l", "centralus", "--name=-weird")["name"] == "-weird"
+
+
+def test_unknown_command_and_missing_extension(home):
+    ok(home, "login")
+    r = run(home, "xyz", "list")
+    assert r.returncode == 2 and "ERROR: 'xyz' is misspelled or not recognized by the system." in r.stderr
+    r = run(home, "ml", "workspace", "show", "-n", "a", "-g", "b")
+    assert r.returncode == 2 and "'ml' is misspelled or not recognized by the system." in r.stderr
+    r = run(home, "ml", "workspace", "show", "-n", "a", "-g", "b",
+            env={"AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "yes_prompt"})
+    assert r.returncode == 2 and "requires the extension ml" in r.stderr
+
+
+# ------------------------------------------------------------------ not found -> 3
+def test_show_missing_exits_3(home):
+    setup(home, "v1", resources=True)
+    cases = [
+        ["group", "show", "-n", "nope"],
+        ["storage", "account", "show", "-n", "nope"],
+        ["storage", "account", "show", "-n", "acct1", "-g", "aml-rg"],
+        ["storage", "fs", "show", "-n", "nope", "--account-name", "acct1"],
+        ["ml", "workspace", "show", "-w", "nope", "-g", "aml-rg"],
+        ["ml", "computetarget", "show", "-n", "nope", "-w", "aml", "-g", "aml-rg"],
+        ["ml", "datastore", "show", "-n", "nope", "-w", "aml", "-g", "aml-rg"],
+        ["ad", "sp", "show", "--id", "00000000-0000-0000-0000-000000000001"],
+    ]
+    for args in cases:
+        r = run(home, *args)
+        assert r.returncode == 3, (args, r.stderr)
+        assert "ERROR: " in r.stderr
+    r = run(home, "group", "show", "-n", "nope")
+    assert "(ResourceGroupNotFound) Resource group 'nope' could not be found." in r.stderr
+
+
+def test_show_missing_v2_exits_3(home):
+    setup(home, "v2", resources=True)
+    for args in (["ml", "workspace", "show", "-n", "nope", "-g", "aml-rg"],
+                 ["ml", "compute", "show", "-n", "nope", "-w", "aml", "-g", "aml-rg"],
+                 ["ml", "datastore", "show", "-n", "nope", "-w", "aml", "-g", "aml-rg"]):
+        assert run(home, *args).returncode == 3, args
+
+
+# ------------------------------------------------------------------ conflicts -> 1
+def test_group_location_conflict(home):
+    setup(home)
+    g = ok(home, "group", "create", "-l", "Central US", "-n", "rg1")
+    assert g["location"] == "centralus" and g["id"] == "/subscriptions/{}/resourceGroups/rg1".format(SUB)
+    assert ok(home, "group", "create", "-l", "centralus", "-n", "RG1")["name"] == "rg1"
+    r = run(home, "group", "create", "-l", "westus", "-n", "rg1")
+    assert r.returncode == 1 and "(InvalidResourceGroupLocation)" in r.stderr
+
+
+def test_storage_account_rules(home):
+    setup(home)
+    ok(home, "group", "create", "-l", "centralus", "-n", "g1")
+    ok(home, "group", "create", "-l", "centralus", "-n", "g2")
+    r = run(home, "storage", "account", "create", "-n", "acct1", "-g", "missing")
+    assert r.returncode == 1 and "ResourceGroupNotFound" in r.stderr
+    r = run(home, "storage", "account", "create", "-n", "Bad_Name", "-g", "g1")
+    assert r.returncode == 1 and "(AccountNameInvalid)" in r.stderr
+    a = ok(home, "storage", "account", "create", "-n", "acct1", "-g", "g1", "--hns")
+    assert a["isHnsEnabled"] is True and a["id"].endswith("/resourceGroups/g1/providers/Microsoft.Storage/"
+                                                          "storageAccounts/acct1")
+    assert ok(home, "storage", "account", "create", "-n", "acct1", "-g", "g1")["id"] == a["id"]  # PUT
+    r = run(home, "storage", "account", "create", "-n", "acct1", "-g", "g2")
+    assert r.returncode == 1 and "(StorageAccountAlreadyTaken) The storage account named acct1 is already taken." \
+        in r.stderr
+    r = run(home, "storage", "account", "create", "-n", "popular", "-g", "g1",
+            env={"AZSIM_TAKEN_ACCOUNTS": "x,popular"})
+    assert r.returncode == 1 and "already taken" in r.stderr
+    chk = ok(home, "storage", "account", "check-name", "-n", "fresh1")
+    assert chk == {"message": None, "nameAvailable": True, "reason": None}
+    assert ok(home, "storage", "account", "check-name", "-n", "acct1")["reason"] == "AlreadyExists"
+    assert ok(home, "storage", "account", "check-name", "-n", "A-B")["reason"] == "AccountNameInvalid"
+
+
+def test_filesystem_and_upload(home):
+    setup(home, resources=True)
+    assert ok(home, "storage", "fs", "exists", "-n", "fs1", "--account-name", "acct1") == {"exists": True}
+    assert ok(home, "storage", "fs", "exists", "-n", "fs2", "--account-name", "acct1") == {"exists": False}
+    r = run(home, "storage", "fs", "create", "-n", "fs1", "--account-name", "acct1")
+    assert r.returncode == 1 and "ContainerAlreadyExists" in r.stderr
+    r = run(home, "storage", "fs", "create", "-n", "fs1", "--account-name", "nosuch")
+    assert r.returncode == 1
+    src = Path(home) / "input.csv"
+    src.write_text("a,b\n1,2\n")
+    up = ["storage", "fs", "file", "upload", "-f", "fs1", "-p", "models/x/input.csv", "-s", str(src),
+          "--account-name", "acct1"]
+    out = ok(home, *up)
+    assert out["content_length"] == 8
+    r = run(home, *up)
+    assert r.returncode == 1 and "already exists" in r.stderr
+    src.write_text("changed")
+    ok(home, *up, "--overwrite")
+    f = state(home)["files"]["acct1/fs1/models/x/input.csv"]
+    assert f["size"] == 7 and len(f["sha256"]) == 64
+    r = run(home, "storage", "fs", "file", "upload", "-f", "fs1", "-p", "p", "-s", "missing.csv",
+            "--account-name", "acct1")
+    assert r.returncode == 1
+
+
+def test_workspace_and_compute_v1(home):
+    setup(home, "v1")
+    r = run(home, "ml", "workspace", "create", "-w", "aml", "-g", "aml-rg")
+    assert r.returncode == 1  # group missing
+    ok(home, "group", "create", "-l", "Central US", "-n", "aml-rg")
+    ws = ok(home, "ml", "workspace", "create", "--workspace-name", "aml", "--location", "Central US",
+            "--resource-group", "aml-rg")
+    assert ws["id"] == ("/subscriptions/{}/resourceGroups/aml-rg/providers/Microsoft.MachineLearningServices/"
+                        "workspaces/aml".format(SUB))
+    assert ws["sku"] == "Basic" and ws["resourceGroup"] == "aml-rg" and ws["friendlyName"] == "aml"
+    assert run(home, "ml", "workspace", "create", "-w", "aml", "-g", "aml-rg").returncode == 1
+    ok(home, "ml", "workspace", "create", "-w", "aml", "-g", "aml-rg", "--exist-ok")
+    assert ok(home, "ml", "workspace", "show", "-w", "aml", "-g", "aml-rg")["id"] == ws["id"]
+    cc = ["ml", "computetarget", "create", "amlcompute", "--max-nodes", "1", "--name", "d1compute",
+          "--vm-size", "STANDARD_D1_V2", "--workspace-name", "aml", "--resource-group", "aml-rg"]
+    ok(home, *cc)
+    assert run(home, *cc).returncode == 1
+    assert run(home, "ml", "computetarget", "create", "amlcompute", "-n", "c2", "-s", "x", "--max-nodes", "0",
+               "-w", "aml", "-g", "aml-rg").returncode == 1
+    assert run(home, "ml", "computetarget", "create", "amlcompute", "-n", "c2", "-s", "x", "-w", "nows",
+               "-g", "aml-rg").returncode == 1
+    c = state(home)["computes"]["aml-rg/aml/d1compute"]
+    assert (c["type"], c["vm_size"], c["max_nodes"], c["min_nodes"]) == ("AmlCompute", "STANDARD_D1_V2", 1, 0)
+
+
+def test_workspace_and_compute_v2(home):
+    setup(home, "v2")
+    ok(home, "group", "create", "-l", "centralus", "-n", "aml-rg")
+    ws = ok(home, "ml", "workspace", "create", "--name", "aml", "-g", "aml-rg", "--display-name", "First")
+    assert ws["resource_group"] == "aml-rg" and ws["display_name"] == "First"
+    ws2 = ok(home, "ml", "workspace", "create", "--name", "aml", "-g", "aml-rg", "--display-name", "Second")
+    assert ws2["id"] == ws["id"] and ws2["display_name"] == "Second"  # create updates
+    c = ok(home, "ml", "compute", "create", "-n", "d1compute", "--type", "amlcompute", "--size", "STANDARD_D1_V2",
+           "--max-instances", "1", "-w", "aml", "-g", "aml-rg")
+    assert c["max_instances"] == 1 and c["type"] == "amlcompute"
+    ok(home, "ml", "compute", "create", "-n", "d1compute", "-t", "AmlCompute", "--max-instances", "3",
+       "-w", "aml", "-g", "aml-rg")
+    assert state(home)["computes"]["aml-rg/aml/d1compute"]["max_nodes"] == 3
+    assert ok(home, "ml", "compute", "show", "-n", "d1compute", "-w", "aml", "-g", "aml-rg")["size"] == \
+        "STANDARD_D1_V2"
+
+
+def test_extensions(home):
+    ok(home, "extension", "add", "-n", "azure-cli-ml")
+    r = run(home, "extension", "add", "-n", "azure-cli-ml")
+    assert r.returncode == 0 and "WARNING" in r.stderr
+    r = run(home, "extension", "add", "-n", "ml")
+    assert r.returncode == 1 and "az extension remove -n azure-cli-ml" in r.stderr
+    assert run(home, "extension", "add", "-n", "no-such-ext").returncode == 1
+    r = run(home, "extension", "show", "-n", "ml")
+    assert r.returncode == 1 and "The extension ml is not installed." in r.stderr
+    assert ok(home, "version")["extensions"] == {"azure-cli-ml": "1.41.0"}
+    ok(home, "extension", "remove", "-n", "azure-cli-ml")
+    ok(home, "extension", "add", "-n", "ml")
+    assert [e["name"] for e in ok(home, "extension", "list")] == ["ml"]
+    r = run(home, "extension", "add", "-n", "azure-cli-ml")
+    assert r.returncode == 1 and "az extension remove -n ml" in r.stderr
+    assert state(home)["extensions"] == {"ml": {"version": "2.30.0"}}
+
+
+# ------------------------------------------------------------------ RBAC
+def test_create_for_rbac_and_role_assignment(home):
+    setup(home, resources=True)
+    r1, r2 = run(home, "ad", "sp", "create-for-rbac"), run(home, "ad", "sp", "create-for-rbac")
+    for r in (r1, r2):
+        assert r.returncode == 0
+        assert "WARNING: The output includes credentials that you must protect." in r.stderr
+    sp1, sp2 = json.loads(r1.stdout), json.loads(r2.stdout)
+    assert set(sp1) == {"appId", "displayName", "password", "tenant"}
+    assert sp1["appId"] != sp2["appId"] and sp1["password"] != sp2["password"]
+    assert sp1["displayName"].startswith("azure-cli-") and len(sp1["password"]) >= 30
+    assert len(state(home)["service_principals"]) == 2
+    acc = ok(home, "storage", "account", "show", "--name", "acct1")
+    args = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee",
+            sp1["appId"], "--scope", acc["id"]]
+    a1 = ok(home, *args)
+    assert a1["principalType"] == "ServicePrincipal" and a1["scope"] == acc["id"]
+    assert a1["id"].startswith(acc["id"] + "/providers/Microsoft.Authorization/roleAssignments/")
+    assert ok(home, *args)["id"] == a1["id"]  # existing assignment returned
+    assert len(state(home)["role_assignments"]) == 1
+    r = run(home, "role", "assignment", "create", "--role", "Wizard", "--assignee", sp1["appId"], "--scope",
+            acc["id"])
+    assert r.returncode == 1 and "Role 'Wizard' doesn't exist." in r.stderr
+    r = run(home, "role", "assignment", "create", "--role", "Reader", "--assignee", "nobody", "--scope", acc["id"])
+    assert r.returncode == 1 and "Cannot find user or service principal in graph database for 'nobody'" in r.stderr
+    r = run(home, "role", "assignment", "create", "--role", "Reader", "--assignee", sp1["appId"], "--scope",
+            acc["id"].replace("acct1", "acct9"))
+    assert r.returncode == 1
+    lst = ok(home, "role", "assignment", "list", "--assignee", sp1["appId"])
+    assert [x["roleDefinitionName"] for x in lst] == ["Storage Blob Data Contributor"]
+    assert ok(home, "ad", "sp", "show", "--id", sp2["appId"])["appId"] == sp2["appId"]
+    ok(home, "ad", "sp", "delete", "--id", sp2["appId"])
+    assert run(home, "ad", "sp", "show", "--id", sp2["appId"]).returncode == 3
+
+
+# ------------------------------------------------------------------ datastores
+def test_datastore_v1_never_prints_secret(home):
+    setup(home, "v1", resources=True)
+    base = ["ml", "datastore", "attach-adls-gen2", "--account-name", "acct1", "--client-id", "cid",
+            "--client-secret", "S3cr~t", "--tenant-id", "tid", "--file-system", "fs1", "--name", "MLData",
+            "--workspace-name", "aml", "--resource-group", "aml-rg"]
+    r = run(home, *base)
+    assert r.returncode == 0 and "S3cr~t" not in r.stdout
+    assert run(home, *[x if x != "acct1" else "nosuch" for x in base]).returncode == 1
+    shown = run(home, "ml", "datastore", "show", "-n", "MLData", "-w", "aml", "-g", "aml-rg")
+    assert shown.returncode == 0 and "S3cr~t" not in shown.stdout
+    d = state(home)["datastores"]["aml-rg/aml/MLData"]
+    assert d["client_secret"] == "S3cr~t" and d["api"] == "v1" and d["type"] == "azure_data_lake_gen2"
+    summ = run(home, "--summary")
+    assert summ.returncode == 0 and "S3cr~t" not in summ.stdout and "MLData" in summ.stdout
+
+
+def test_datastore_v2_yaml_and_set(home):
+    setup(home, "v2", resources=True)
+    yml = Path(home) / "ds.yml"
+    yml.write_text("$schema: https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json\n"
+                   "# comment\nname: MLData\ntype: azure_data_lake_gen2\naccount_name: acct1\n"
+                   "filesystem: 'fs1'\ncredentials:\n  tenant_id: \"tid\"\n  client_id: cid\n")
+    base = ["ml", "datastore", "create", "--file", str(yml), "-w", "aml", "-g", "aml-rg"]
+    r = run(home, *base)
+    assert r.returncode == 1 and "credentials.client_secret" in r.stderr
+    sec = Path(home) / "secret.txt"
+    sec.write_text("pa~ss\n")
+    out = ok(home, *base, "--set", "credentials.client_secret=@" + str(sec))
+    assert "pa~ss" not in json.dumps(out) and out["filesystem"] == "fs1"
+    d = state(home)["datastores"]["aml-rg/aml/MLData"]
+    assert (d["client_secret"], d["tenant_id"], d["api"]) == ("pa~ss", "tid", "v2")
+    assert ["--set", "credentials.client_secret=@" + str(sec)] == state(home)["calls"][-1][-2:]
+    yml.write_text(yml.read_text().replace("azure_data_lake_gen2", "azure_blob"))
+    assert run(home, *base, "--set", "credentials.client_secret=x").returncode == 1
+
+
+# ------------------------------------------------------------------ @file
+def test_at_file_expansion_forms(home):
+    setup(home)
+    p = Path(home) / "loc.txt"
+    p.write_text("westus\n\n")
+    assert ok(home, "group", "create", "-l", "@" + str(p), "-n", "g1")["location"] == "westus"
+    assert ok(home, "group", "create", "--location=@" + str(p), "-n", "g2")["location"] == "westus"
+    ok(home, "config", "set", "sim.value=@" + str(p))
+    assert state(home)["config"]["sim.value"] == "westus"
+    # az leaves an unreadable @path untouched ("assume not a file")
+    r = run(home, "group", "create", "-l", "@" + str(Path(home) / "missing"), "-n", "g3")
+    assert r.returncode == 0 and json.loads(r.stdout)["location"].startswith("@")
+    assert ["group", "create", "-l", "@" + str(p), "-n", "g1"] in state(home)["calls"]
+
+
+# ------------------------------------------------------------------ login / output
+def test_not_logged_in(home):
+    r = run(home, "group", "create", "-l", "centralus", "-n", "g")
+    assert r.returncode == 1 and "ERROR: Please run 'az login' to setup account." in r.stderr
+    assert run(home, "account", "show").returncode == 1
+    assert ok(home, "version")["azure-cli"] == "2.91.0"
+    ok(home, "config", "set", "core.output=json")
+    ok(home, "extension", "add", "-n", "ml")
+    st = state(home)
+    assert st["logged_in"] is False and st["groups"] == {} and len(st["calls"]) == 5
+    subs = ok(home, "login")
+    assert subs[0]["id"] == SUB and subs[0]["isDefault"] is True and subs[0]["user"]["type"] == "user"
+    acc = ok(home, "account", "show")
+    assert acc["id"] == SUB and acc["tenantId"] == subs[0]["tenantId"]
+
+
+def test_output_formats(home):
+    setup(home)
+    ok(home, "config", "set", "core.output=table")
+    r = run(home, "group", "create", "-l", "centralus", "-n", "g")
+    assert r.returncode == 0
+    with pytest.raises(ValueError):
+        json.loads(r.stdout)
+    assert ok(home, "group", "show", "-n", "g", env={"AZURE_CORE_OUTPUT": "json"})["name"] == "g"
+    assert ok(home, "group", "show", "-n", "g", "-o", "json")["name"] == "g"
+    r = run(home, "group", "show", "-n", "g", "--query", "id", "-o", "tsv")
+    assert r.stdout.strip() == "/subscriptions/{}/resourceGroups/g".format(SUB)
+
+
+def test_group_delete_cascades(home):
+    setup(home, "v1", resources=True)
+    sp = ok(home, "ad", "sp", "create-for-rbac")
+    acc = ok(home, "storage", "account", "show", "-n", "acct1")
+    ok(home, "role", "assignment", "create", "--role", "Reader", "--assignee", sp["appId"], "--scope", acc["id"])
+    assert run(home, "group", "delete", "-n", "adls-rg").returncode == 1  # no tty, no --yes
+    ok(home, "group", "delete", "-n", "adls-rg", "--yes")
+    st = state(home)
+    assert "adls-rg" not in st["groups"] and st["storage_accounts"] == {} and st["filesystems"] == {}
+    assert st["role_assignments"] == [] and "aml-rg/aml" in st["workspaces"]
+
+
+def test_state_file_permissions_and_reset(home):
+    setup(home)
+    assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(Path(home) / "state.json").st_mode) == 0o600
+    assert "AZSIM_FAIL_MATCH" in run(home, "--help").stdout
+    assert run(home, "--reset").returncode == 0
+    st = state(home)
+    assert st["logged_in"] is False and st["extensions"] == {} and st["calls"] == []
+
+
+# ------------------------------------------------------------------ concurrency
+def test_parallel_group_creates_all_land(home):
+    ok(home, "login")
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_"))}
+    e["AZSIM_HOME"] = str(home)
+    procs = [subprocess.Popen([sys.executable, str(SIM), "group", "create", "-l", "centralus", "-n", "g%d" % i],
+                              env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(8)]
+    assert all(p.wait(timeout=30) == 0 for p in procs)
+    st = state(home)
+    assert sorted(st["groups"]) == sorted("g%d" % i for i in range(8))
+    assert len(st["calls"]) == 9
+
+
+# ------------------------------------------------------------------ fault knobs
+def test_fail_match_nth(home):
+    setup(home)
+    env = {"AZSIM_FAIL_MATCH": "group create", "AZSIM_FAIL_NTH": "2", "AZSIM_FAIL_EXIT": "7",
+           "AZSIM_FAIL_STDERR": "ERROR: boom"}
+    ok(home, "group", "create", "-l", "centralus", "-n", "a", env=env)
+    r = run(home, "group", "create", "-l", "centralus", "-n", "b", env=env)
+    assert r.returncode == 7 and r.stderr.strip() == "ERROR: boom"
+    ok(home, "group", "create", "-l", "centralus", "-n", "c", env=env)
+    st = state(home)
+    assert sorted(st["groups"]) == ["a", "c"]
+    assert st["calls"][-2] == ["group", "create", "-l", "centralus", "-n", "b"]
+
+
+def test_graph_delay(home):
+    setup(home, resources=True)
+    sp = ok(home, "ad", "sp", "create-for-rbac")
+    acc = ok(home, "storage", "account", "show", "-n", "acct1")
+    args = ["role", "assignment", "create", "--role", "Reader", "--assignee", sp["appId"], "--scope", acc["id"]]
+    env = {"AZSIM_GRAPH_DELAY": "2"}
+    for _ in range(2):
+        r = run(home, *args, env=env)
+        assert r.returncode == 1 and "Cannot find user or service principal in graph database" in r.stderr
+    assert state(home)["role_assignments"] == []
+    ok(home, *args, env=env)
+    assert len(state(home)["role_assignments"]) == 1
+
+
+def test_garbage_output(home):
+    setup(home)
+    r = run(home, "group", "create", "-l", "centralus", "-n", "g", env={"AZSIM_GARBAGE_MATCH": "group create"})
+    assert r.returncode == 0
+    with pytest.raises(ValueError):
+        json.loads(r.stdout)
+    assert "g" in state(home)["groups"]
+
+
+def test_latency_profile_and_kill_during_sleep(home):
+    setup(home)
+    env = {"AZSIM_LATENCY_PROFILE": json.dumps({"group": 100, "group create": 0.4}), "AZSIM_CLOCK_SCALE": "1"}
+    t0 = time.monotonic()
+    ok(home, "group", "create", "-l", "centralus", "-n", "slow", env=env)
+    assert 0.4 <= time.monotonic() - t0 < 5
+    before = state(home)
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_"))}
+    e.update({"AZSIM_HOME": str(home), "AZSIM_LATENCY": "30"})
+    p = subprocess.Popen([sys.executable, str(SIM), "group", "create", "-l", "centralus", "-n", "killed"], env=e,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=5) == 143
+    assert state(home) == before
+
+
+def test_sim_bin_wrapper_runs_as_az(home):
+    wrapper = SIM.parent / "sim-bin" / "az"
+    assert os.access(wrapper, os.X_OK)
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_"))}
+    e["AZSIM_HOME"] = str(home)
+    e["PATH"] = str(wrapper.parent) + os.pathsep + os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
+    r = subprocess.run(["sh", "-c", 'az version'], env=e, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and json.loads(r.stdout)["azure-cli"] == "2.91.0"
