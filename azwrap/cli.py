@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from pathlib import Path
 
 import click
@@ -9,7 +12,7 @@ import click
 from . import __version__, scripts
 from . import state as state_file
 from .commands import DIALECTS
-from .engine import MissingInput, Setup
+from .engine import FIRST_RETRY_DELAY, MissingInput, Refused, Setup, status_report
 from .redact import Redactor
 from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
@@ -17,6 +20,7 @@ from .state import StateError
 from .steps import STEPS, plan
 
 EXIT_AZ_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXAMPLE = Settings(account=ACCOUNT_PLACEHOLDER)  # for the az commands shown in --help
 
 
 def _option_name(setting: str) -> str:
@@ -45,14 +49,37 @@ def setting_option(setting: str) -> click.Option:
     )
 
 
-def run_options() -> list[click.Option]:
-    """Options of every command that runs az."""
-    return [
+def run_options(steps) -> list[click.Option]:
+    """Options of every command that runs az; `steps` are the steps it may run."""
+    options = [
         click.Option(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
                      help="The az executable. [default: az found on PATH]"),
         state_option(),
         click.Option(["--quiet", "-q"], is_flag=True, help="Do not echo each az command before running it."),
     ]  # fmt: skip
+    if len(steps) > 1:
+        names = [step.name for step in steps if step.name != "login"]
+        options.append(click.Option(
+            ["--force"], multiple=True, type=click.Choice(names), metavar="STEP",
+            help=f"Run STEP again even if it is recorded done (repeatable; one of {', '.join(names)}). "
+                 "`--force sp` creates a new service principal; `--force upload` overwrites the uploaded file.",
+        ))  # fmt: skip
+    elif steps[0].name != "login":
+        options.append(click.Option(["--force"], is_flag=True, help=FORCE_HELP.get(steps[0].name, FORCE_HELP[None])))
+    if any(inv.retry_replication for step in steps for inv in step.invocations(EXAMPLE, DIALECTS["v1"])):
+        options.append(click.Option(
+            ["--retry-timeout"], type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
+            envvar="AZWRAP_RETRY_TIMEOUT", show_envvar=True,
+            help="How long to retry a role assignment while a new principal replicates in the directory.",
+        ))  # fmt: skip
+    return options
+
+
+FORCE_HELP = {
+    None: "Run the step even if it is recorded done with the same settings.",
+    "sp": "Create a new service principal even if one is recorded (the recorded secret is replaced).",
+    "upload": "Upload even if recorded done; replaces the remote file (--overwrite).",
+}
 
 
 def state_option() -> click.Option:
@@ -95,26 +122,41 @@ def _check_source(settings: Settings, uses) -> None:
                                      param_hint="'--source'")  # fmt: skip
 
 
-def run_az(uses, action):
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM ends a run the way Ctrl-C does: child stopped, state kept
+
+
+def run_az(steps, action):
     """Wrap a command body: build settings and a Setup, run action, turn failures into messages."""
+    uses = sorted({name for step in steps for name in step.uses})
 
     def command(**options):
         state_path, quiet, az_given = options.pop("state_path"), options.pop("quiet"), options.pop("az_path")
+        force = options.pop("force", ())
+        force = frozenset(force if isinstance(force, tuple) else ([steps[0].name] if force else []))
+        retry_timeout = options.pop("retry_timeout", 300)
         settings = _settings(options, uses)
         _check_source(settings, uses)
         redact = Redactor()
+        setup = None
+        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             runner = Runner(find_az(az_given), redact, quiet=quiet)
-            setup = Setup(settings, DIALECTS["v1"], runner, state_path)
+            setup = Setup(settings, DIALECTS["v1"], runner, state_path, force=force, retry_timeout=retry_timeout,
+                          first_retry_delay=float(os.environ.get("AZWRAP_RETRY_DELAY", FIRST_RETRY_DELAY)))
             action(setup)
         except AzNotFound as error:
             raise Failure(str(error), EXIT_USAGE) from None
-        except (StateError, MissingInput) as error:
+        except (StateError, MissingInput, Refused) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except AzFailed as error:
             raise Failure(redact(error.message()), EXIT_AZ_FAILED) from None
-        except Interrupted as error:
-            raise Failure(str(error), EXIT_INTERRUPTED) from None
+        except (Interrupted, KeyboardInterrupt):
+            where = setup.current_step if setup and setup.current_step else "start-up"
+            raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
+                          EXIT_INTERRUPTED) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
     return command
 
@@ -124,13 +166,12 @@ def _help(summary: str, body: str, example: str) -> str:
 
 
 def step_command(step) -> click.Command:
-    example_settings = Settings(account=ACCOUNT_PLACEHOLDER)
-    az_lines = "\n".join(f"  {scripts.powershell_line(inv)}" for inv in step.invocations(example_settings, DIALECTS["v1"]))
+    az_lines = "\n".join(f"  {scripts.powershell_line(inv)}" for inv in step.invocations(EXAMPLE, DIALECTS["v1"]))
     body = f"Runs, as in the book:\n\n\b\n{az_lines}"
     return click.Command(
         step.name,
-        callback=run_az(step.uses, lambda setup: setup.run_step(step)),
-        params=[setting_option(name) for name in step.uses] + run_options(),
+        callback=run_az([step], lambda setup: (setup.preflight([step]), setup.run_step(step))),
+        params=[setting_option(name) for name in step.uses] + run_options([step]),
         help=_help(step.summary, body, step.example),
         short_help=step.summary,
     )
@@ -156,8 +197,8 @@ def main():
 
 main.add_command(click.Command(
     "all",
-    callback=run_az(NAMES, lambda setup: (setup.run_all(), _tell_env(setup))),
-    params=[setting_option(name) for name in NAMES] + run_options(),
+    callback=run_az(STEPS, lambda setup: (setup.run_all(), _tell_env(setup))),
+    params=[setting_option(name) for name in NAMES] + run_options(STEPS),
     help=_help(
         "Run every step in the book's order.",
         "Skips `az login` when `az account show` succeeds, and reuses a service principal already "
@@ -171,7 +212,7 @@ for _step in STEPS:
 
 
 def _tell_env(setup: Setup) -> None:
-    click.echo(f"Done: every step ran. The client secret is in {setup.state_path} (mode 600).", err=True)
+    click.echo(f"Done: every step of the book is done. The client secret is in {setup.state_path} (mode 600).", err=True)
     click.echo("To set SP_PASSWORD as the book does: Invoke-Expression (azwrap env)  |  eval \"$(azwrap env --shell bash)\"", err=True)
 
 
@@ -227,4 +268,37 @@ main.add_command(click.Command(
         "azwrap plan --account mydatalake > setup.ps1",
     ),
     short_help="Print the az commands as a PowerShell or bash script.",
+))  # fmt: skip
+
+
+def _status(output_format: str, state_path: Path) -> None:
+    try:
+        report = status_report(state_file.load(state_path), state_path)
+    except StateError as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+    if output_format == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"state: {state_path}")
+    for step in report["steps"]:
+        when = f"  {step['done_at']}" if step["done_at"] else ""
+        click.echo(f"  {step['step']:<10} {step['status']:<8}{when}")
+    for name, value in report["outputs"].items():
+        click.echo(f"  {name} = {value}")
+
+
+main.add_command(click.Command(
+    "status",
+    callback=_status,
+    params=[
+        click.Option(["--format", "output_format"], type=click.Choice(["text", "json"]), default="text",
+                     show_default=True, help="Text for people, JSON for scripts."),
+        state_option(),
+    ],
+    help=_help(
+        "Show which steps are done, when, and what they recorded.",
+        "Reads the state file only; runs no az command and never shows the client secret.",
+        "azwrap status --format json",
+    ),
+    short_help="Show which steps are done and what they recorded (never the secret).",
 ))  # fmt: skip

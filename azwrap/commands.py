@@ -30,6 +30,8 @@ SP_TENANT = Ref("sp", "tenant")
 ACC_ID = Ref("acc", "id")
 AML_ID = Ref("aml", "id")
 
+SECRET_REFS = {SP_PASSWORD}
+
 # The fields of each captured JSON that later invocations use: what the state keeps.
 CAPTURED_FIELDS: dict[str, tuple[str, ...]] = {}
 for _ref in (SP_APP_ID, SP_PASSWORD, SP_TENANT, ACC_ID, AML_ID):
@@ -41,12 +43,24 @@ Args = tuple  # tuple[Arg, ...]: argv after "az"
 
 
 @dataclass(frozen=True)
+class Guard:
+    """A read-only probe run before a command that is not idempotent: skip it when done already."""
+
+    probe: Args
+    exists: Callable[[object], bool]  # the probe's JSON (None: not found, exit 3) -> already there?
+    what: str  # e.g. "filesystem fs1"
+
+
+@dataclass(frozen=True)
 class Invocation:
     """One az call of the plan: the step command it belongs to, its argv, what it captures."""
 
     step: str
     args: Args
     capture: str | None = None
+    guard: Guard | None = None
+    # Role assignments right after creating a principal fail until the directory replicates.
+    retry_replication: bool = False
 
     @property
     def refs(self) -> list[Ref]:
@@ -89,18 +103,26 @@ def storage_fs_create(s: Settings) -> Args:
     return ("storage", "fs", "create", "--account-name", s.account, "--name", s.filesystem)
 
 
-def storage_fs_file_upload(s: Settings) -> Args:
+def storage_fs_exists(s: Settings) -> Args:
+    return ("storage", "fs", "exists", "--name", s.filesystem, "--account-name", s.account)
+
+
+def storage_fs_file_upload(s: Settings, overwrite: bool = False) -> Args:
     return (
         "storage", "fs", "file", "upload",
         "--file-system", s.filesystem,
         "--path", s.upload_path,
         "--source", s.source,
         "--account-name", s.account,
-    )  # fmt: skip
+    ) + (("--overwrite",) if overwrite else ())  # fmt: skip
 
 
 def sp_create_for_rbac() -> Args:
     return ("ad", "sp", "create-for-rbac")
+
+
+def ad_sp_show(app_id: str) -> Args:
+    return ("ad", "sp", "show", "--id", app_id)
 
 
 def storage_account_show(s: Settings) -> Args:
@@ -134,6 +156,15 @@ def v1_compute_create(s: Settings) -> Args:
     )  # fmt: skip
 
 
+def v1_compute_show(s: Settings) -> Args:
+    return (
+        "ml", "computetarget", "show",
+        "--name", s.compute,
+        "--workspace-name", s.workspace,
+        "--resource-group", s.aml_group,
+    )  # fmt: skip
+
+
 def v1_datastore_attach(s: Settings) -> Args:
     return (
         "ml", "datastore", "attach-adls-gen2",
@@ -162,6 +193,7 @@ class Dialect:
     compute_create: Callable[[Settings], Args]
     datastore_attach: Callable[[Settings], Args]
     workspace_show: Callable[[Settings], Args]
+    compute_show: Callable[[Settings], Args]
 
 
 V1 = Dialect(
@@ -171,6 +203,7 @@ V1 = Dialect(
     compute_create=v1_compute_create,
     datastore_attach=v1_datastore_attach,
     workspace_show=v1_workspace_show,
+    compute_show=v1_compute_show,
 )
 
 DIALECTS = {dialect.name: dialect for dialect in (V1,)}

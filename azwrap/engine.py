@@ -1,44 +1,101 @@
-"""Running steps: fill in run-time values, call the runner, record what each step did."""
+"""Running steps: decide what to (re)run, fill in run-time values, call the runner, record results."""
 
 from __future__ import annotations
 
 import datetime
+import hashlib
+import time
 from pathlib import Path
 
 from . import commands as az
 from . import state as state_file
-from .commands import CAPTURED_FIELDS, Dialect, Invocation, Ref
+from .commands import CAPTURED_FIELDS, SECRET_REFS, Dialect, Invocation, Ref
 from .runner import AzFailed, Runner, Secret
 from .settings import Settings
-from .steps import STEPS, Step
+from .steps import PRODUCERS, STEPS, Step
 
-# Which step command captures each run-time value, to name it when a later step lacks it.
-PRODUCERS = {inv.capture: step.name for step in STEPS for inv in step.invocations(Settings(account="x"), az.V1) if inv.capture}
-
-# create-for-rbac makes a new principal and secret on every call (REFERENCE.md section 4):
-# once one is recorded, it is reused instead of created again.
-REUSED_CAPTURES = ("sp",)
+# stderr of `az role assignment create` while a new principal is not yet visible everywhere
+# (directory replication, REFERENCE.md section 4): worth retrying; anything else is not.
+REPLICATION_ERRORS = ("Cannot find user or service principal in graph database", "does not exist in the directory",
+                      "PrincipalNotFound")  # fmt: skip
+FIRST_RETRY_DELAY, MAX_RETRY_DELAY = 2.0, 30.0
 
 
 class MissingInput(Exception):
-    """A step needs a value that an earlier step command records; it names that command."""
+    """A step cannot run: a value it needs is not recorded, or was recorded for other settings."""
+
+
+class Refused(Exception):
+    """Running would lose or duplicate something; the message says which option allows it."""
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
 class Setup:
     """One azwrap run: settings, the az dialect, the runner and the state file."""
 
-    def __init__(self, settings: Settings, dialect: Dialect, runner: Runner, state_path: Path):
+    def __init__(self, settings: Settings, dialect: Dialect, runner: Runner, state_path: Path, *,
+                 force: frozenset[str] = frozenset(), retry_timeout: float = 300.0,
+                 first_retry_delay: float = FIRST_RETRY_DELAY, sleep=time.sleep, clock=time.monotonic):  # fmt: skip
         self.settings, self.dialect, self.runner, self.state_path = settings, dialect, runner, state_path
+        self.force, self.retry_timeout, self.first_retry_delay = force, retry_timeout, first_retry_delay
+        self.sleep, self.clock = sleep, clock
         self.state = state_file.load(state_path)
-        self.runner.redact.add(self.state["outputs"].get("sp", {}).get("password"))
+        self.current_step: str | None = None
+        self.runner.redact.add(self.outputs.get("sp", {}).get("password"))
+
+    @property
+    def outputs(self) -> dict:
+        return self.state["outputs"]
+
+    # --- what to run ------------------------------------------------------------------------
 
     def run_all(self) -> None:
         """The whole book in order; `az login` only when `az account show` says we are not signed in."""
+        self.preflight(STEPS)
         for step in STEPS:
-            if step.name == "login" and self.signed_in():
-                self.runner.echo("login: already signed in (az account show), skipped")
-                continue
+            if step.name == "login":
+                if self.signed_in():
+                    self.runner.echo("login: already signed in (az account show), skipped")
+                    continue
             self.run_step(step)
+
+    def preflight(self, steps) -> None:
+        """Raise Refused before any az call when a step would refuse to run later."""
+        for step in steps:
+            self.decide(step)
+
+    def decide(self, step: Step) -> str | None:
+        """Why step must run (None: done earlier with the same settings and inputs, skip it)."""
+        if step.name == "login":
+            return "sign in"  # never recorded: whether az is signed in changes outside azwrap
+        if step.name in self.force:
+            return "forced with --force"
+        record = self.state["steps"].get(step.name)
+        if record is None:
+            return "not done yet"
+        changed = [f"{name} {old!r} -> {getattr(self.settings, name)!r}"
+                   for name, old in record.get("settings", {}).items()
+                   if name in step.uses and getattr(self.settings, name) != old]  # fmt: skip
+        if changed:
+            return "settings changed since it ran: " + ", ".join(changed)
+        inputs = self._inputs(step)
+        if any(inputs.get(name) != value for name, value in record.get("inputs", {}).items()):
+            return "the service principal it used has changed"
+        if "source" in step.uses and record.get("sha256") not in (None, sha256_of(self.settings.source)):
+            raise Refused(f"step '{step.name}': {self.settings.source} changed since it was uploaded to "
+                          f"{self.settings.upload_path}; run with --force {step.name} to overwrite it")  # fmt: skip
+        return None
 
     def signed_in(self) -> bool:
         try:
@@ -47,42 +104,99 @@ class Setup:
             return False
         return True
 
+    # --- running a step ---------------------------------------------------------------------
+
     def run_step(self, step: Step) -> None:
-        invocations = step.invocations(self.settings, self.dialect)
+        reason = self.decide(step)
+        if reason is None:
+            self.runner.echo(f"{step.name}: done earlier, skipped")
+            return
+        if reason not in ("not done yet", "sign in"):
+            self.runner.echo(f"{step.name}: running again: {reason}")
+        forced = step.name in self.force
+        invocations = step.invocations(self.settings, self.dialect, forced)
         self._check_inputs(step, invocations)
-        outputs = self.state["outputs"]
+        self.current_step = step.name
         for invocation in invocations:
-            if invocation.capture in REUSED_CAPTURES and invocation.capture in outputs:
-                recorded = outputs[invocation.capture]
-                self.runner.echo(
-                    f"{step.name}: reusing the service principal {recorded.get('appId')} recorded in {self.state_path}"
-                )
+            if invocation.capture == "sp" and "sp" in self.outputs and not forced:
+                self._reuse_principal(step)
                 continue
-            args = [self._resolve(arg) for arg in invocation.args]
-            result = self.runner.run(step.name, args, capture=invocation.capture is not None)
-            if invocation.capture:
-                self._record_capture(step.name, invocation, result)
-        self.state["steps"][step.name] = {
-            "done_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "settings": self.settings.subset(step.uses),
-        }
-        self._save()
+            if invocation.guard and not forced and self._already_there(step, invocation):
+                continue
+            self._run(step, invocation)
+        if step.name != "login":
+            self._record_done(step)
+        self.current_step = None
+
+    def _reuse_principal(self, step: Step) -> None:
+        # create-for-rbac makes a new principal and secret on every call (REFERENCE.md section 4):
+        # reuse the recorded one, after checking that it still exists.
+        app_id = self.outputs["sp"]["appId"]
+        if self.runner.run(step.name, list(az.ad_sp_show(app_id)), capture=True, not_found_ok=True) is None:
+            raise Refused(f"the service principal {app_id} recorded in {self.state_path} no longer exists "
+                          f"(az ad sp show exit 3); run with --force sp to create a new one")  # fmt: skip
+        self.runner.echo(f"{step.name}: reusing the service principal {app_id} recorded in {self.state_path}")
+
+    def _already_there(self, step: Step, invocation: Invocation) -> bool:
+        guard = invocation.guard
+        found = self.runner.run(step.name, list(guard.probe), capture=True, not_found_ok=True)
+        if guard.exists(found):
+            self.runner.echo(f"{step.name}: {guard.what} exists already, not created again")
+            return True
+        return False
+
+    def _run(self, step: Step, invocation: Invocation) -> None:
+        args = [self._resolve(arg) for arg in invocation.args]
+        capture = invocation.capture is not None
+        deadline = self.clock() + self.retry_timeout
+        delay = self.first_retry_delay
+        while True:
+            try:
+                result = self.runner.run(step.name, args, capture=capture)
+                break
+            except AzFailed as error:
+                replication = any(text in line for line in error.stderr_tail for text in REPLICATION_ERRORS)
+                if not (invocation.retry_replication and replication) or self.clock() + delay > deadline:
+                    raise
+                self.runner.echo(f"{step.name}: the principal is not visible to role assignments yet "
+                                 f"(directory replication); retrying in {delay:g}s")  # fmt: skip
+                self.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+        if capture:
+            self._record_capture(step.name, invocation, result)
 
     def _check_inputs(self, step: Step, invocations: list[Invocation]) -> None:
-        """Fail before any az call when a value that another step records is not in the state."""
+        """Fail before any az call when a value another step records is missing or was made for other settings."""
         produced_here = {inv.capture for inv in invocations if inv.capture}
         for ref in (ref for inv in invocations for ref in inv.refs):
-            if ref.var not in produced_here and ref.var not in self.state["outputs"]:
-                producer = PRODUCERS[ref.var]
-                raise MissingInput(
-                    f"step '{step.name}' needs {ref} from step '{producer}', which is not recorded in "
-                    f"{self.state_path}: run `azwrap {producer}` first (with the same --state-file)"
-                )
+            if ref.var in produced_here:
+                continue
+            producer = PRODUCERS[ref.var]
+            if ref.var not in self.outputs:
+                raise MissingInput(f"step '{step.name}' needs {ref} from step '{producer}', which is not recorded "
+                                   f"in {self.state_path}: run `azwrap {producer}` first (with the same --state-file)")
+            recorded = self.state["steps"].get(producer, {}).get("settings", {})
+            for name, old in recorded.items():
+                if name in step.uses and getattr(self.settings, name) != old:
+                    raise MissingInput(
+                        f"step '{step.name}' needs {ref} from step '{producer}', which ran with {name} {old!r}, "
+                        f"not {getattr(self.settings, name)!r}: run `azwrap {producer}` with the same settings first"
+                    )
+
+    def _inputs(self, step: Step) -> dict:
+        """The non-secret run-time values a step takes from earlier steps (to notice when they change)."""
+        values = {}
+        for spec in step.build(self.settings, self.dialect, False):
+            for arg in spec["args"]:
+                if isinstance(arg, Ref) and not arg.secret and arg.var in self.outputs:
+                    values[str(arg)] = self.outputs[arg.var].get(arg.field)
+        produced_here = {spec["capture"] for spec in step.build(self.settings, self.dialect, False)}
+        return {name: value for name, value in values.items() if name.split(".")[0][1:] not in produced_here}
 
     def _resolve(self, arg):
         if not isinstance(arg, Ref):
             return arg
-        value = self.state["outputs"][arg.var][arg.field]
+        value = self.outputs[arg.var][arg.field]
         return Secret(value) if arg.secret else value
 
     def _record_capture(self, step: str, invocation: Invocation, result) -> None:
@@ -92,9 +206,34 @@ class Setup:
                 step, self.runner.display(invocation.template()), 0, [],
                 reason=f"its JSON lacks a field azwrap needs ({', '.join(fields)})",
             )  # fmt: skip
-        self.state["outputs"][invocation.capture] = {field: result[field] for field in fields}
+        self.outputs[invocation.capture] = {field: result[field] for field in fields}
         # Save at once: a failure in the next call must not lose a new principal's secret.
+        self._save()
+
+    def _record_done(self, step: Step) -> None:
+        record = {"done_at": _now(), "settings": self.settings.subset(step.uses), "inputs": self._inputs(step)}
+        if "source" in step.uses:
+            record["sha256"] = sha256_of(self.settings.source)
+        self.state["steps"][step.name] = record
         self._save()
 
     def _save(self) -> None:
         state_file.save(self.state_path, self.state)
+
+
+def status_report(state: dict, state_path: Path) -> dict:
+    """Each step done or pending, when, and the recorded non-secret outputs."""
+    steps = []
+    for step in STEPS:
+        record = state["steps"].get(step.name)
+        if step.name == "login":
+            continue
+        steps.append({"step": step.name, "status": "done" if record else "pending",
+                      "done_at": record.get("done_at") if record else None})  # fmt: skip
+    secret = {(ref.var, ref.field) for ref in SECRET_REFS}
+    outputs = {str(Ref(var, field)): value for var, fields in state["outputs"].items()
+               for field, value in fields.items() if (var, field) not in secret}  # fmt: skip
+    upload = state["steps"].get("upload")
+    if upload and upload.get("sha256"):
+        outputs["upload.sha256"] = upload["sha256"]
+    return {"state_file": str(state_path), "steps": steps, "outputs": outputs}

@@ -28,6 +28,7 @@ CHILD_ENV = {
     "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "no",
 }
 STDERR_TAIL_LINES = 15
+NOT_FOUND = 3  # az's exit code when a `show` finds nothing (REFERENCE.md section 4)
 INSTALL_HINT = "Install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli) or name it with --az PATH."
 
 
@@ -92,8 +93,8 @@ class Runner:
         """The shell line shown for argv (logs and errors); secrets masked."""
         return self.redact(shlex.join(["az", *argv[1:]]))
 
-    def run(self, step: str, args: list, *, capture: bool = False) -> dict | list | None:
-        """Run `az *args`; with capture, return the JSON it printed."""
+    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False):
+        """Run `az *args`; with capture, return the JSON it printed (None: not found, if that is ok)."""
         with tempfile.TemporaryDirectory(prefix="azwrap-") as private_dir:  # created 0700
             argv = [self.az, *(self._arg(arg, private_dir) for arg in args)]
             command = self.display(argv)
@@ -103,6 +104,8 @@ class Runner:
             # hold their stderr back until the JSON is parsed and its secret registered.
             code, stdout, stderr_lines = self._call(step, argv, live_stderr=not capture)
         tail = stderr_lines[-STDERR_TAIL_LINES:]
+        if code == NOT_FOUND and not_found_ok:
+            return None
         if code != 0:
             raise AzFailed(step, command, code, tail)
         if not capture:

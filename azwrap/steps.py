@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from . import commands as az
-from .commands import Dialect, Invocation
+from .commands import Dialect, Guard, Invocation
 from .settings import Settings
+
+
+def call(args, capture=None, guard=None, retry_replication=False) -> dict:
+    return {"args": args, "capture": capture, "guard": guard, "retry_replication": retry_replication}
+
+
+def _found(json_output) -> bool:
+    return json_output is not None
 
 
 @dataclass(frozen=True)
@@ -16,77 +24,84 @@ class Step:
     summary: str  # one line, for `azwrap --help`
     example: str  # shown in the command's --help
     uses: tuple[str, ...]  # the settings its az invocations are built from
-    build: Callable[[Settings, Dialect], list[tuple]]  # -> [(args, capture)]
+    build: Callable[..., list[dict]]  # (settings, dialect, force) -> [call(...)]
 
-    def invocations(self, settings: Settings, dialect: Dialect) -> list[Invocation]:
-        return [Invocation(self.name, args, capture) for args, capture in self.build(settings, dialect)]
+    def invocations(self, settings: Settings, dialect: Dialect, force: bool = False) -> list[Invocation]:
+        return [Invocation(self.name, **spec) for spec in self.build(settings, dialect, force)]
+
+
+def _workspace(s: Settings, d: Dialect, force: bool) -> list[dict]:
+    return [
+        call(az.group_create(s.location, s.aml_group)),
+        call(d.workspace_create(s), guard=Guard(d.workspace_show(s), _found, f"workspace {s.workspace}")),
+    ]
+
+
+def _compute(s: Settings, d: Dialect, force: bool) -> list[dict]:
+    return [call(d.compute_create(s), guard=Guard(d.compute_show(s), _found, f"compute {s.compute}"))]
+
+
+def _storage(s: Settings, d: Dialect, force: bool) -> list[dict]:
+    fs_exists = Guard(az.storage_fs_exists(s), lambda out: bool(out and out.get("exists")), f"filesystem {s.filesystem}")
+    return [
+        call(az.group_create(s.location, s.adls_group)),
+        call(az.storage_account_create(s)),  # a PUT: re-running it is harmless
+        call(az.storage_fs_create(s), guard=fs_exists),  # fails with ContainerAlreadyExists
+    ]
+
+
+def _sp(s: Settings, d: Dialect, force: bool) -> list[dict]:
+    return [
+        call(az.sp_create_for_rbac(), "sp"),
+        call(az.storage_account_show(s), "acc"),
+        call(az.role_assignment_create("Storage Blob Data Contributor", az.ACC_ID), retry_replication=True),
+    ]
+
+
+def _grant(s: Settings, d: Dialect, force: bool) -> list[dict]:
+    return [
+        call(d.workspace_show(s), "aml"),
+        call(az.role_assignment_create("Contributor", az.AML_ID), retry_replication=True),
+    ]
 
 
 STEPS: tuple[Step, ...] = (
-    Step(
-        "login", "Sign in to Azure (az login).", "azwrap login", (),
-        lambda s, d: [(az.login(), None)],
-    ),
-    Step(
-        "extension", "Add the Azure ML extension to az.", "azwrap extension", (),
-        lambda s, d: [(az.extension_add(d.extension), None)],
-    ),
-    Step(
-        "workspace", "Create the ML resource group and the Azure ML workspace.",
-        "azwrap workspace --location 'West Europe' --aml-group ml-rg",
-        ("location", "aml_group", "workspace"),
-        lambda s, d: [(az.group_create(s.location, s.aml_group), None), (d.workspace_create(s), None)],
-    ),
-    Step(
-        "compute", "Create the compute cluster in the workspace.",
-        "azwrap compute --max-nodes 2 --vm-size STANDARD_D2_V2",
-        ("max_nodes", "compute", "vm_size", "workspace", "aml_group"),
-        lambda s, d: [(d.compute_create(s), None)],
-    ),
-    Step(
-        "storage", "Create the ADLS resource group, HNS storage account and filesystem.",
-        "azwrap storage --account mydatalake",
-        ("location", "adls_group", "account", "filesystem"),
-        lambda s, d: [
-            (az.group_create(s.location, s.adls_group), None),
-            (az.storage_account_create(s), None),
-            (az.storage_fs_create(s), None),
-        ],
-    ),
-    Step(
-        "upload", "Upload the input file to the filesystem.",
-        "azwrap upload --account mydatalake --source data/input.csv",
-        ("filesystem", "upload_path", "source", "account"),
-        lambda s, d: [(az.storage_fs_file_upload(s), None)],
-    ),
-    Step(
-        "sp", "Create a service principal with Storage Blob Data Contributor on the account.",
-        "azwrap sp --account mydatalake",
-        ("account",),
-        lambda s, d: [
-            (az.sp_create_for_rbac(), "sp"),
-            (az.storage_account_show(s), "acc"),
-            (az.role_assignment_create("Storage Blob Data Contributor", az.ACC_ID), None),
-        ],
-    ),
-    Step(
-        "datastore", "Attach the filesystem as a datastore, authenticated as the principal.",
-        "azwrap datastore --account mydatalake --datastore MLData",
-        ("account", "filesystem", "datastore", "workspace", "aml_group"),
-        lambda s, d: [(d.datastore_attach(s), None)],
-    ),
-    Step(
-        "grant", "Give the principal Contributor on the workspace.",
-        "azwrap grant --workspace aml --aml-group aml-rg",
-        ("workspace", "aml_group"),
-        lambda s, d: [
-            (d.workspace_show(s), "aml"),
-            (az.role_assignment_create("Contributor", az.AML_ID), None),
-        ],
-    ),
+    Step("login", "Sign in to Azure (az login).", "azwrap login", (), lambda s, d, force: [call(az.login())]),
+    Step("extension", "Add the Azure ML extension to az.", "azwrap extension", (),
+         lambda s, d, force: [call(az.extension_add(d.extension))]),
+    Step("workspace", "Create the ML resource group and the Azure ML workspace.",
+         "azwrap workspace --location 'West Europe' --aml-group ml-rg",
+         ("location", "aml_group", "workspace"), _workspace),
+    Step("compute", "Create the compute cluster in the workspace.",
+         "azwrap compute --max-nodes 2 --vm-size STANDARD_D2_V2",
+         ("max_nodes", "compute", "vm_size", "workspace", "aml_group"), _compute),
+    Step("storage", "Create the ADLS resource group, HNS storage account and filesystem.",
+         "azwrap storage --account mydatalake",
+         ("location", "adls_group", "account", "filesystem"), _storage),
+    Step("upload", "Upload the input file to the filesystem.",
+         "azwrap upload --account mydatalake --source data/input.csv",
+         ("filesystem", "upload_path", "source", "account"),
+         # Upload refuses to replace a file; --force upload re-uploads a changed source.
+         lambda s, d, force: [call(az.storage_fs_file_upload(s, overwrite=force))]),
+    Step("sp", "Create a service principal with Storage Blob Data Contributor on the account.",
+         "azwrap sp --account mydatalake", ("account",), _sp),
+    Step("datastore", "Attach the filesystem as a datastore, authenticated as the principal.",
+         "azwrap datastore --account mydatalake --datastore MLData",
+         ("account", "filesystem", "datastore", "workspace", "aml_group"),
+         lambda s, d, force: [call(d.datastore_attach(s))]),
+    Step("grant", "Give the principal Contributor on the workspace.",
+         "azwrap grant --workspace aml --aml-group aml-rg", ("workspace", "aml_group"), _grant),
 )  # fmt: skip
 
 BY_NAME = {step.name: step for step in STEPS}
+
+# Which step command captures each run-time value ($sp, $acc, $aml), to name it when one is missing.
+PRODUCERS = {
+    spec["capture"]: step.name
+    for step in STEPS
+    for spec in step.build(Settings(account="example"), az.V1, False)
+    if spec["capture"]
+}
 
 
 def plan(settings: Settings, dialect: Dialect) -> list[Invocation]:

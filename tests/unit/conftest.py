@@ -56,6 +56,18 @@ BOOK = [
     ("grant", ["role", "assignment", "create", "--role", "Contributor", "--assignee", SP["appId"], "--scope", AML_ID]),
 ]  # fmt: skip
 
+NOT_FOUND = {"returncode": 3, "stdout": "", "stderr": "ERROR: (ResourceNotFound) The Resource was not found.\n"}
+FAIL = {"returncode": 1, "stdout": "", "stderr": "WARNING: a warning first\nERROR: (Conflict) injected failure\n"}
+
+# azwrap's read-only probes before the book's non-idempotent invocations (README "Probes"),
+# by the BOOK index they guard, with az's answer when the resource does not exist yet.
+PROBES = {
+    3: (["ml", "workspace", "show", "--workspace-name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
+    4: (["ml", "computetarget", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"],
+        NOT_FOUND),
+    7: (["storage", "fs", "exists", "--name", "fs1", "--account-name", ACCOUNT], {"stdout": '{\n  "exists": false\n}'}),
+}
+
 # What az prints on stdout for each invocation, in the real shapes (only these keys matter).
 OUTPUTS = {
     "login": [ACCOUNT_SHOW | {"cloudName": "AzureCloud"}],
@@ -108,19 +120,37 @@ class FakeAz:
         else:
             self.on(["account", "show"], returncode=1, stderr=NOT_LOGGED_IN + "\n", stdout="")
 
-    def book(self, steps=None, *, skip_login=True):
-        """Register the book's invocations (of the named steps), each succeeding."""
-        for step, args in BOOK:
-            if (steps is None or step in steps) and not (skip_login and step == "login" and steps is None):
-                self.on(args, stderr=RBAC_WARNING + "\n" if "create-for-rbac" in args else None)
+    def book(self, steps=None, *, login=False, fail_at=None, fail=None):
+        """Register a fresh run of the book's invocations (of the named steps) and azwrap's probes.
+
+        With fail_at (an index into BOOK), that invocation fails with `fail` and nothing after it
+        is registered.
+        """
+        for index, (step, args) in enumerate(BOOK):
+            if not (steps is None and (login or step != "login") or steps and step in steps):
+                continue
+            if index in PROBES:
+                probe, absent = PROBES[index]
+                self.on(probe, **absent)
+            if index == fail_at:
+                self.on(args, **(fail or FAIL))
+                return
+            self.on(args, stderr=RBAC_WARNING + "\n" if "create-for-rbac" in args else None)
 
     def calls(self) -> list[list[str]]:
         """argv of every az call made, without the az path."""
         return [list(call)[1:] for call in self.fp.calls]
 
 
-def expected(steps=None, *, login=False) -> list[list]:
-    return [args for step, args in BOOK if (steps is None and (login or step != "login")) or (steps and step in steps)]
+def expected(steps=None, *, login=False, probes=True, until=len(BOOK) - 1) -> list[list]:
+    """The az calls of a fresh run of the named steps (all but login by default): BOOK plus probes."""
+    calls = []
+    for index, (step, args) in enumerate(BOOK[: until + 1]):
+        if (steps is None and (login or step != "login")) or (steps and step in steps):
+            if probes and index in PROBES:
+                calls.append(PROBES[index][0])
+            calls.append(args)
+    return calls
 
 
 def normalised(calls: list[list[str]]) -> list[list]:

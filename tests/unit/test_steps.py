@@ -43,11 +43,12 @@ def test_step_without_a_recorded_principal_says_run_sp_first(step, fake, cli, wo
 
 def test_sp_reuses_a_recorded_principal_instead_of_creating_another(fake, cli, workdir):
     record_sp(workdir)
+    fake.on(["ad", "sp", "show", "--id", SP["appId"]], stdout=json.dumps({"appId": SP["appId"], "id": "obj"}))
     fake.book(["sp"])
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
     assert ["ad", "sp", "create-for-rbac"] not in fake.calls()
-    assert normalised(fake.calls()) == expected(["sp"])[1:]
+    assert normalised(fake.calls()) == [["ad", "sp", "show", "--id", SP["appId"]], *expected(["sp"])[1:]]
     assert f"reusing the service principal {SP['appId']}" in result.stderr
 
 
