@@ -104,7 +104,7 @@ class FakeAz:
         # goes only on successful calls whose output azwrap does not read (datastore attach).
         if SECRET_FILE in args and callback is None and returncode == 0 and not stderr:
             callback = self._read_secret_file
-        self.fp.register(self.argv(args), stdout=stdout, stderr=stderr, returncode=returncode, callback=callback)
+        return self.fp.register(self.argv(args), stdout=stdout, stderr=stderr, returncode=returncode, callback=callback)
 
     def _read_secret_file(self, process):
         # Runs while azwrap waits for "az": the @file must exist now, private, holding the secret.
@@ -133,8 +133,7 @@ class FakeAz:
                 probe, absent = PROBES[index]
                 self.on(probe, **absent)
             if index == fail_at:
-                self.on(args, **(fail or FAIL))
-                return
+                return self.on(args, **(fail or FAIL))
             self.on(args, stderr=RBAC_WARNING + "\n" if "create-for-rbac" in args else None)
 
     def calls(self) -> list[list[str]]:
@@ -142,7 +141,7 @@ class FakeAz:
         return [list(call)[1:] for call in self.fp.calls]
 
 
-def expected(steps=None, *, login=False, probes=True, until=len(BOOK) - 1) -> list[list]:
+def expected(steps=None, *, login=False, probes=True, until=14) -> list[list]:
     """The az calls of a fresh run of the named steps (all but login by default): BOOK plus probes."""
     calls = []
     for index, (step, args) in enumerate(BOOK[: until + 1]):

@@ -84,11 +84,15 @@ def test_each_command_is_echoed_to_stderr_unless_quiet(fake, cli, workdir):
     result = cli("all", "--account", ACCOUNT)
     assert "$ az group create --location 'Central US' --name aml-rg" in result.stderr
     assert "$ az ad sp create-for-rbac" in result.stderr
-    fake.on(BOOK[10][1])  # sp again: the recorded principal is reused, so only show + role
-    fake.on(BOOK[11][1])
+
+
+
+def test_quiet_silences_the_echo_but_not_azs_stderr(fake, cli, workdir):
+    fake.book(["sp"])
     quiet = cli("sp", "--account", ACCOUNT, "--quiet")
     assert quiet.exit_code == 0, quiet.output
     assert "$ az" not in quiet.stderr
+    assert "WARNING: The output includes credentials" in quiet.stderr
 
 
 def test_child_environment_forces_json_and_no_prompts(fp, az_path, cli, workdir, monkeypatch):

@@ -1,0 +1,218 @@
+"""Safe to repeat, safe to interrupt: skip what is done, rerun what changed, never a second principal."""
+
+import json
+import os
+import signal
+import stat
+import time
+
+import pytest
+
+from .conftest import ACCOUNT, BOOK, NOT_FOUND, PROBES, SECRET, SP, normalised
+
+GRAPH = ("ERROR: Cannot find user or service principal in graph database for '6f1c2a9e'. If the assignee is an "
+         "appId, make sure the corresponding service principal is created with 'az ad sp create --id 6f1c2a9e'.\n")  # fmt: skip
+SP_SHOW = ["ad", "sp", "show", "--id", SP["appId"]]
+
+
+@pytest.fixture
+def done(fake, cli, workdir):
+    """A workdir where `azwrap all` has completed; fp's call log cleared."""
+    fake.logged_in(True)
+    fake.book()
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    fake.fp.calls.clear()
+    return workdir
+
+
+def state(workdir):
+    return json.loads((workdir / ".azwrap" / "state.json").read_text())
+
+
+def test_second_run_skips_every_done_step(done, fake, cli):
+    fake.logged_in(True)
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    assert fake.calls() == [["account", "show"]]
+    for step in ("extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"):
+        assert f"{step}: done earlier, skipped" in result.stderr
+
+
+def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, cli):
+    other = "otherlake"
+    fake.logged_in(True)
+    swap = lambda args: [a.replace(ACCOUNT, other) if isinstance(a, str) else a for a in args]  # noqa: E731
+    fake.on(swap(BOOK[5][1]))
+    fake.on(swap(BOOK[6][1]))
+    fake.on(swap(PROBES[7][0]), stdout='{"exists": false}')
+    fake.on(swap(BOOK[7][1]))
+    fake.on(swap(BOOK[8][1]))
+    fake.on(SP_SHOW, stdout=json.dumps({"appId": SP["appId"]}))
+    fake.on(swap(BOOK[10][1]), stdout=json.dumps({"id": "/subscriptions/x/storageAccounts/otherlake"}))
+    fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", SP["appId"],
+             "--scope", "/subscriptions/x/storageAccounts/otherlake"])  # fmt: skip
+    fake.on(swap(BOOK[12][1]))
+    result = cli("all", "--account", other)
+    assert result.exit_code == 0, result.output
+    for step in ("storage", "upload", "sp", "datastore"):
+        assert f"{step}: running again: settings changed since it ran: account 'mydatalake' -> 'otherlake'" in result.stderr
+    for step in ("extension", "workspace", "compute", "grant"):
+        assert f"{step}: done earlier, skipped" in result.stderr
+    assert ["ad", "sp", "create-for-rbac"] not in fake.calls()
+    assert state(done)["steps"]["storage"]["settings"]["account"] == other
+
+
+def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done, fake, cli):
+    new = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
+    fake.logged_in(True)
+    fake.on(BOOK[9][1], stdout=json.dumps(new))
+    fake.on(BOOK[10][1])
+    fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
+             "--scope", BOOK[11][1][-1]])  # fmt: skip
+    fake.on([a if a != SP["appId"] else new["appId"] for a in BOOK[12][1]])
+    fake.on(BOOK[13][1])
+    fake.on(["role", "assignment", "create", "--role", "Contributor", "--assignee", new["appId"], "--scope", BOOK[14][1][-1]])
+    result = cli("all", "--account", ACCOUNT, "--force", "sp")
+    assert result.exit_code == 0, result.output
+    assert "sp: running again: forced with --force" in result.stderr
+    assert "datastore: running again: the service principal it used has changed" in result.stderr
+    assert "grant: running again: the service principal it used has changed" in result.stderr
+    assert state(done)["outputs"]["sp"]["password"] == new["password"]
+    assert new["password"] not in result.output
+
+
+def test_principal_gone_exits_2_and_creates_nothing(fake, cli, workdir):
+    fake.book(["sp"])  # sp once: records the principal
+    assert cli("sp", "--account", ACCOUNT).exit_code == 0
+    fake.fp.calls.clear()
+    fake.on(SP_SHOW, **NOT_FOUND)
+    # A changed setting makes sp run again; the recorded principal is checked before reuse.
+    result = cli("sp", "--account", "otherlake")
+    assert result.exit_code == 2
+    assert f"the service principal {SP['appId']} recorded in" in result.stderr
+    assert "no longer exists" in result.stderr and "--force sp" in result.stderr
+    assert fake.calls() == [SP_SHOW]
+
+
+def test_changed_source_is_not_uploaded_without_force_upload(done, fake, cli):
+    (done / "input.csv").write_text("customer_id,total_spend\n1,1.0\n")
+    fake.logged_in(True)
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 2
+    assert "input.csv changed since it was uploaded" in result.stderr and "--force upload" in result.stderr
+    assert fake.calls() == []  # refused before any az call, the probe included
+
+
+def test_force_upload_overwrites(done, fake, cli):
+    (done / "input.csv").write_text("customer_id,total_spend\n1,1.0\n")
+    fake.on(BOOK[8][1] + ["--overwrite"])
+    result = cli("upload", "--account", ACCOUNT, "--force")
+    assert result.exit_code == 0, result.output
+    assert fake.calls() == [BOOK[8][1] + ["--overwrite"]]
+    assert cli("upload", "--account", ACCOUNT).stderr.strip() == "upload: done earlier, skipped"
+
+
+@pytest.mark.parametrize("index", [3, 4, 7], ids=["workspace", "compute", "filesystem"])
+def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli, workdir):
+    step, args = BOOK[index]
+    probe = PROBES[index][0]
+    fake.on(probe, stdout='{"exists": true}' if "exists" in probe else json.dumps({"name": "x", "id": "/x"}))
+    for other_step, other_args in BOOK:
+        if other_step == step and other_args != args:
+            fake.on(other_args)
+    result = cli(step, *(["--account", ACCOUNT] if step == "storage" else []))
+    assert result.exit_code == 0, result.output
+    assert args not in fake.calls()
+    assert "exists already, not created again" in result.stderr
+
+
+@pytest.mark.parametrize("failures", [1, 2, 3, 4, 5])
+def test_replication_delay_is_retried_until_it_succeeds(failures, fake, cli, workdir, monkeypatch):
+    monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
+    fake.on(BOOK[9][1])
+    fake.on(BOOK[10][1])
+    for _ in range(failures):
+        fake.on(BOOK[11][1], returncode=1, stdout="", stderr=GRAPH)
+    fake.on(BOOK[11][1])
+    result = cli("sp", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    assert fake.calls().count(BOOK[11][1]) == failures + 1
+    assert result.stderr.count("(directory replication); retrying in") == failures
+
+
+def test_another_role_assignment_error_fails_at_once(fake, cli, workdir, monkeypatch):
+    monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
+    fake.on(BOOK[9][1])
+    fake.on(BOOK[10][1])
+    fake.on(BOOK[11][1], returncode=1, stdout="", stderr="ERROR: (AuthorizationFailed) no permission\n")
+    result = cli("sp", "--account", ACCOUNT)
+    assert result.exit_code == 1
+    assert fake.calls().count(BOOK[11][1]) == 1
+    assert "(AuthorizationFailed)" in result.stderr
+
+
+def test_replication_retry_gives_up_after_retry_timeout(fake, cli, workdir, monkeypatch):
+    monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
+    fake.on(BOOK[9][1])
+    fake.on(BOOK[10][1])
+    fake.on(BOOK[11][1], returncode=1, stdout="", stderr=GRAPH)
+    result = cli("sp", "--account", ACCOUNT, "--retry-timeout", "0")
+    assert result.exit_code == 1
+    assert "Cannot find user or service principal in graph database" in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir):
+    def signal_azwrap_while_running(process):
+        time.sleep(0.1)  # azwrap is waiting for az by now
+        os.kill(os.getpid(), signum)
+        time.sleep(0.3)  # az is still running when azwrap handles the signal
+
+    fake.logged_in(True)
+    fake.book(fail_at=6, fail={"callback": signal_azwrap_while_running, "stdout": "", "stderr": ""})
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 130
+    assert "Interrupted during step storage; run the same command again to resume." in result.stderr
+    recorded = state(workdir)["steps"]
+    assert {"extension", "workspace", "compute"} <= set(recorded) and "storage" not in recorded
+    # Nothing ran after the interrupted call. (That the call itself is stopped is checked on real
+    # processes in tests/e2e: a faked process finishes before azwrap can signal it.)
+    assert normalised(fake.calls())[-1] == BOOK[6][1]
+
+
+def test_status_shows_progress_but_never_the_secret(done, cli):
+    text = cli("status")
+    assert text.exit_code == 0
+    assert "sp         done" in text.stdout and f"$sp.appId = {SP['appId']}" in text.stdout
+    report = json.loads(cli("status", "--format", "json").stdout)
+    assert [s["status"] for s in report["steps"]] == ["done"] * 8
+    assert report["outputs"]["$sp.appId"] == SP["appId"]
+    assert SECRET not in text.stdout + text.stderr + json.dumps(report)
+
+
+def test_status_of_a_fresh_directory_lists_every_step_pending(cli, workdir):
+    report = json.loads(cli("status", "--format", "json").stdout)
+    assert {s["status"] for s in report["steps"]} == {"pending"}
+
+
+def test_datastore_refuses_a_principal_recorded_for_another_account(done, fake, cli):
+    result = cli("datastore", "--account", "otherlake", "--force")
+    assert result.exit_code == 2
+    assert "which ran with account 'mydatalake', not 'otherlake'" in result.stderr
+    assert fake.calls() == []
+
+
+def test_state_readable_by_others_is_made_private_with_a_warning(done, fake, cli):
+    path = done / ".azwrap" / "state.json"
+    path.chmod(0o644)
+    result = cli("status")
+    assert "was readable by others" in result.stderr
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_state_written_elsewhere_than_in_azwraps_own_directory_gets_no_gitignore(fake, cli, workdir):
+    fake.book(["sp"])
+    assert cli("sp", "--account", ACCOUNT, "--state-file", "s.json").exit_code == 0
+    assert not (workdir / ".gitignore").exists()
+    assert stat.S_IMODE((workdir / "s.json").stat().st_mode) == 0o600
