@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from . import __version__, scripts
 from . import state as state_file
-from .commands import DIALECTS
-from .engine import FIRST_RETRY_DELAY, MissingInput, Refused, Setup, status_report
+from .engine import FIRST_RETRY_DELAY, Setup, status_report
+from .errors import MissingInput, Refused
 from .redact import Redactor
 from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
@@ -40,7 +41,7 @@ def setting_option(setting: str) -> click.Option:
     return click.Option(
         [_option_name(setting), setting],
         default=default,
-        type=int if setting == "max_nodes" else str,
+        type={"max_nodes": int, "ml_cli": click.Choice(["v1", "v2"])}.get(setting, str),
         envvar=f"AZWRAP_{setting.upper()}",
         show_envvar=True,
         show_default=default is not None,
@@ -66,7 +67,7 @@ def run_options(steps) -> list[click.Option]:
         ))  # fmt: skip
     elif steps[0].name != "login":
         options.append(click.Option(["--force"], is_flag=True, help=FORCE_HELP.get(steps[0].name, FORCE_HELP[None])))
-    if any(inv.retry_replication for step in steps for inv in step.invocations(EXAMPLE, DIALECTS["v1"])):
+    if any(inv.retry_replication for step in steps for inv in step.invocations(EXAMPLE)):
         options.append(click.Option(
             ["--retry-timeout"], type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
             envvar="AZWRAP_RETRY_TIMEOUT", show_envvar=True,
@@ -142,7 +143,7 @@ def run_az(steps, action):
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             runner = Runner(find_az(az_given), redact, quiet=quiet)
-            setup = Setup(settings, DIALECTS["v1"], runner, state_path, force=force, retry_timeout=retry_timeout,
+            setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
                           first_retry_delay=float(os.environ.get("AZWRAP_RETRY_DELAY", FIRST_RETRY_DELAY)))
             action(setup)
         except AzNotFound as error:
@@ -166,8 +167,11 @@ def _help(summary: str, body: str, example: str) -> str:
 
 
 def step_command(step) -> click.Command:
-    az_lines = "\n".join(f"  {scripts.powershell_line(inv)}" for inv in step.invocations(EXAMPLE, DIALECTS["v1"]))
-    body = f"Runs, as in the book:\n\n\b\n{az_lines}"
+    book = [scripts.powershell_line(inv) for inv in step.invocations(EXAMPLE)]
+    current = [scripts.powershell_line(inv) for inv in step.invocations(replace(EXAMPLE, ml_cli="v2"))]
+    body = "Runs, as in the book:\n\n\b\n" + "\n".join(f"  {line}" for line in book)
+    if current != book:
+        body += "\n\nWith --ml-cli v2 (the current ml extension):\n\n\b\n" + "\n".join(f"  {line}" for line in current)
     return click.Command(
         step.name,
         callback=run_az([step], lambda setup: (setup.preflight([step]), setup.run_step(step))),
@@ -245,7 +249,7 @@ def _plan(shell: str, output_format: str, **options) -> None:
     if options["account"] is None:
         options["account"] = ACCOUNT_PLACEHOLDER
         click.echo(f"azwrap: no --account given; the plan uses the placeholder {ACCOUNT_PLACEHOLDER}", err=True)
-    invocations = plan(Settings(**options), DIALECTS["v1"])
+    invocations = plan(Settings(**options))
     if output_format == "json":
         click.echo(scripts.render_json(invocations))
     else:

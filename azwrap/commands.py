@@ -6,8 +6,8 @@ objects; the runner fills them in, the script renderers print them as $sp.appId 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
 
 from .settings import Settings
 
@@ -38,8 +38,42 @@ for _ref in (SP_APP_ID, SP_PASSWORD, SP_TENANT, ACC_ID, AML_ID):
     CAPTURED_FIELDS.setdefault(_ref.var, ())
     CAPTURED_FIELDS[_ref.var] += (_ref.field,)
 
-Arg = Union[str, Ref]
-Args = tuple  # tuple[Arg, ...]: argv after "az"
+
+
+@dataclass(frozen=True)
+class Concat:
+    """One argument made of literal text and run-time values: `credentials.client_secret=$sp.password`."""
+
+    parts: tuple  # str | Ref
+
+    def __str__(self) -> str:
+        return "".join(map(str, self.parts))
+
+
+@dataclass(frozen=True)
+class FileArg:
+    """A file az reads, written just before the call (0600, private directory) and passed by path.
+
+    Scripts write it to `name` first. Its content may hold run-time values but never a secret.
+    """
+
+    name: str
+    content: tuple  # str | Ref
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Args = tuple  # of str | Ref | Concat | FileArg: argv after "az"
+
+
+def refs_in(arg) -> list[Ref]:
+    """The run-time values an argument needs."""
+    if isinstance(arg, Ref):
+        return [arg]
+    if isinstance(arg, (Concat, FileArg)):
+        return [part for part in (arg.parts if isinstance(arg, Concat) else arg.content) if isinstance(part, Ref)]
+    return []
 
 
 @dataclass(frozen=True)
@@ -64,7 +98,7 @@ class Invocation:
 
     @property
     def refs(self) -> list[Ref]:
-        return [arg for arg in self.args if isinstance(arg, Ref)]
+        return [ref for arg in self.args for ref in refs_in(arg)]
 
     def template(self) -> list[str]:
         """argv with run-time values as their literal names ("$sp.appId")."""
@@ -82,8 +116,28 @@ def account_show() -> Args:
     return ("account", "show")
 
 
+def version() -> Args:
+    return ("version",)
+
+
 def extension_add(name: str) -> Args:
     return ("extension", "add", "-n", name)
+
+
+def extension_list() -> Args:
+    return ("extension", "list")
+
+
+def extension_remove(name: str) -> Args:
+    return ("extension", "remove", "--name", name)
+
+
+def storage_account_check_name(s: Settings) -> Args:
+    return ("storage", "account", "check-name", "--name", s.account)
+
+
+def storage_account_show_in_group(s: Settings) -> Args:
+    return ("storage", "account", "show", "--name", s.account, "--resource-group", s.adls_group)
 
 
 def group_create(location: str, name: str) -> Args:
@@ -183,6 +237,60 @@ def v1_workspace_show(s: Settings) -> Args:
     return ("ml", "workspace", "show", "--workspace-name", s.workspace, "--resource-group", s.aml_group)
 
 
+# --- v2: the current `ml` extension (REFERENCE.md section 5) ----------------------------
+
+# The datastore YAML of REFERENCE.md section 5, without the secret: az adds it from a file
+# through `--set credentials.client_secret=@<file>`.
+DATASTORE_SCHEMA = "https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json"
+
+
+def v2_datastore_yaml(s: Settings) -> tuple:
+    return (
+        f"$schema: {DATASTORE_SCHEMA}\n"
+        f"name: {s.datastore}\n"
+        "type: azure_data_lake_gen2\n"
+        f"account_name: {s.account}\n"
+        f"filesystem: {s.filesystem}\n"
+        "credentials:\n"
+        "  tenant_id: ", SP_TENANT, "\n"
+        "  client_id: ", SP_APP_ID, "\n",
+    )  # fmt: skip
+
+
+def v2_workspace_create(s: Settings) -> Args:
+    return ("ml", "workspace", "create", "--name", s.workspace, "--location", s.location, "--resource-group", s.aml_group)
+
+
+def v2_compute_create(s: Settings) -> Args:
+    return (
+        "ml", "compute", "create",
+        "--name", s.compute,
+        "--type", "AmlCompute",
+        "--size", s.vm_size,
+        "--max-instances", str(s.max_nodes),
+        "--workspace-name", s.workspace,
+        "--resource-group", s.aml_group,
+    )  # fmt: skip
+
+
+def v2_datastore_create(s: Settings) -> Args:
+    return (
+        "ml", "datastore", "create",
+        "--file", FileArg("mldata.yml", v2_datastore_yaml(s)),
+        "--set", Concat(("credentials.client_secret=", SP_PASSWORD)),
+        "--workspace-name", s.workspace,
+        "--resource-group", s.aml_group,
+    )  # fmt: skip
+
+
+def v2_workspace_show(s: Settings) -> Args:
+    return ("ml", "workspace", "show", "--name", s.workspace, "--resource-group", s.aml_group)
+
+
+def v2_compute_show(s: Settings) -> Args:
+    return ("ml", "compute", "show", "--name", s.compute, "--workspace-name", s.workspace, "--resource-group", s.aml_group)
+
+
 @dataclass(frozen=True)
 class Dialect:
     """The `az ml` extension and the builders of the invocations that depend on it."""
@@ -206,4 +314,19 @@ V1 = Dialect(
     compute_show=v1_compute_show,
 )
 
-DIALECTS = {dialect.name: dialect for dialect in (V1,)}
+V2 = Dialect(
+    name="v2",
+    extension="ml",
+    workspace_create=v2_workspace_create,
+    compute_create=v2_compute_create,
+    datastore_attach=v2_datastore_create,
+    workspace_show=v2_workspace_show,
+    compute_show=v2_compute_show,
+)
+
+DIALECTS = {dialect.name: dialect for dialect in (V1, V2)}
+
+
+def other_dialect(dialect: Dialect) -> Dialect:
+    """The extensions of v1 and v2 cannot be installed side by side (REFERENCE.md section 5)."""
+    return V2 if dialect is V1 else V1

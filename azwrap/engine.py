@@ -9,8 +9,9 @@ from pathlib import Path
 
 from . import commands as az
 from . import state as state_file
-from .commands import CAPTURED_FIELDS, SECRET_REFS, Dialect, Invocation, Ref
-from .runner import AzFailed, Runner, Secret
+from .commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref, refs_in
+from .errors import MissingInput, Refused
+from .runner import AzFailed, Joined, PrivateFile, Runner, Secret
 from .settings import Settings
 from .steps import PRODUCERS, STEPS, Step
 
@@ -19,14 +20,6 @@ from .steps import PRODUCERS, STEPS, Step
 REPLICATION_ERRORS = ("Cannot find user or service principal in graph database", "does not exist in the directory",
                       "PrincipalNotFound")  # fmt: skip
 FIRST_RETRY_DELAY, MAX_RETRY_DELAY = 2.0, 30.0
-
-
-class MissingInput(Exception):
-    """A step cannot run: a value it needs is not recorded, or was recorded for other settings."""
-
-
-class Refused(Exception):
-    """Running would lose or duplicate something; the message says which option allows it."""
 
 
 def sha256_of(path: str) -> str:
@@ -42,12 +35,12 @@ def _now() -> str:
 
 
 class Setup:
-    """One azwrap run: settings, the az dialect, the runner and the state file."""
+    """One azwrap run: settings (the az ml dialect among them), the runner and the state file."""
 
-    def __init__(self, settings: Settings, dialect: Dialect, runner: Runner, state_path: Path, *,
+    def __init__(self, settings: Settings, runner: Runner, state_path: Path, *,
                  force: frozenset[str] = frozenset(), retry_timeout: float = 300.0,
                  first_retry_delay: float = FIRST_RETRY_DELAY, sleep=time.sleep, clock=time.monotonic):  # fmt: skip
-        self.settings, self.dialect, self.runner, self.state_path = settings, dialect, runner, state_path
+        self.settings, self.runner, self.state_path = settings, runner, state_path
         self.force, self.retry_timeout, self.first_retry_delay = force, retry_timeout, first_retry_delay
         self.sleep, self.clock = sleep, clock
         self.state = state_file.load(state_path)
@@ -114,7 +107,7 @@ class Setup:
         if reason not in ("not done yet", "sign in"):
             self.runner.echo(f"{step.name}: running again: {reason}")
         forced = step.name in self.force
-        invocations = step.invocations(self.settings, self.dialect, forced)
+        invocations = step.invocations(self.settings, forced)
         self._check_inputs(step, invocations)
         self.current_step = step.name
         for invocation in invocations:
@@ -186,18 +179,23 @@ class Setup:
     def _inputs(self, step: Step) -> dict:
         """The non-secret run-time values a step takes from earlier steps (to notice when they change)."""
         values = {}
-        for spec in step.build(self.settings, self.dialect, False):
-            for arg in spec["args"]:
-                if isinstance(arg, Ref) and not arg.secret and arg.var in self.outputs:
-                    values[str(arg)] = self.outputs[arg.var].get(arg.field)
-        produced_here = {spec["capture"] for spec in step.build(self.settings, self.dialect, False)}
+        for spec in step.specs(self.settings):
+            for ref in (ref for arg in spec["args"] for ref in refs_in(arg)):
+                if not ref.secret and ref.var in self.outputs:
+                    values[str(ref)] = self.outputs[ref.var].get(ref.field)
+        produced_here = {spec["capture"] for spec in step.specs(self.settings)}
         return {name: value for name, value in values.items() if name.split(".")[0][1:] not in produced_here}
 
     def _resolve(self, arg):
-        if not isinstance(arg, Ref):
-            return arg
-        value = self.outputs[arg.var][arg.field]
-        return Secret(value) if arg.secret else value
+        """An argument with its run-time values filled in; secrets become Secret (passed as @file)."""
+        if isinstance(arg, Ref):
+            value = self.outputs[arg.var][arg.field]
+            return Secret(value) if arg.secret else value
+        if isinstance(arg, Concat):
+            return Joined(tuple(self._resolve(part) for part in arg.parts))
+        if isinstance(arg, FileArg):
+            return PrivateFile(arg.name, "".join(self._resolve(part) for part in arg.content))
+        return arg
 
     def _record_capture(self, step: str, invocation: Invocation, result) -> None:
         fields = CAPTURED_FIELDS[invocation.capture]

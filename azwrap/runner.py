@@ -46,6 +46,21 @@ class Secret:
         return "Secret(***)"
 
 
+@dataclass(frozen=True)
+class Joined:
+    """One argument joined from parts, e.g. `credentials.client_secret=` + Secret -> `...=@<file>`."""
+
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class PrivateFile:
+    """A file az reads (the v2 datastore YAML): written 0600 in the call's private directory."""
+
+    name: str
+    content: str
+
+
 class AzFailed(Exception):
     """An az call failed, or printed something other than the JSON it was asked for."""
 
@@ -124,7 +139,11 @@ class Runner:
     def _arg(self, arg, private_dir: str) -> str:
         if isinstance(arg, Secret):
             self.redact.add(arg.value)
-            return "@" + _write_private(private_dir, arg.value)
+            return "@" + _write_private(private_dir, "secret", arg.value)
+        if isinstance(arg, Joined):
+            return "".join(self._arg(part, private_dir) for part in arg.parts)
+        if isinstance(arg, PrivateFile):
+            return _write_private(private_dir, arg.name, arg.content)
         return str(arg)
 
     def _call(self, step: str, argv: list[str], *, live_stderr: bool) -> tuple[int, str, list[str]]:
@@ -153,8 +172,8 @@ class Runner:
         return code, "".join(stdout_chunks), list(held)
 
 
-def _write_private(directory: str, value: str) -> str:
-    path = os.path.join(directory, "secret")
+def _write_private(directory: str, name: str, value: str) -> str:
+    path = os.path.join(directory, name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(value)  # no newline: az reads the file's whole content as the value

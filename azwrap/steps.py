@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import commands as az
-from .commands import Dialect, Guard, Invocation
+from .commands import DIALECTS, Dialect, Guard, Invocation, other_dialect
+from .errors import Refused
 from .settings import Settings
 
 
@@ -26,8 +27,26 @@ class Step:
     uses: tuple[str, ...]  # the settings its az invocations are built from
     build: Callable[..., list[dict]]  # (settings, dialect, force) -> [call(...)]
 
-    def invocations(self, settings: Settings, dialect: Dialect, force: bool = False) -> list[Invocation]:
-        return [Invocation(self.name, **spec) for spec in self.build(settings, dialect, force)]
+    def specs(self, settings: Settings, force: bool = False) -> list[dict]:
+        return self.build(settings, DIALECTS[settings.ml_cli], force)
+
+    def invocations(self, settings: Settings, force: bool = False) -> list[Invocation]:
+        return [Invocation(self.name, **spec) for spec in self.specs(settings, force)]
+
+
+def _extension(s: Settings, d: Dialect, force: bool) -> list[dict]:
+    def installed(extensions) -> bool:
+        names = {extension.get("name") for extension in extensions or []}
+        other = other_dialect(d)
+        if other.extension in names:
+            # Never removed silently: other tools of the user's may rely on it.
+            raise Refused(
+                f"the {other.extension} extension ({other.name}) is installed; it cannot be installed beside "
+                f"{d.extension} ({d.name}). Remove it first, then run azwrap again:\n  az extension remove --name {other.extension}"
+            )
+        return d.extension in names
+
+    return [call(az.extension_add(d.extension), guard=Guard(az.extension_list(), installed, f"extension {d.extension}"))]
 
 
 def _workspace(s: Settings, d: Dialect, force: bool) -> list[dict]:
@@ -67,14 +86,13 @@ def _grant(s: Settings, d: Dialect, force: bool) -> list[dict]:
 
 STEPS: tuple[Step, ...] = (
     Step("login", "Sign in to Azure (az login).", "azwrap login", (), lambda s, d, force: [call(az.login())]),
-    Step("extension", "Add the Azure ML extension to az.", "azwrap extension", (),
-         lambda s, d, force: [call(az.extension_add(d.extension))]),
+    Step("extension", "Add the Azure ML extension to az.", "azwrap extension --ml-cli v2", ("ml_cli",), _extension),
     Step("workspace", "Create the ML resource group and the Azure ML workspace.",
          "azwrap workspace --location 'West Europe' --aml-group ml-rg",
-         ("location", "aml_group", "workspace"), _workspace),
+         ("location", "aml_group", "workspace", "ml_cli"), _workspace),
     Step("compute", "Create the compute cluster in the workspace.",
          "azwrap compute --max-nodes 2 --vm-size STANDARD_D2_V2",
-         ("max_nodes", "compute", "vm_size", "workspace", "aml_group"), _compute),
+         ("max_nodes", "compute", "vm_size", "workspace", "aml_group", "ml_cli"), _compute),
     Step("storage", "Create the ADLS resource group, HNS storage account and filesystem.",
          "azwrap storage --account mydatalake",
          ("location", "adls_group", "account", "filesystem"), _storage),
@@ -87,10 +105,10 @@ STEPS: tuple[Step, ...] = (
          "azwrap sp --account mydatalake", ("account",), _sp),
     Step("datastore", "Attach the filesystem as a datastore, authenticated as the principal.",
          "azwrap datastore --account mydatalake --datastore MLData",
-         ("account", "filesystem", "datastore", "workspace", "aml_group"),
+         ("account", "filesystem", "datastore", "workspace", "aml_group", "ml_cli"),
          lambda s, d, force: [call(d.datastore_attach(s))]),
     Step("grant", "Give the principal Contributor on the workspace.",
-         "azwrap grant --workspace aml --aml-group aml-rg", ("workspace", "aml_group"), _grant),
+         "azwrap grant --workspace aml --aml-group aml-rg", ("workspace", "aml_group", "ml_cli"), _grant),
 )  # fmt: skip
 
 BY_NAME = {step.name: step for step in STEPS}
@@ -99,11 +117,11 @@ BY_NAME = {step.name: step for step in STEPS}
 PRODUCERS = {
     spec["capture"]: step.name
     for step in STEPS
-    for spec in step.build(Settings(account="example"), az.V1, False)
+    for spec in step.specs(Settings(account="example"))
     if spec["capture"]
 }
 
 
-def plan(settings: Settings, dialect: Dialect) -> list[Invocation]:
-    """The book's invocations in order (probes are not part of it)."""
-    return [invocation for step in STEPS for invocation in step.invocations(settings, dialect)]
+def plan(settings: Settings) -> list[Invocation]:
+    """The book's invocations in order, in the dialect settings.ml_cli names (no probes)."""
+    return [invocation for step in STEPS for invocation in step.invocations(settings)]

@@ -62,6 +62,7 @@ FAIL = {"returncode": 1, "stdout": "", "stderr": "WARNING: a warning first\nERRO
 # azwrap's read-only probes before the book's non-idempotent invocations (README "Probes"),
 # by the BOOK index they guard, with az's answer when the resource does not exist yet.
 PROBES = {
+    1: (["extension", "list"], {"stdout": "[]"}),
     3: (["ml", "workspace", "show", "--workspace-name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
     4: (["ml", "computetarget", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"],
         NOT_FOUND),

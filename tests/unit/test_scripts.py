@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from azwrap.commands import V1
 from azwrap.scripts import ps_quote
 from azwrap.settings import Settings
 from azwrap.steps import plan
@@ -28,7 +27,7 @@ TRICKY = {
 
 
 def templates(settings):
-    return [(inv.capture, inv.template()) for inv in plan(settings, V1)]
+    return [(inv.capture, inv.template()) for inv in plan(settings)]
 
 
 def book_templates():
