@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE_ACCOUNT := mydatalake
+SIM := $(CURDIR)/scripts/az-sim
+DEMO_DIR := $(CURDIR)/demo
+DEMO_SIM_HOME := $(DEMO_DIR)/.az-sim
+DEMO_ACCOUNT := demodatalake
 
 .PHONY: install test demo lint scripts clean
 
@@ -16,9 +20,17 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 test: install
 	$(BIN)/python -m pytest
 
+# The whole setup (azwrap all) against scripts/az-sim, the offline az simulator, in demo/:
+# re-runnable, because it resets the simulator and forgets azwrap's state first.
 demo: install
-	@echo "The book's setup as a PowerShell script (azwrap plan); nothing runs:" >&2
-	$(BIN)/azwrap plan --account $(SAMPLE_ACCOUNT)
+	rm -rf '$(DEMO_DIR)/.azwrap'
+	mkdir -p '$(DEMO_DIR)'
+	cp scripts/demo-input.csv '$(DEMO_DIR)/input.csv'
+	AZSIM_HOME='$(DEMO_SIM_HOME)' '$(SIM)' --reset
+	cd '$(DEMO_DIR)' && AZWRAP_AZ='$(SIM)' AZSIM_HOME='$(DEMO_SIM_HOME)' \
+		'$(abspath $(BIN))/azwrap' all --account $(DEMO_ACCOUNT) --source input.csv --state-file .azwrap/state.json
+	@echo "What the simulated Azure now holds (scripts/az-sim --summary; the secret is not shown):" >&2
+	AZSIM_HOME='$(DEMO_SIM_HOME)' '$(SIM)' --summary
 
 lint: install
 	$(BIN)/ruff check --line-length 120 --target-version py310 --select E,F,W,B --ignore E501 azwrap tests

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import click
 
-from . import __version__, scripts
+from . import __version__, doctor, scripts
 from . import state as state_file
 from .engine import FIRST_RETRY_DELAY, Setup, status_report
 from .errors import MissingInput, Refused
@@ -51,13 +52,15 @@ def setting_option(setting: str) -> click.Option:
 
 
 def run_options(steps) -> list[click.Option]:
-    """Options of every command that runs az; `steps` are the steps it may run."""
+    """Options of every command that runs az; `steps` are the steps it may run (none: doctor)."""
     options = [
         click.Option(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
                      help="The az executable. [default: az found on PATH]"),
         state_option(),
         click.Option(["--quiet", "-q"], is_flag=True, help="Do not echo each az command before running it."),
     ]  # fmt: skip
+    if not steps:
+        return options
     if len(steps) > 1:
         names = [step.name for step in steps if step.name != "login"]
         options.append(click.Option(
@@ -139,12 +142,17 @@ def run_az(steps, action):
         settings = _settings(options, uses)
         _check_source(settings, uses)
         redact = Redactor()
+        skip_doctor = options.pop("skip_doctor", True)
         setup = None
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             runner = Runner(find_az(az_given), redact, quiet=quiet)
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
                           first_retry_delay=float(os.environ.get("AZWRAP_RETRY_DELAY", FIRST_RETRY_DELAY)))
+            # Refusals that need no az call come first, then doctor's read-only checks.
+            setup.preflight(steps)
+            if not skip_doctor:
+                _doctor_before_all(setup, runner.az)
             action(setup)
         except AzNotFound as error:
             raise Failure(str(error), EXIT_USAGE) from None
@@ -174,7 +182,7 @@ def step_command(step) -> click.Command:
         body += "\n\nWith --ml-cli v2 (the current ml extension):\n\n\b\n" + "\n".join(f"  {line}" for line in current)
     return click.Command(
         step.name,
-        callback=run_az([step], lambda setup: (setup.preflight([step]), setup.run_step(step))),
+        callback=run_az([step], lambda setup: setup.run_step(step)),
         params=[setting_option(name) for name in step.uses] + run_options([step]),
         help=_help(step.summary, body, step.example),
         short_help=step.summary,
@@ -202,7 +210,9 @@ def main():
 main.add_command(click.Command(
     "all",
     callback=run_az(STEPS, lambda setup: (setup.run_all(), _tell_env(setup))),
-    params=[setting_option(name) for name in NAMES] + run_options(STEPS),
+    params=[setting_option(name) for name in NAMES] + run_options(STEPS) + [
+        click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
+    ],
     help=_help(
         "Run every step in the book's order.",
         "Skips `az login` when `az account show` succeeds, and reuses a service principal already "
@@ -213,6 +223,59 @@ main.add_command(click.Command(
 ))  # fmt: skip
 for _step in STEPS:
     main.add_command(step_command(_step))
+
+
+def _doctor_before_all(setup: Setup, az_path: str) -> None:
+    checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path))
+    # `all` signs in by itself, so only the other failures stop it.
+    blocking = [check for check in doctor.failed(checks) if check.check != "login"]
+    for line in doctor.lines(checks):
+        click.echo(line, err=True)
+    if blocking:
+        raise Failure(f"doctor: {len(blocking)} check(s) failed; nothing was changed. "
+                      "Fix them, or run with --skip-doctor.", EXIT_AZ_FAILED)  # fmt: skip
+
+
+def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Path, **options) -> None:
+    settings = Settings(**options)
+    az_check = doctor.az_program(az_path)
+    redact = Redactor()
+    setup = Setup(settings, Runner(az_check.detail, redact, quiet=quiet or output_format == "json"), state_path)
+    try:
+        checks = doctor.run(setup, az_check)
+    except KeyboardInterrupt:
+        raise Failure("Interrupted during doctor.", EXIT_INTERRUPTED) from None
+    if output_format == "json":
+        click.echo(json.dumps(doctor.as_dicts(checks), indent=2))
+    else:
+        for line in doctor.lines(checks):
+            click.echo(redact(line))
+    if doctor.failed(checks):
+        sys.exit(EXIT_AZ_FAILED)
+
+
+DOCTOR_SETTINGS = ("ml_cli", "account", "adls_group", "source")
+main.add_command(click.Command(
+    "doctor",
+    callback=_doctor,
+    params=[
+        click.Option(["--format", "output_format"], type=click.Choice(["text", "json"]), default="text",
+                     show_default=True, help="Text for people, JSON for scripts."),
+        *(setting_option(name) for name in DOCTOR_SETTINGS),
+        *run_options([]),
+    ],
+    help=_help(
+        "Check, read-only, what would make the setup fail.",
+        "One line per check, with the fix for each failure: az found and its version (az version); signed in "
+        "and to which subscription (az account show); the dialect's extension installed or installable and the "
+        "other one absent (az extension list); v1's retirement; the storage account name valid and available "
+        "(az storage account check-name, and az storage account show in your ADLS group when it is taken); the "
+        "source file readable; the state file readable and private. Exit 0 when all pass, 1 otherwise. "
+        "`azwrap all` runs these checks first.",
+        "azwrap doctor --ml-cli v2 --account mydatalake",
+    ),
+    short_help="Check, read-only, what would make the setup fail.",
+))  # fmt: skip
 
 
 def _tell_env(setup: Setup) -> None:

@@ -219,6 +219,10 @@ def v1_compute_show(s: Settings) -> Args:
     )  # fmt: skip
 
 
+def v1_datastore_show(s: Settings) -> Args:
+    return ("ml", "datastore", "show", "--name", s.datastore, "--workspace-name", s.workspace, "--resource-group", s.aml_group)
+
+
 def v1_datastore_attach(s: Settings) -> Args:
     return (
         "ml", "datastore", "attach-adls-gen2",
@@ -302,6 +306,10 @@ class Dialect:
     datastore_attach: Callable[[Settings], Args]
     workspace_show: Callable[[Settings], Args]
     compute_show: Callable[[Settings], Args]
+    # v1's attach fails on an existing datastore; v2's create updates it (None: no check needed).
+    datastore_show: Callable[[Settings], Args] | None
+    compute_delete: str  # the command that removes a compute, for messages
+    datastore_detach: str  # likewise for a datastore
 
 
 V1 = Dialect(
@@ -312,6 +320,9 @@ V1 = Dialect(
     datastore_attach=v1_datastore_attach,
     workspace_show=v1_workspace_show,
     compute_show=v1_compute_show,
+    datastore_show=v1_datastore_show,
+    compute_delete="az ml computetarget delete",
+    datastore_detach="az ml datastore detach",
 )
 
 V2 = Dialect(
@@ -322,6 +333,9 @@ V2 = Dialect(
     datastore_attach=v2_datastore_create,
     workspace_show=v2_workspace_show,
     compute_show=v2_compute_show,
+    datastore_show=None,
+    compute_delete="az ml compute delete",
+    datastore_detach="az ml datastore delete",
 )
 
 DIALECTS = {dialect.name: dialect for dialect in (V1, V2)}

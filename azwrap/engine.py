@@ -12,7 +12,7 @@ from . import state as state_file
 from .commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref, refs_in
 from .errors import MissingInput, Refused
 from .runner import AzFailed, Joined, PrivateFile, Runner, Secret
-from .settings import Settings
+from .settings import DEFAULTS, Settings
 from .steps import PRODUCERS, STEPS, Step
 
 # stderr of `az role assignment create` while a new principal is not yet visible everywhere
@@ -43,9 +43,17 @@ class Setup:
         self.settings, self.runner, self.state_path = settings, runner, state_path
         self.force, self.retry_timeout, self.first_retry_delay = force, retry_timeout, first_retry_delay
         self.sleep, self.clock = sleep, clock
-        self.state = state_file.load(state_path)
+        self._state: dict | None = None
         self.current_step: str | None = None
-        self.runner.redact.add(self.outputs.get("sp", {}).get("password"))
+        self.account: dict | bool | None = None  # `az account show` JSON; False: not signed in
+
+    @property
+    def state(self) -> dict:
+        """The state file's content, loaded on first use (doctor never loads it)."""
+        if self._state is None:
+            self._state = state_file.load(self.state_path)
+            self.runner.redact.add(self._state["outputs"].get("sp", {}).get("password"))
+        return self._state
 
     @property
     def outputs(self) -> dict:
@@ -55,7 +63,6 @@ class Setup:
 
     def run_all(self) -> None:
         """The whole book in order; `az login` only when `az account show` says we are not signed in."""
-        self.preflight(STEPS)
         for step in STEPS:
             if step.name == "login":
                 if self.signed_in():
@@ -64,9 +71,14 @@ class Setup:
             self.run_step(step)
 
     def preflight(self, steps) -> None:
-        """Raise Refused before any az call when a step would refuse to run later."""
+        """Before any az call: raise Refused if a step would refuse later; say which done steps rerun."""
+        rerun = []
         for step in steps:
-            self.decide(step)
+            reason = self.decide(step)
+            if step.name != "login" and step.name in self.state["steps"] and reason is not None:
+                rerun.append(f"{step.name} ({reason})")
+        if rerun:
+            self.runner.echo("azwrap: steps done earlier that will run again: " + "; ".join(rerun))
 
     def decide(self, step: Step) -> str | None:
         """Why step must run (None: done earlier with the same settings and inputs, skip it)."""
@@ -77,9 +89,10 @@ class Setup:
         record = self.state["steps"].get(step.name)
         if record is None:
             return "not done yet"
+        # A setting a record lacks was added to azwrap later: the step ran with its default.
+        ran_with = {name: record.get("settings", {}).get(name, getattr(DEFAULTS, name)) for name in step.uses}
         changed = [f"{name} {old!r} -> {getattr(self.settings, name)!r}"
-                   for name, old in record.get("settings", {}).items()
-                   if name in step.uses and getattr(self.settings, name) != old]  # fmt: skip
+                   for name, old in ran_with.items() if getattr(self.settings, name) != old]  # fmt: skip
         if changed:
             return "settings changed since it ran: " + ", ".join(changed)
         inputs = self._inputs(step)
@@ -91,11 +104,13 @@ class Setup:
         return None
 
     def signed_in(self) -> bool:
-        try:
-            self.runner.run("login", list(az.account_show()), capture=True)
-        except AzFailed:
-            return False
-        return True
+        """Whether az is signed in (`az account show` succeeds); asked once per run."""
+        if self.account is None:
+            try:
+                self.account = self.runner.run("login", list(az.account_show()), capture=True) or {}
+            except AzFailed:
+                self.account = False
+        return self.account is not False
 
     # --- running a step ---------------------------------------------------------------------
 

@@ -33,6 +33,12 @@ def load(path: Path) -> dict:
         return empty()
     except OSError as error:
         raise StateError(f"cannot read state file {path}: {error.strerror}") from None
+    state = _parse(path, text)
+    _make_private(path)
+    return state
+
+
+def _parse(path: Path, text: str) -> dict:
     try:
         state = json.loads(text)
     except ValueError:
@@ -41,8 +47,21 @@ def load(path: Path) -> dict:
         raise StateError(f"state file {path} is not an azwrap state (version {VERSION}); it is left as it is")
     state.setdefault("steps", {})
     state.setdefault("outputs", {})
-    _make_private(path)
     return state
+
+
+def problem(path: Path) -> str | None:
+    """Why the state file at path is unusable or not private; None when it is fine. Changes nothing."""
+    if not path.exists():
+        return None
+    try:
+        _parse(path, path.read_text(encoding="utf-8"))
+    except (OSError, StateError) as error:
+        return str(error)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if os.name == "posix" and mode & 0o077:
+        return f"state file {path} is readable by others (mode {mode:o}): chmod 600 {path}, or run azwrap, which fixes it"
+    return None
 
 
 def save(path: Path, state: dict) -> None:

@@ -56,8 +56,50 @@ def _workspace(s: Settings, d: Dialect, force: bool) -> list[dict]:
     ]
 
 
+def _dig(data, *paths):
+    """The first value found at one of the dotted paths (v1 and v2 print computes differently)."""
+    for path in paths:
+        value = data
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
+
+
 def _compute(s: Settings, d: Dialect, force: bool) -> list[dict]:
-    return [call(d.compute_create(s), guard=Guard(d.compute_show(s), _found, f"compute {s.compute}"))]
+    def matches(compute) -> bool:
+        if compute is None:
+            return False
+        size = _dig(compute, "size", "vmSize", "properties.properties.vmSize")
+        max_nodes = _dig(compute, "max_instances", "scaleSettings.maxNodeCount",
+                         "properties.properties.scaleSettings.maxNodeCount")  # fmt: skip
+        if (size is not None and str(size).lower() != s.vm_size.lower()) or (
+            max_nodes is not None and int(max_nodes) != s.max_nodes
+        ):
+            raise Refused(
+                f"compute {s.compute} exists with vm size {size} and at most {max_nodes} node(s), not "
+                f"{s.vm_size} and {s.max_nodes}; azwrap does not change an existing cluster. Choose another "
+                f"--compute, or delete it first: {d.compute_delete} --name {s.compute} "
+                f"--workspace-name {s.workspace} --resource-group {s.aml_group}"
+            )
+        return True
+
+    return [call(d.compute_create(s), guard=Guard(d.compute_show(s), matches, f"compute {s.compute}"))]
+
+
+def _datastore(s: Settings, d: Dialect, force: bool) -> list[dict]:
+    def absent(datastore) -> bool:
+        if datastore is not None:
+            raise Refused(
+                f"datastore {s.datastore} exists in workspace {s.workspace}, and {d.name}'s attach cannot replace "
+                f"it (its credentials may be an earlier principal's). Detach it first, then run again: "
+                f"{d.datastore_detach} --name {s.datastore} --workspace-name {s.workspace} --resource-group {s.aml_group}"
+            )
+        return False
+
+    guard = Guard(d.datastore_show(s), absent, f"datastore {s.datastore}") if d.datastore_show else None
+    return [call(d.datastore_attach(s), guard=guard)]
 
 
 def _storage(s: Settings, d: Dialect, force: bool) -> list[dict]:
@@ -105,8 +147,7 @@ STEPS: tuple[Step, ...] = (
          "azwrap sp --account mydatalake", ("account",), _sp),
     Step("datastore", "Attach the filesystem as a datastore, authenticated as the principal.",
          "azwrap datastore --account mydatalake --datastore MLData",
-         ("account", "filesystem", "datastore", "workspace", "aml_group", "ml_cli"),
-         lambda s, d, force: [call(d.datastore_attach(s))]),
+         ("account", "filesystem", "datastore", "workspace", "aml_group", "ml_cli"), _datastore),
     Step("grant", "Give the principal Contributor on the workspace.",
          "azwrap grant --workspace aml --aml-group aml-rg", ("workspace", "aml_group", "ml_cli"), _grant),
 )  # fmt: skip

@@ -59,6 +59,16 @@ BOOK = [
 NOT_FOUND = {"returncode": 3, "stdout": "", "stderr": "ERROR: (ResourceNotFound) The Resource was not found.\n"}
 FAIL = {"returncode": 1, "stdout": "", "stderr": "WARNING: a warning first\nERROR: (Conflict) injected failure\n"}
 
+VERSION = {"azure-cli": "2.91.0", "azure-cli-core": "2.91.0", "azure-cli-telemetry": "1.1.0", "extensions": {}}
+NAME_AVAILABLE = {"message": None, "nameAvailable": True, "reason": None}
+
+
+def doctor_calls(logged_in=True) -> list[list[str]]:
+    """The read-only checks `azwrap all` runs before the book (README "Probes")."""
+    calls = [["version"], ["account", "show"], ["extension", "list"]]
+    return calls + ([["storage", "account", "check-name", "--name", ACCOUNT]] if logged_in else [])
+
+
 # azwrap's read-only probes before the book's non-idempotent invocations (README "Probes"),
 # by the BOOK index they guard, with az's answer when the resource does not exist yet.
 PROBES = {
@@ -67,6 +77,8 @@ PROBES = {
     4: (["ml", "computetarget", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"],
         NOT_FOUND),
     7: (["storage", "fs", "exists", "--name", "fs1", "--account-name", ACCOUNT], {"stdout": '{\n  "exists": false\n}'}),
+    12: (["ml", "datastore", "show", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"],
+         NOT_FOUND),
 }
 
 # What az prints on stdout for each invocation, in the real shapes (only these keys matter).
@@ -120,6 +132,14 @@ class FakeAz:
             self.on(["account", "show"], stdout=json.dumps(ACCOUNT_SHOW))
         else:
             self.on(["account", "show"], returncode=1, stderr=NOT_LOGGED_IN + "\n", stdout="")
+
+    def doctor(self, *, logged_in: bool = True):
+        """Register the checks `azwrap all` runs first (doctor), all passing."""
+        self.on(["version"], stdout=json.dumps(VERSION))
+        self.logged_in(logged_in)
+        self.on(["extension", "list"], stdout="[]")
+        if logged_in:
+            self.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout=json.dumps(NAME_AVAILABLE))
 
     def book(self, steps=None, *, login=False, fail_at=None, fail=None):
         """Register a fresh run of the book's invocations (of the named steps) and azwrap's probes.

@@ -4,35 +4,35 @@ import json
 import os
 import stat
 
-from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, SECRET, SP, expected, normalised
+from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, SECRET, SP, doctor_calls, expected, normalised
 
-PROBE = ["account", "show"]
 
 
 def test_all_runs_the_book_in_order_when_signed_in(fake, cli, workdir):
-    fake.logged_in(True)
+    fake.doctor()
     fake.book()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
-    assert normalised(fake.calls()) == [PROBE, *expected()]
+    assert normalised(fake.calls()) == [*doctor_calls(), *expected()]
     assert "login: already signed in" in result.stderr
 
 
 def test_all_logs_in_when_account_show_fails(fake, cli, workdir):
-    fake.logged_in(False)
+    fake.doctor(logged_in=False)
     fake.on(["login"])
     fake.book()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
-    assert normalised(fake.calls()) == [PROBE, *expected(login=True)]
+    assert normalised(fake.calls()) == [*doctor_calls(logged_in=False), *expected(login=True)]
 
 
 def test_values_flow_from_captured_json_into_later_argv(fake, cli, workdir):
-    fake.logged_in(True)
+    fake.doctor()
     fake.book()
     assert cli("all", "--account", ACCOUNT).exit_code == 0
     calls = fake.calls()
-    storage_role, datastore, _, contributor = calls[-4:]
+    storage_role, contributor = [call for call in calls if call[:3] == ["role", "assignment", "create"]]
+    [datastore] = [call for call in calls if call[:3] == ["ml", "datastore", "attach-adls-gen2"]]
     assert storage_role[storage_role.index("--assignee") + 1] == SP["appId"]
     assert storage_role[storage_role.index("--scope") + 1] == ACC_ID
     assert datastore[datastore.index("--client-id") + 1] == SP["appId"]
@@ -41,7 +41,7 @@ def test_values_flow_from_captured_json_into_later_argv(fake, cli, workdir):
 
 
 def test_secret_goes_to_az_as_a_private_file_never_on_argv(fake, cli, workdir):
-    fake.logged_in(True)
+    fake.doctor()
     fake.book()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
@@ -50,14 +50,15 @@ def test_secret_goes_to_az_as_a_private_file_never_on_argv(fake, cli, workdir):
     assert fake.secret_file_modes == [0o600]
     for call in fake.calls():
         assert not any(SECRET in arg for arg in call)
-    secret_arg = fake.calls()[-3][fake.calls()[-3].index("--client-secret") + 1]
+    [datastore] = [call for call in fake.calls() if "--client-secret" in call]
+    secret_arg = datastore[datastore.index("--client-secret") + 1]
     assert secret_arg.startswith("@")
     # ... and the file is gone once the call returned.
     assert not os.path.exists(secret_arg[1:])
 
 
 def test_secret_is_never_printed_by_all(fake, cli, workdir):
-    fake.logged_in(True)
+    fake.doctor()
     fake.book()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 0
@@ -66,7 +67,7 @@ def test_secret_is_never_printed_by_all(fake, cli, workdir):
 
 
 def test_state_records_the_principal_privately(fake, cli, workdir):
-    fake.logged_in(True)
+    fake.doctor()
     fake.book()
     assert cli("all", "--account", ACCOUNT).exit_code == 0
     state_path = workdir / ".azwrap" / "state.json"
@@ -79,7 +80,7 @@ def test_state_records_the_principal_privately(fake, cli, workdir):
 
 
 def test_each_command_is_echoed_to_stderr_unless_quiet(fake, cli, workdir):
-    fake.logged_in(True)
+    fake.doctor()
     fake.book()
     result = cli("all", "--account", ACCOUNT)
     assert "$ az group create --location 'Central US' --name aml-rg" in result.stderr

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .conftest import ACCOUNT, BOOK, NOT_FOUND, PROBES, SECRET, SP, normalised
+from .conftest import ACCOUNT, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls, normalised
 
 GRAPH = ("ERROR: Cannot find user or service principal in graph database for '6f1c2a9e'. If the assignee is an "
          "appId, make sure the corresponding service principal is created with 'az ad sp create --id 6f1c2a9e'.\n")  # fmt: skip
@@ -18,7 +18,7 @@ SP_SHOW = ["ad", "sp", "show", "--id", SP["appId"]]
 @pytest.fixture
 def done(fake, cli, workdir):
     """A workdir where `azwrap all` has completed; fp's call log cleared."""
-    fake.logged_in(True)
+    fake.doctor()
     fake.book()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
@@ -31,18 +31,19 @@ def state(workdir):
 
 
 def test_second_run_skips_every_done_step(done, fake, cli):
-    fake.logged_in(True)
+    fake.doctor()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
-    assert fake.calls() == [["account", "show"]]
+    assert fake.calls() == doctor_calls()  # read-only checks, then nothing
     for step in ("extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"):
         assert f"{step}: done earlier, skipped" in result.stderr
 
 
 def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, cli):
     other = "otherlake"
-    fake.logged_in(True)
+    fake.doctor()
     swap = lambda args: [a.replace(ACCOUNT, other) if isinstance(a, str) else a for a in args]  # noqa: E731
+    fake.on(["storage", "account", "check-name", "--name", other], stdout=json.dumps(NAME_AVAILABLE))
     fake.on(swap(BOOK[5][1]))
     fake.on(swap(BOOK[6][1]))
     fake.on(swap(PROBES[7][0]), stdout='{"exists": false}')
@@ -52,6 +53,7 @@ def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, c
     fake.on(swap(BOOK[10][1]), stdout=json.dumps({"id": "/subscriptions/x/storageAccounts/otherlake"}))
     fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", SP["appId"],
              "--scope", "/subscriptions/x/storageAccounts/otherlake"])  # fmt: skip
+    fake.on(PROBES[12][0], **NOT_FOUND)  # the old datastore was detached
     fake.on(swap(BOOK[12][1]))
     result = cli("all", "--account", other)
     assert result.exit_code == 0, result.output
@@ -65,21 +67,30 @@ def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, c
 
 def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done, fake, cli):
     new = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
-    fake.logged_in(True)
+    fake.doctor()
     fake.on(BOOK[9][1], stdout=json.dumps(new))
     fake.on(BOOK[10][1])
     fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
              "--scope", BOOK[11][1][-1]])  # fmt: skip
+    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData"}))  # attached with the old principal
+    result = cli("all", "--account", ACCOUNT, "--force", "sp")
+    # v1 cannot re-attach an existing datastore: azwrap stops and says how to detach it.
+    assert result.exit_code == 2, result.output
+    assert "sp: running again: forced with --force" in result.stderr
+    assert "datastore: running again: the service principal it used has changed" in result.stderr
+    assert "Detach it first" in result.stderr and "az ml datastore detach --name MLData" in result.stderr
+    assert state(done)["outputs"]["sp"]["password"] == new["password"]  # the new secret is kept
+    assert new["password"] not in result.output
+
+    fake.doctor()
+    fake.on(PROBES[12][0], **NOT_FOUND)  # the user detached it
     fake.on([a if a != SP["appId"] else new["appId"] for a in BOOK[12][1]])
     fake.on(BOOK[13][1])
     fake.on(["role", "assignment", "create", "--role", "Contributor", "--assignee", new["appId"], "--scope", BOOK[14][1][-1]])
-    result = cli("all", "--account", ACCOUNT, "--force", "sp")
+    result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
-    assert "sp: running again: forced with --force" in result.stderr
-    assert "datastore: running again: the service principal it used has changed" in result.stderr
     assert "grant: running again: the service principal it used has changed" in result.stderr
-    assert state(done)["outputs"]["sp"]["password"] == new["password"]
-    assert new["password"] not in result.output
+    assert ["ad", "sp", "create-for-rbac"] not in fake.calls()[-8:]
 
 
 def test_principal_gone_exits_2_and_creates_nothing(fake, cli, workdir):
@@ -97,7 +108,7 @@ def test_principal_gone_exits_2_and_creates_nothing(fake, cli, workdir):
 
 def test_changed_source_is_not_uploaded_without_force_upload(done, fake, cli):
     (done / "input.csv").write_text("customer_id,total_spend\n1,1.0\n")
-    fake.logged_in(True)
+    fake.doctor()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 2
     assert "input.csv changed since it was uploaded" in result.stderr and "--force upload" in result.stderr
@@ -169,7 +180,7 @@ def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, work
         os.kill(os.getpid(), signum)
         time.sleep(0.3)  # az is still running when azwrap handles the signal
 
-    fake.logged_in(True)
+    fake.doctor()
     fake.book(fail_at=6, fail={"callback": signal_azwrap_while_running, "stdout": "", "stderr": ""})
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 130

@@ -1,0 +1,136 @@
+"""`azwrap doctor`: read-only checks that tell, before anything is created, what would fail."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import commands as az
+from . import state as state_file
+from .commands import DIALECTS, other_dialect
+from .runner import INSTALL_HINT, AzFailed, AzNotFound, find_az
+
+OK, FAIL, NOTE, SKIP = "ok", "FAIL", "note", "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    status: str  # ok, FAIL, note (passes, with something to know), skip (could not be checked)
+    detail: str
+    fix: str = ""
+
+
+def az_program(given: str | None) -> Check:
+    try:
+        return Check("az", OK, find_az(given))
+    except AzNotFound as error:
+        return Check("az", FAIL, str(error).split(". ")[0], INSTALL_HINT)
+
+
+def run(setup, az_check: Check) -> list[Check]:
+    """Every check in order; az calls go through setup's runner (read-only probes only)."""
+    if az_check.status == FAIL:
+        return [az_check]
+    checks = []
+    for name, check in (("az", lambda: [_version(setup, az_check)]), ("login", lambda: [_login(setup)]),
+                        ("extension", lambda: _extensions(setup)), ("account", lambda: [_account(setup)])):  # fmt: skip
+        try:
+            checks += check()
+        except AzFailed as error:
+            checks.append(Check(name, FAIL, f"{error.command}: exit {error.exit_code}", " ".join(error.stderr_tail[-1:])))
+    return [*checks, _source(setup.settings.source), _state(setup.state_path)]
+
+
+def _probe(setup, args, **options):
+    return setup.runner.run("doctor", list(args), capture=True, **options)
+
+
+def _version(setup, az_check: Check) -> Check:
+    try:
+        versions = _probe(setup, az.version())
+    except AzFailed as error:
+        return Check("az", FAIL, f"{az_check.detail}: `az version` failed (exit {error.exit_code})", INSTALL_HINT)
+    return Check("az", OK, f"azure-cli {versions.get('azure-cli', '?')} at {az_check.detail}")
+
+
+def _login(setup) -> Check:
+    if not setup.signed_in():
+        return Check("login", FAIL, "not signed in (az account show failed)", "run `az login` (`azwrap all` does it for you)")
+    account = setup.account
+    return Check("login", OK, f"signed in to subscription {account.get('name')!r} ({account.get('id')})")
+
+
+def _extensions(setup) -> list[Check]:
+    dialect = DIALECTS[setup.settings.ml_cli]
+    checks = []
+    if dialect.name == "v1":
+        checks.append(Check("ml-cli", NOTE, "v1 follows the book, but its azure-cli-ml extension is retired "
+                                            "(support ended 2025-09-30)", "use --ml-cli v2 for new setups"))  # fmt: skip
+    try:
+        installed = {ext.get("name"): ext.get("version") for ext in _probe(setup, az.extension_list()) or []}
+    except AzFailed as error:
+        return [*checks, Check("extension", FAIL, f"`az extension list` failed (exit {error.exit_code})")]
+    other = other_dialect(dialect)
+    if other.extension in installed:
+        checks.append(Check("extension", FAIL, f"{other.extension} ({other.name}) is installed and cannot stay beside "
+                            f"{dialect.extension} ({dialect.name})", f"az extension remove --name {other.extension}"))
+    elif dialect.extension in installed:
+        checks.append(Check("extension", OK, f"{dialect.extension} {installed[dialect.extension]} installed"))
+    else:
+        checks.append(Check("extension", OK, f"{dialect.extension} not installed yet; the extension step adds it"))
+    return checks
+
+
+def _account(setup) -> Check:
+    settings = setup.settings
+    if settings.account is None:
+        return Check("account", SKIP, "no --account given")
+    if not setup.signed_in():
+        return Check("account", SKIP, f"{settings.account}: not checked, not signed in")
+    answer = _probe(setup, az.storage_account_check_name(settings))
+    if answer.get("nameAvailable"):
+        return Check("account", OK, f"{settings.account} is available")
+    if answer.get("reason") == "AlreadyExists":
+        # Taken by an account in the user's own ADLS group is fine: storage account create is a PUT.
+        mine = _probe(setup, az.storage_account_show_in_group(settings), not_found_ok=True)
+        if mine is not None:
+            return Check("account", OK, f"{settings.account} exists in your resource group {settings.adls_group}; reused")
+        return Check("account", FAIL, f"{settings.account} is taken by another Azure account",
+                     "choose another --account (globally unique)")  # fmt: skip
+    return Check("account", FAIL, f"{settings.account}: {answer.get('message') or answer.get('reason')}",
+                 "choose another --account")  # fmt: skip
+
+
+def _source(source: str) -> Check:
+    path = Path(source)
+    if path.is_file() and os.access(path, os.R_OK):
+        return Check("source", OK, f"{source} ({path.stat().st_size} bytes)")
+    what = "is a directory" if path.is_dir() else "is not readable" if path.exists() else "does not exist"
+    return Check("source", FAIL, f"{source} {what}", "create the file, or name it with --source")
+
+
+def _state(path: Path) -> Check:
+    problem = state_file.problem(path)
+    if problem:
+        return Check("state", FAIL, problem, "fix or move the state file")
+    return Check("state", OK, f"{path} readable and private" if path.exists() else f"{path}: none yet")
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    return [check for check in checks if check.status == FAIL]
+
+
+def as_dicts(checks: list[Check]) -> list[dict]:
+    return [asdict(check) for check in checks]
+
+
+def lines(checks: list[Check]) -> list[str]:
+    out = []
+    for check in checks:
+        line = f"{check.status:<4} {check.check:<9} {check.detail}"
+        if check.fix and check.status != OK:
+            line += f"\n     {'':<9} fix: {check.fix}"
+        out.append(line)
+    return out

@@ -1,0 +1,226 @@
+"""End-to-end tests of the installed `azwrap` program against scripts/az-sim, the offline az simulator.
+
+POSIX-only: the `sh` package does not import on Windows, the simulator locks its state with
+fcntl.flock, and the generated plan is run under bash.
+
+Every test drives the installed `azwrap` console script as a real process through `sh` (never
+pytest-subprocess), with AZWRAP_AZ pointing at the simulator and AZSIM_HOME inside a temporary
+directory of its own, and checks what happened by reading the simulator's state.json, not
+azwrap's output. The tests that only read the result of one plain `azwrap all` share a single
+module-scoped run (`book`) to keep this module fast: every `all` makes ~16 simulator processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sh
+
+REPO = Path(__file__).resolve().parents[2]
+SIM = REPO / "scripts" / "az-sim"
+SIM_BIN = REPO / "scripts" / "sim-bin"
+AZWRAP = sh.Command(str(Path(sys.executable).parent / "azwrap"))
+SUB = "00000000-0000-0000-0000-00000000c0de"
+ACCOUNT = "e2edatalake"
+UPLOAD_KEY = f"{ACCOUNT}/fs1/models/highspenders/input.csv"
+ACC_ID = f"/subscriptions/{SUB}/resourceGroups/adls-rg/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}"
+AML_ID = f"/subscriptions/{SUB}/resourceGroups/aml-rg/providers/Microsoft.MachineLearningServices/workspaces/aml"
+STEP_COMMANDS = ["login", "extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"]
+NEEDS_ACCOUNT = {"storage", "upload", "sp", "datastore"}
+SAMPLE_CSV = REPO / "scripts" / "demo-input.csv"  # also what `make demo` uploads
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Place:
+    """One test's private directory: azwrap runs in `cwd` (input.csv, .azwrap/), the sim keeps `home`."""
+
+    cwd: Path
+    home: Path
+    env: dict
+
+    def azwrap(self, *args: str, ok: tuple[int, ...] = (0,), extra_env: dict | None = None) -> Result:
+        """Run the installed azwrap; fail the test unless it exits with a code in `ok`."""
+        proc = AZWRAP(*args, _env={**self.env, **(extra_env or {})}, _cwd=str(self.cwd), _ok_code=list(range(256)),
+                      _tty_out=False, _in="", _timeout=90, _return_cmd=True)  # fmt: skip
+        result = Result(proc.exit_code, proc.stdout.decode(), proc.stderr.decode())
+        assert result.exit_code in ok, f"azwrap {' '.join(args)} exited {result.exit_code}:\n{result.stderr}"
+        return result
+
+    def state(self) -> dict:
+        return json.loads((self.home / "state.json").read_text(encoding="utf-8"))
+
+
+def make_place(root: Path) -> Place:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SAMPLE_CSV, root / "input.csv")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_", "AZWRAP_"))}
+    env.update(AZSIM_HOME=str(root / ".az-sim"), AZWRAP_AZ=str(SIM))
+    return Place(cwd=root, home=root / ".az-sim", env=env)
+
+
+def the_principal(state: dict) -> dict:
+    principals = list(state["service_principals"].values())
+    assert len(principals) == 1, f"expected exactly one service principal, found {len(principals)}"
+    return principals[0]
+
+
+def assert_book_state(state: dict, source: Path, vm_size: str = "STANDARD_D1_V2", max_nodes: int = 1) -> None:
+    """The simulated Azure holds everything chapter 7 sets up, wired to the one principal."""
+    assert state["logged_in"] is True
+    assert set(state["extensions"]) == {"azure-cli-ml"}
+    assert {name: g["location"] for name, g in state["groups"].items()} == {"aml-rg": "centralus", "adls-rg": "centralus"}
+    workspace = state["workspaces"]["aml-rg/aml"]
+    assert (workspace["name"], workspace["resource_group"], workspace["id"]) == ("aml", "aml-rg", AML_ID)
+    compute = state["computes"]["aml-rg/aml/d1compute"]
+    assert (compute["vm_size"], compute["max_nodes"], compute["type"]) == (vm_size, max_nodes, "AmlCompute")
+    account = state["storage_accounts"][ACCOUNT]
+    assert (account["hns"], account["resource_group"], account["id"]) == (True, "adls-rg", ACC_ID)
+    assert list(state["filesystems"]) == [f"{ACCOUNT}/fs1"]
+    local = source.read_bytes()
+    assert state["files"] == {UPLOAD_KEY: {"sha256": hashlib.sha256(local).hexdigest(), "size": len(local)}}
+
+    sp = the_principal(state)
+    assignments = {(r["roleDefinitionName"], r["scope"], r["appId"]) for r in state["role_assignments"]}
+    assert len(state["role_assignments"]) == 2
+    assert assignments == {("Storage Blob Data Contributor", ACC_ID, sp["appId"]), ("Contributor", AML_ID, sp["appId"])}
+    assert state["datastores"] == {"aml-rg/aml/MLData": {
+        "account_name": ACCOUNT, "filesystem": "fs1", "name": "MLData", "type": "azure_data_lake_gen2", "api": "v1",
+        "client_id": sp["appId"], "client_secret": sp["password"], "tenant_id": sp["tenant"],
+    }}  # fmt: skip
+
+
+def essential(state: dict) -> dict:
+    """What two setups must share; not ids that differ per run (appId, secret, generated GUIDs)."""
+    return {
+        "logged_in": state["logged_in"],
+        "extensions": sorted(state["extensions"]),
+        "groups": {name: g["location"] for name, g in state["groups"].items()},
+        "workspaces": {k: (w["name"], w["resource_group"], w["location"], w["id"]) for k, w in state["workspaces"].items()},
+        "computes": {k: (c["type"], c["vm_size"], c["min_nodes"], c["max_nodes"]) for k, c in state["computes"].items()},
+        "accounts": {k: (a["resource_group"], a["location"], a["kind"], a["hns"], a["id"])
+                     for k, a in state["storage_accounts"].items()},
+        "filesystems": sorted(state["filesystems"]),
+        "files": state["files"],
+        "principals": len(state["service_principals"]),
+        "role_assignments": sorted((r["roleDefinitionName"], r["scope"]) for r in state["role_assignments"]),
+        "datastores": {k: {f: v for f, v in d.items() if f not in ("client_id", "client_secret")}
+                       for k, d in state["datastores"].items()},
+    }  # fmt: skip
+
+
+def assert_no_secret(secret: str, results: list[Result], state: dict) -> None:
+    assert len(secret) >= 16
+    for result in results:
+        assert secret not in result.stdout and secret not in result.stderr
+    leaked = [argv for argv in state["calls"] if any(secret in arg for arg in argv)]
+    assert leaked == [], "the secret reached az's command line"
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory) -> tuple[Place, Result]:
+    """One plain `azwrap all --account e2edatalake` in a fresh place; read-only for the tests using it."""
+    place = make_place(tmp_path_factory.mktemp("book"))
+    return place, place.azwrap("all", "--account", ACCOUNT)
+
+
+def test_all_sets_up_the_book(book):
+    place, result = book
+    assert result.exit_code == 0
+    assert_book_state(place.state(), place.cwd / "input.csv")
+
+
+def test_all_keeps_the_secret_out_of_output_and_argv(book):
+    place, result = book
+    state = place.state()
+    assert_no_secret(the_principal(state)["password"], [result], state)
+    # The datastore got the secret anyway: through --client-secret @<file>, expanded by az.
+    attach = [argv for argv in state["calls"] if argv[:3] == ["ml", "datastore", "attach-adls-gen2"]]
+    assert len(attach) == 1
+    assert attach[0][attach[0].index("--client-secret") + 1].startswith("@")
+
+
+def test_env_prints_the_principal_password(book):
+    place, _ = book
+    result = place.azwrap("env", "--shell", "bash")
+    lines = [line for line in result.stdout.splitlines() if line.startswith("export SP_PASSWORD=")]
+    assert len(lines) == 1, result.stdout
+    # Let bash evaluate the line, so quoting is checked as well as the value.
+    value = sh.bash("-c", f'{lines[0]}\nprintf %s "$SP_PASSWORD"', _env=place.env, _tty_out=False, _return_cmd=True)
+    assert value.stdout.decode() == the_principal(place.state())["password"]
+
+
+def test_all_with_compute_options(tmp_path):
+    place = make_place(tmp_path)
+    place.azwrap("all", "--account", ACCOUNT, "--max-nodes", "3", "--vm-size", "STANDARD_D2_V2")
+    assert_book_state(place.state(), place.cwd / "input.csv", vm_size="STANDARD_D2_V2", max_nodes=3)
+
+
+def test_all_twice_succeeds_with_one_principal(tmp_path):
+    place = make_place(tmp_path)
+    first = place.azwrap("all", "--account", ACCOUNT, "--quiet")
+    second = place.azwrap("all", "--account", ACCOUNT, "--quiet", ok=tuple(range(256)))
+    state = place.state()
+    # Both facts at once, so that a failure shows whether a second principal was made too.
+    assert (second.exit_code, len(state["service_principals"])) == (0, 1), second.stderr
+    assert_book_state(state, place.cwd / "input.csv")
+    assert_no_secret(the_principal(state)["password"], [first, second], state)
+
+
+def test_step_commands_one_by_one_reach_the_same_state(tmp_path, book):
+    place = make_place(tmp_path)
+    results = []
+    for step in STEP_COMMANDS:
+        account = ["--account", ACCOUNT] if step in NEEDS_ACCOUNT else []
+        results.append(place.azwrap(step, *account, "--quiet"))
+    state = place.state()
+    assert essential(state) == essential(book[0].state())
+    assert_book_state(state, place.cwd / "input.csv")
+    assert_no_secret(the_principal(state)["password"], results, state)
+
+
+def test_generated_bash_script_reaches_the_same_state(tmp_path, book):
+    place = make_place(tmp_path)
+    script = place.cwd / "setup.sh"
+    script.write_text(place.azwrap("plan", "--shell", "bash", "--account", ACCOUNT).stdout, encoding="utf-8")
+    assert shutil.which("jq"), "the generated bash script needs jq (CI installs it in .ci/run)"
+    env = {**place.env, "PATH": f"{SIM_BIN}{os.pathsep}{place.env.get('PATH', '')}"}
+    proc = sh.bash(str(script), _env=env, _cwd=str(place.cwd), _ok_code=list(range(256)), _tty_out=False, _in="",
+                   _timeout=90, _return_cmd=True)  # fmt: skip
+    assert proc.exit_code == 0, proc.stderr.decode()
+    assert essential(place.state()) == essential(book[0].state())
+
+
+def test_injected_role_assignment_failure_fails_step_sp(tmp_path):
+    place = make_place(tmp_path)
+    knobs = {"AZSIM_FAIL_MATCH": "role assignment create", "AZSIM_FAIL_STDERR": "ERROR: injected: AuthorizationFailed"}
+    result = place.azwrap("all", "--account", ACCOUNT, extra_env=knobs, ok=(1,))
+    assert "Error: step 'sp' failed" in result.stderr
+    assert "injected: AuthorizationFailed" in result.stderr  # az's stderr is relayed
+    assert "Traceback" not in result.stderr + result.stdout
+    state = place.state()
+    sp = the_principal(state)
+    assert state["role_assignments"] == [] and state["datastores"] == {}  # nothing after the failure ran
+    assert state["calls"][-1][:3] == ["role", "assignment", "create"]
+    assert_no_secret(sp["password"], [result], state)
+
+    # The principal was recorded before the failing call: running the step again reuses it.
+    place.azwrap("sp", "--account", ACCOUNT, "--quiet")
+    state = place.state()
+    assert the_principal(state)["appId"] == sp["appId"]
+    assert [(r["roleDefinitionName"], r["scope"]) for r in state["role_assignments"]] == [
+        ("Storage Blob Data Contributor", ACC_ID)
+    ]
