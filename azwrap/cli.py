@@ -19,7 +19,7 @@ from .redact import Redactor
 from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from .state import StateError
-from .steps import STEPS, plan
+from .steps import BY_NAME, STEPS, plan
 
 EXIT_AZ_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXAMPLE = Settings(account=ACCOUNT_PLACEHOLDER)  # for the az commands shown in --help
@@ -226,11 +226,14 @@ for _step in STEPS:
 
 
 def _doctor_before_all(setup: Setup, az_path: str) -> None:
+    # Signing in changes nothing in Azure, and the checks of the storage account need it.
+    if not setup.signed_in():
+        setup.run_step(BY_NAME["login"])
+        setup.account = None  # ask again
     checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path))
-    # `all` signs in by itself, so only the other failures stop it.
-    blocking = [check for check in doctor.failed(checks) if check.check != "login"]
     for line in doctor.lines(checks):
         click.echo(line, err=True)
+    blocking = doctor.failed(checks)
     if blocking:
         raise Failure(f"doctor: {len(blocking)} check(s) failed; nothing was changed. "
                       "Fix them, or run with --skip-doctor.", EXIT_AZ_FAILED)  # fmt: skip

@@ -64,9 +64,11 @@ NAME_AVAILABLE = {"message": None, "nameAvailable": True, "reason": None}
 
 
 def doctor_calls(logged_in=True) -> list[list[str]]:
-    """The read-only checks `azwrap all` runs before the book (README "Probes")."""
-    calls = [["version"], ["account", "show"], ["extension", "list"]]
-    return calls + ([["storage", "account", "check-name", "--name", ACCOUNT]] if logged_in else [])
+    """What `azwrap all` runs before the book's steps: `az login` if needed, then doctor's checks."""
+    probe = [["account", "show"]]
+    sign_in = probe if logged_in else probe + [["login"]]
+    login_check = [] if logged_in else probe  # asked again after az login; else the first answer serves
+    return sign_in + [["version"], *login_check, ["extension", "list"], ["storage", "account", "check-name", "--name", ACCOUNT]]
 
 
 # azwrap's read-only probes before the book's non-idempotent invocations (README "Probes"),
@@ -134,12 +136,14 @@ class FakeAz:
             self.on(["account", "show"], returncode=1, stderr=NOT_LOGGED_IN + "\n", stdout="")
 
     def doctor(self, *, logged_in: bool = True):
-        """Register the checks `azwrap all` runs first (doctor), all passing."""
-        self.on(["version"], stdout=json.dumps(VERSION))
+        """Register the checks `azwrap all` runs first (doctor), all passing; `az login` first if need be."""
         self.logged_in(logged_in)
+        if not logged_in:
+            self.on(["login"])
+            self.logged_in(True)
+        self.on(["version"], stdout=json.dumps(VERSION))
         self.on(["extension", "list"], stdout="[]")
-        if logged_in:
-            self.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout=json.dumps(NAME_AVAILABLE))
+        self.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout=json.dumps(NAME_AVAILABLE))
 
     def book(self, steps=None, *, login=False, fail_at=None, fail=None):
         """Register a fresh run of the book's invocations (of the named steps) and azwrap's probes.
