@@ -39,6 +39,8 @@ lint: install
 scripts: install
 	$(BIN)/azwrap plan --shell powershell --account $(SAMPLE_ACCOUNT) > scripts/book.ps1
 	$(BIN)/azwrap plan --shell bash --account $(SAMPLE_ACCOUNT) > scripts/book.sh
+	$(BIN)/azwrap plan --ml-cli v2 --shell powershell --account $(SAMPLE_ACCOUNT) > scripts/v2.ps1
+	$(BIN)/azwrap plan --ml-cli v2 --shell bash --account $(SAMPLE_ACCOUNT) > scripts/v2.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache demo

@@ -236,7 +236,7 @@ def _doctor_before_all(setup: Setup, az_path: str) -> None:
     blocking = doctor.failed(checks)
     if blocking:
         raise Failure(f"doctor: {len(blocking)} check(s) failed; nothing was changed. "
-                      "Fix them, or run with --skip-doctor.", EXIT_AZ_FAILED)  # fmt: skip
+                      "Fix them, or run with --skip-doctor.", EXIT_USAGE)  # fmt: skip
 
 
 def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Path, **options) -> None:

@@ -6,6 +6,8 @@ the az commands the parser sees, with the values it would pass, equal the plan's
 
 from __future__ import annotations
 
+import re
+
 import tree_sitter
 import tree_sitter_powershell
 
@@ -30,6 +32,32 @@ def errors(script: str) -> list[str]:
     return found
 
 
+_SUBEXPRESSION = re.compile(r"\$\((\$[A-Za-z]+\.[A-Za-z]+)\)")
+
+
+def expandable(inner: str) -> str:
+    """The text of a double-quoted string: `x escapes stand for x, $($var.field) for its name."""
+    out, i = [], 0
+    while i < len(inner):
+        ch = inner[i]
+        if ch == "`":
+            escaped = inner[i + 1]
+            if escaped in "0abefnrtuv":
+                raise AssertionError(f"unexpected escape `{escaped} in {inner!r}")
+            out.append(escaped)
+            i += 2
+        elif ch == "$":
+            match = _SUBEXPRESSION.match(inner, i)
+            if not match:
+                raise AssertionError(f"unescaped $ expands in {inner!r}")
+            out.append(match.group(1))
+            i = match.end()
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
 def _value(node) -> str:
     """What PowerShell passes for one command element: quotes resolved, variables by name."""
     if node.type in ("generic_token", "command_parameter", "member_access", "variable", "decimal_integer_literal"):
@@ -41,7 +69,9 @@ def _value(node) -> str:
             for quote in "'\u2018\u2019\u201a\u201b":
                 inner = inner.replace(quote * 2, quote)
             return inner
-        raise AssertionError(f"unexpected expandable string {text!r}")
+        if text.startswith('@"'):
+            return expandable(text[2:].removeprefix("\n").removesuffix('"@').removesuffix("\n"))
+        return expandable(text[1:-1])
     if node.child_count == 1:
         return _value(node.children[0])
     raise AssertionError(f"unexpected element {node.type}: {node.text.decode()!r}")
@@ -79,3 +109,30 @@ def _assigned_to(command) -> str | None:
         return None
     variable = node.children[0].text.decode()
     return variable.lstrip("$") if converts else f"{variable} (without ConvertFrom-Json)"
+
+
+def files_written(script: str) -> dict[str, str]:
+    """Files the script writes with `@"..."@ | Set-Content -LiteralPath NAME`: name -> content."""
+    files = {}
+
+    def walk(node):
+        if node.type == "pipeline_chain":
+            commands = [c for c in node.children if c.type == "command"]
+            here = [c for c in node.children if c.type != "command" and "@\"" in c.text.decode()[:2]]
+            for command in commands:
+                if command.child_by_field_name("command_name").text.decode() == "Set-Content" and here:
+                    elements = [c for c in next(c for c in command.children if c.type == "command_elements").children
+                                if c.type != "command_argument_sep"]
+                    assert [e.text.decode() for e in elements[:1]] == ["-LiteralPath"], command.text
+                    files[_value(elements[1])] = _value(_string_node(here[0]))
+        for child in node.children:
+            walk(child)
+
+    walk(parse(script))
+    return files
+
+
+def _string_node(node):
+    while node.type != "string_literal":
+        node = node.children[0]
+    return node

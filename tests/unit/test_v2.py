@@ -1,0 +1,184 @@
+"""--ml-cli v2: the current ml extension's commands (REFERENCE.md section 5) in place of the book's az ml."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from . import powershell
+from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NOT_FOUND, SECRET, SP, doctor_calls, normalised
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+V2_YAML = (
+    "$schema: https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json\n"
+    "name: MLData\n"
+    "type: azure_data_lake_gen2\n"
+    f"account_name: {ACCOUNT}\n"
+    "filesystem: fs1\n"
+    "credentials:\n"
+    f"  tenant_id: {SP['tenant']}\n"
+    f"  client_id: {SP['appId']}\n"
+)
+ANY = object()  # a temporary file path azwrap chooses
+
+# The v2 sequence, written out from REFERENCE.md section 5: only the extension and `az ml` change.
+V2_ML = {
+    1: ["extension", "add", "-n", "ml"],
+    3: ["ml", "workspace", "create", "--name", "aml", "--location", "Central US", "--resource-group", "aml-rg"],
+    4: ["ml", "compute", "create", "--name", "d1compute", "--type", "AmlCompute", "--size", "STANDARD_D1_V2",
+        "--max-instances", "1", "--workspace-name", "aml", "--resource-group", "aml-rg"],
+    12: ["ml", "datastore", "create", "--file", ANY, "--set", ANY, "--workspace-name", "aml", "--resource-group", "aml-rg"],
+    13: ["ml", "workspace", "show", "--name", "aml", "--resource-group", "aml-rg"],
+}  # fmt: skip
+V2_PROBES = {
+    1: (["extension", "list"], {"stdout": "[]"}),
+    3: (["ml", "workspace", "show", "--name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
+    4: (["ml", "compute", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
+    7: (["storage", "fs", "exists", "--name", "fs1", "--account-name", ACCOUNT], {"stdout": '{"exists": false}'}),
+}  # fmt: skip
+V2_BOOK = [(step, V2_ML.get(i, args)) for i, (step, args) in enumerate(BOOK)]
+
+
+class FileSpy:
+    """Reads, while the fake az runs, the files named by --file and by --set ...=@file."""
+
+    def __init__(self):
+        self.yaml = self.secret = None
+        self.modes, self.paths = [], []
+
+    def __call__(self, process):
+        argv = process.args
+        yaml_path = argv[argv.index("--file") + 1]
+        secret_path = argv[argv.index("--set") + 1].split("=@", 1)[1]
+        for path in (yaml_path, secret_path):
+            self.modes.append(stat.S_IMODE(os.stat(path).st_mode))
+            self.paths.append(path)
+        self.yaml = open(yaml_path, encoding="utf-8").read()
+        self.secret = open(secret_path, encoding="utf-8").read()
+        self.set_arg = argv[argv.index("--set") + 1]
+
+
+def register_v2(fake, spy):
+    for index, (step, args) in enumerate(V2_BOOK):
+        if step == "login":
+            continue
+        if index in V2_PROBES:
+            fake.on(V2_PROBES[index][0], **V2_PROBES[index][1])
+        if ANY in args:
+            fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in args)], callback=spy)
+        else:
+            fake.on(args)
+
+
+def test_all_v2_runs_the_v2_sequence_and_passes_the_secret_as_a_file(fake, cli, workdir):
+    fake.doctor()
+    spy = FileSpy()
+    register_v2(fake, spy)
+    result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert result.exit_code == 0, result.output
+    expected = []
+    for index, (step, args) in enumerate(V2_BOOK):
+        if step != "login":
+            expected += ([V2_PROBES[index][0]] if index in V2_PROBES else []) + [args]
+    calls = fake.calls()[len(doctor_calls()):]
+    chosen_paths = [[ANY if i and call[i - 1] in ("--file", "--set") else a for i, a in enumerate(call)] for call in calls]
+    assert chosen_paths == expected
+    # The YAML of REFERENCE.md section 5 without the secret; the secret alone in its own file.
+    assert spy.yaml == V2_YAML and SECRET not in spy.yaml
+    assert spy.secret == SECRET
+    assert spy.set_arg.startswith("credentials.client_secret=@")
+    assert spy.modes == [0o600, 0o600]
+    assert not any(os.path.exists(path) for path in spy.paths)  # deleted right after the call
+    assert all(SECRET not in arg for call in fake.calls() for arg in call)
+    assert SECRET not in result.output
+    roles = [c for c in calls if c[:3] == ["role", "assignment", "create"]]
+    assert [r[r.index("--scope") + 1] for r in roles] == [ACC_ID, AML_ID]
+
+
+def test_v2_refuses_while_the_v1_extension_is_installed_and_says_how_to_remove_it(fake, cli, workdir):
+    fake.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}]))
+    result = cli("extension", "--ml-cli", "v2")
+    assert result.exit_code == 2
+    assert "az extension remove --name azure-cli-ml" in result.stderr
+    assert fake.calls() == [["extension", "list"]]  # nothing removed, nothing added
+
+
+def test_v1_refuses_while_the_v2_extension_is_installed(fake, cli, workdir):
+    fake.on(["extension", "list"], stdout=json.dumps([{"name": "ml", "version": "2.30.0"}]))
+    result = cli("extension")
+    assert result.exit_code == 2
+    assert "az extension remove --name ml" in result.stderr
+
+
+def test_all_v2_with_the_v1_extension_stops_before_any_change(fake, cli, workdir):
+    fake.on(["account", "show"], stdout=json.dumps({"id": "sub", "name": "s"}))
+    fake.on(["version"], stdout=json.dumps({"azure-cli": "2.91.0"}))
+    fake.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}]))
+    fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')
+    result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert result.exit_code == 2
+    assert "fix: az extension remove --name azure-cli-ml" in result.stderr
+    assert "nothing was changed" in result.stderr
+
+
+def test_switching_dialect_says_which_steps_run_again(fake, cli, workdir):
+    fake.doctor()
+    fake.book()
+    assert cli("all", "--account", ACCOUNT).exit_code == 0
+    fake.doctor()
+    spy = FileSpy()
+    fake.on(["extension", "list"], stdout="[]")  # the user removed azure-cli-ml
+    fake.on(V2_ML[1])
+    fake.on(BOOK[2][1])
+    fake.on(V2_PROBES[3][0], stdout=json.dumps({"name": "aml", "id": AML_ID}))
+    fake.on(V2_PROBES[4][0], stdout=json.dumps({"name": "d1compute", "size": "STANDARD_D1_V2", "max_instances": 1}))
+    fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
+    fake.on(V2_ML[13], stdout=json.dumps({"id": AML_ID, "name": "aml"}))
+    fake.on(BOOK[14][1])
+    result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert result.exit_code == 0, result.output
+    summary = next(line for line in result.stderr.splitlines() if "will run again" in line)
+    for step in ("extension", "workspace", "compute", "datastore", "grant"):
+        assert f"{step} (settings changed since it ran: ml_cli 'v1' -> 'v2')" in summary
+    for step in ("storage", "upload", "sp"):
+        assert f"{step}: done earlier, skipped" in result.stderr
+    assert spy.secret == SECRET
+
+
+def test_an_existing_compute_of_another_size_is_not_silently_kept(fake, cli, workdir):
+    fake.on(V2_PROBES[4][0], stdout=json.dumps({"name": "d1compute", "size": "STANDARD_D1_V2", "max_instances": 1}))
+    result = cli("compute", "--ml-cli", "v2", "--max-nodes", "3")
+    assert result.exit_code == 2
+    assert "exists with vm size STANDARD_D1_V2 and at most 1 node(s), not STANDARD_D1_V2 and 3" in result.stderr
+    assert "az ml compute delete --name d1compute" in result.stderr
+    assert fake.calls() == [V2_PROBES[4][0]]
+
+
+def test_v2_plan_json_has_the_datastore_yaml_and_the_secret_reference(cli):
+    commands = json.loads(cli("plan", "--format", "json", "--account", ACCOUNT, "--ml-cli", "v2").stdout)
+    assert len(commands) == 15
+    datastore = commands[12]
+    assert datastore["argv"][:5] == ["az", "ml", "datastore", "create", "--file"]
+    assert datastore["argv"][5:8] == ["mldata.yml", "--set", "credentials.client_secret=$sp.password"]
+    assert datastore["files"]["mldata.yml"] == V2_YAML.replace(SP["tenant"], "$sp.tenant").replace(SP["appId"], "$sp.appId")
+    assert [c["argv"][1:] for i, c in enumerate(commands) if i in V2_ML and i != 12] == [
+        V2_ML[i] for i in sorted(V2_ML) if i != 12]
+
+
+def test_v2_powershell_plan_writes_the_yaml_then_runs_the_book(cli):
+    script = cli("plan", "--account", ACCOUNT, "--ml-cli", "v2").stdout
+    assert powershell.errors(script) == []
+    assert powershell.files_written(script) == {
+        "mldata.yml": V2_YAML.replace(SP["tenant"], "$sp.tenant").replace(SP["appId"], "$sp.appId").rstrip("\n")}
+    commands = [argv for _, argv in powershell.az_commands(script)]
+    assert commands[12] == ["az", "ml", "datastore", "create", "--file", "mldata.yml", "--set",
+                            "credentials.client_secret=$sp.password", "--workspace-name", "aml", "--resource-group", "aml-rg"]  # fmt: skip
+    assert [c[1:] for i, c in enumerate(commands) if i in V2_ML and i != 12] == [V2_ML[i] for i in sorted(V2_ML) if i != 12]
+
+
+@pytest.mark.parametrize("shell,path", [("powershell", "scripts/v2.ps1"), ("bash", "scripts/v2.sh")])
+def test_checked_in_v2_scripts_are_current(shell, path, cli):
+    current = cli("plan", "--ml-cli", "v2", "--shell", shell, "--account", ACCOUNT).stdout
+    with open(os.path.join(ROOT, path), encoding="utf-8") as handle:
+        assert handle.read() == current, f"{path} is stale: run `make scripts`"
