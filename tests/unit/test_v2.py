@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from . import powershell
-from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NOT_FOUND, SECRET, SP, doctor_calls, normalised
+from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NOT_FOUND, SECRET, SP, doctor_calls
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 V2_YAML = (
