@@ -224,3 +224,66 @@ def test_injected_role_assignment_failure_fails_step_sp(tmp_path):
     assert [(r["roleDefinitionName"], r["scope"]) for r in state["role_assignments"]] == [
         ("Storage Blob Data Contributor", ACC_ID)
     ]
+
+
+# --- the current ml extension (--ml-cli v2) ---------------------------------------------------
+
+
+def assert_v2_state(state: dict, source: Path) -> None:
+    """The v2 setup: the same resources, made with the ml extension, the datastore from YAML."""
+    assert set(state["extensions"]) == {"ml"}
+    compute = state["computes"]["aml-rg/aml/d1compute"]
+    assert (compute["vm_size"], compute["max_nodes"]) == ("STANDARD_D1_V2", 1)
+    assert state["workspaces"]["aml-rg/aml"]["id"] == AML_ID
+    local = source.read_bytes()
+    assert state["files"] == {UPLOAD_KEY: {"sha256": hashlib.sha256(local).hexdigest(), "size": len(local)}}
+    sp = the_principal(state)
+    assert {(r["roleDefinitionName"], r["scope"], r["appId"]) for r in state["role_assignments"]} == {
+        ("Storage Blob Data Contributor", ACC_ID, sp["appId"]), ("Contributor", AML_ID, sp["appId"])}
+    datastore = state["datastores"]["aml-rg/aml/MLData"]
+    assert datastore["api"] == "v2"
+    assert (datastore["account_name"], datastore["filesystem"], datastore["type"]) == (ACCOUNT, "fs1", "azure_data_lake_gen2")
+    assert (datastore["client_id"], datastore["client_secret"], datastore["tenant_id"]) == (
+        sp["appId"], sp["password"], sp["tenant"])
+
+
+@pytest.fixture(scope="module")
+def book_v2(tmp_path_factory) -> tuple[Place, Result]:
+    place = make_place(tmp_path_factory.mktemp("v2"))
+    return place, place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2")
+
+
+def test_all_v2_sets_up_the_same_with_the_ml_extension(book_v2):
+    place, result = book_v2
+    state = place.state()
+    assert_v2_state(state, place.cwd / "input.csv")
+    assert_no_secret(the_principal(state)["password"], [result], state)
+    ml_calls = [" ".join(call[:3]) for call in state["calls"] if call[:1] == ["ml"]]
+    assert "ml datastore create" in ml_calls and not any("computetarget" in c or "attach" in c for c in ml_calls)
+
+
+def test_generated_v2_bash_script_reaches_the_same_state(tmp_path, book_v2):
+    place = make_place(tmp_path)
+    script = place.cwd / "setup.sh"
+    script.write_text(place.azwrap("plan", "--shell", "bash", "--ml-cli", "v2", "--account", ACCOUNT).stdout)
+    env = {**place.env, "PATH": f"{SIM_BIN}{os.pathsep}{place.env.get('PATH', '')}"}
+    proc = sh.bash(str(script), _env=env, _cwd=str(place.cwd), _ok_code=list(range(256)), _tty_out=False, _in="",
+                   _timeout=90, _return_cmd=True)  # fmt: skip
+    assert proc.exit_code == 0, proc.stderr.decode()
+    assert_v2_state(place.state(), place.cwd / "input.csv")
+    assert essential(place.state()) == essential(book_v2[0].state())
+
+
+def test_switching_an_existing_v1_setup_to_v2(tmp_path):
+    place = make_place(tmp_path)
+    place.azwrap("all", "--account", ACCOUNT)
+    refused = place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", ok=(2,))
+    assert "az extension remove --name azure-cli-ml" in refused.stderr
+    assert len(place.state()["datastores"]) == 1 and place.state()["extensions"].keys() == {"azure-cli-ml"}
+    sh.Command(str(SIM))("extension", "remove", "--name", "azure-cli-ml", _env=place.env)
+    # v1's datastore must be replaced by v2's: v2's create updates an existing datastore in place.
+    result = place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert "will run again: extension" in result.stderr
+    state = place.state()
+    assert_v2_state(state, place.cwd / "input.csv")
+    assert sum(1 for call in state["calls"] if "create-for-rbac" in call) == 1
