@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import commands as az
 from . import state as state_file
-from .commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref, refs_in
+from .commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref
 from .errors import MissingInput, Refused
 from .runner import AzFailed, Joined, PrivateFile, Runner, Secret
 from .settings import DEFAULTS, Settings
@@ -193,13 +193,11 @@ class Setup:
 
     def _inputs(self, step: Step) -> dict:
         """The non-secret run-time values a step takes from earlier steps (to notice when they change)."""
-        values = {}
-        for spec in step.specs(self.settings):
-            for ref in (ref for arg in spec["args"] for ref in refs_in(arg)):
-                if not ref.secret and ref.var in self.outputs:
-                    values[str(ref)] = self.outputs[ref.var].get(ref.field)
-        produced_here = {spec["capture"] for spec in step.specs(self.settings)}
-        return {name: value for name, value in values.items() if name.split(".")[0][1:] not in produced_here}
+        invocations = step.invocations(self.settings)
+        produced_here = {inv.capture for inv in invocations}
+        return {str(ref): self.outputs[ref.var].get(ref.field)
+                for ref in (ref for inv in invocations for ref in inv.refs)
+                if not ref.secret and ref.var in self.outputs and ref.var not in produced_here}  # fmt: skip
 
     def _resolve(self, arg):
         """An argument with its run-time values filled in; secrets become Secret (passed as @file)."""
