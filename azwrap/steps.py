@@ -27,11 +27,8 @@ class Step:
     uses: tuple[str, ...]  # the settings its az invocations are built from
     build: Callable[..., list[dict]]  # (settings, dialect, force) -> [call(...)]
 
-    def specs(self, settings: Settings, force: bool = False) -> list[dict]:
-        return self.build(settings, DIALECTS[settings.ml_cli], force)
-
     def invocations(self, settings: Settings, force: bool = False) -> list[Invocation]:
-        return [Invocation(self.name, **spec) for spec in self.specs(settings, force)]
+        return [Invocation(self.name, **spec) for spec in self.build(settings, DIALECTS[settings.ml_cli], force)]
 
 
 def _extension(s: Settings, d: Dialect, force: bool) -> list[dict]:
@@ -155,12 +152,7 @@ STEPS: tuple[Step, ...] = (
 BY_NAME = {step.name: step for step in STEPS}
 
 # Which step command captures each run-time value ($sp, $acc, $aml), to name it when one is missing.
-PRODUCERS = {
-    spec["capture"]: step.name
-    for step in STEPS
-    for spec in step.specs(Settings(account="example"))
-    if spec["capture"]
-}
+PRODUCERS = {inv.capture: step.name for step in STEPS for inv in step.invocations(Settings(account="x")) if inv.capture}
 
 
 def plan(settings: Settings) -> list[Invocation]:
