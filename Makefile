@@ -18,7 +18,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # The whole setup (azwrap all) against scripts/az-sim, the offline az simulator, in demo/:
 # re-runnable, because it resets the simulator and forgets azwrap's state first.

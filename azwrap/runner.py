@@ -117,7 +117,10 @@ class Runner:
                 self.echo(f"$ {command}")
             # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
             # hold their stderr back until the JSON is parsed and its secret registered.
-            code, stdout, stderr_lines = self._call(step, argv, live_stderr=not capture)
+            try:
+                code, stdout, stderr_lines = self._call(step, argv, live_stderr=not capture)
+            except OSError as error:  # e.g. --az names a file that cannot be executed
+                raise AzFailed(step, command, 127, [], reason=f"could not start {self.az}: {error.strerror}") from None
         tail = stderr_lines[-STDERR_TAIL_LINES:]
         if code == NOT_FOUND and not_found_ok:
             return None
@@ -151,14 +154,15 @@ class Runner:
         held: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES if live_stderr else None)
         stdout_chunks: list[str] = []
         env = {**os.environ, **CHILD_ENV}
-        proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            text=True, encoding="utf-8", errors="replace",
-        )  # fmt: skip
-        # stdout is drained in a thread so that a large output cannot block az while we read stderr.
-        reader = threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True)
-        reader.start()
-        try:
+        proc = None
+        try:  # from the start: a signal that lands as az starts must stop it too
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                text=True, encoding="utf-8", errors="replace",
+            )  # fmt: skip
+            # stdout is drained in a thread so that a large output cannot block az while we read stderr.
+            reader = threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True)
+            reader.start()
             for raw in proc.stderr:
                 line = self.redact(raw.rstrip("\n"))
                 held.append(line)
@@ -166,7 +170,8 @@ class Runner:
                     self.echo(line)
             code = proc.wait()
         except KeyboardInterrupt:
-            _stop(proc)
+            if proc is not None:
+                _stop(proc)
             raise Interrupted(step) from None
         reader.join()
         return code, "".join(stdout_chunks), list(held)

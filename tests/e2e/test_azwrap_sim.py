@@ -69,6 +69,8 @@ def make_place(root: Path) -> Place:
     shutil.copyfile(SAMPLE_CSV, root / "input.csv")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_", "AZWRAP_"))}
     env.update(AZSIM_HOME=str(root / ".az-sim"), AZWRAP_AZ=str(SIM))
+    # The simulator's `#!/usr/bin/env python3` then finds this Python directly, not a slower shim.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return Place(cwd=root, home=root / ".az-sim", env=env)
 
 

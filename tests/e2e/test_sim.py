@@ -139,7 +139,7 @@ def test_wrong_flag_exits_2(homes, dialect, path, args):
     assert "ERROR: unrecognized arguments: --bogus-flag val" in r.stderr
 
 
-@pytest.mark.parametrize("dialect,path,args", [c for c in COMMANDS if c[2]], ids=[i for i, c in zip(IDS, COMMANDS)
+@pytest.mark.parametrize("dialect,path,args", [c for c in COMMANDS if c[2]], ids=[i for i, c in zip(IDS, COMMANDS, strict=True)
                                                                                  if c[2]])
 def test_missing_required_exits_2(homes, dialect, path, args):
     r = run(homes[dialect], *path.split())

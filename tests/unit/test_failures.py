@@ -95,3 +95,13 @@ def test_corrupt_state_exits_2_and_is_left_untouched(fake, cli, workdir):
     assert "is not valid JSON" in result.stderr
     assert (state_dir / "state.json").read_text() == "{not json"
     assert fake.calls() == []
+
+
+def test_an_az_that_cannot_start_is_a_clear_error(cli, workdir, tmp_path):
+    broken = tmp_path / "az-broken"
+    broken.write_bytes(b"\x7fELF not really a program")
+    broken.chmod(0o755)
+    result = cli("extension", "--az", str(broken))  # a real process start: no fp here
+    assert result.exit_code == 1
+    assert f"Error: step 'extension' failed (could not start {broken}: Exec format error)" in result.stderr
+    assert "Traceback" not in result.output
