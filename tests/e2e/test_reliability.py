@@ -245,6 +245,40 @@ def test_failure_at_each_invocation_then_rerun_resumes(tmp_path, clean, failed_a
     assert_resumed_cleanly(place, clean, failed_create_for_rbac=int(inv.id == "create-for-rbac"))
 
 
+# The same, on the current ml extension (--ml-cli v2), at the invocations that differ from the
+# book's; the other ten are the same argv in both dialects and run through the same code.
+V2_BOOK = [
+    Invocation("v2-extension-add", "extension", "extension add -n ml", 1, "extension add"),
+    Invocation("v2-ml-workspace-create", "workspace", "ml workspace create", 1, "ml workspace create"),
+    Invocation("v2-ml-compute-create", "compute", "ml compute create", 1, "ml compute create"),
+    Invocation("v2-ml-datastore-create", "datastore", "ml datastore create", 1, "ml datastore create"),
+    Invocation("v2-ml-workspace-show", "grant", "ml workspace show", 2, "ml workspace show"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def clean_v2(tmp_path_factory) -> dict:
+    place = make_place(tmp_path_factory.mktemp("clean-v2"))
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
+    state = place.state()
+    assert state["datastores"]["aml-rg/aml/MLData"]["api"] == "v2"
+    return essential(state)
+
+
+@pytest.mark.parametrize("inv", V2_BOOK, ids=[inv.id for inv in V2_BOOK])
+def test_v2_failure_at_each_ml_invocation_then_rerun_resumes(tmp_path, clean_v2, inv):
+    place = make_place(tmp_path / "place")
+    fault = {"AZSIM_FAIL_MATCH": inv.match, "AZSIM_FAIL_NTH": str(inv.nth)}
+    failed = place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", extra_env=fault, ok=(1,))
+    assert f"Error: step '{inv.step}' failed" in failed.stderr
+    assert inv.match in " ".join(place.state()["calls"][-1]), "azwrap went on after the failed call"
+    resumed = place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
+    assert resumed.exit_code == 0
+    state = place.state()
+    assert essential(state) == clean_v2
+    assert count_calls(state, "ad sp create-for-rbac") == 1
+
+
 # --------------------------------------------------------------------------- 2. interrupt matrix
 
 
