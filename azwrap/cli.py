@@ -94,6 +94,11 @@ def state_option() -> click.Option:
     )  # fmt: skip
 
 
+def text_or_json_option() -> click.Option:
+    return click.Option(["--format", "output_format"], type=click.Choice(["text", "json"]), default="text",
+                        show_default=True, help="Text for people, JSON for scripts.")  # fmt: skip
+
+
 def shell_option() -> click.Option:
     return click.Option(["--shell"], type=click.Choice(["powershell", "bash"]), default="powershell", show_default=True,
                         help="Shell to write for.")  # fmt: skip
@@ -262,8 +267,7 @@ main.add_command(click.Command(
     "doctor",
     callback=_doctor,
     params=[
-        click.Option(["--format", "output_format"], type=click.Choice(["text", "json"]), default="text",
-                     show_default=True, help="Text for people, JSON for scripts."),
+        text_or_json_option(),
         *(setting_option(name) for name in DOCTOR_SETTINGS),
         *run_options([]),
     ],
@@ -361,8 +365,7 @@ main.add_command(click.Command(
     "status",
     callback=_status,
     params=[
-        click.Option(["--format", "output_format"], type=click.Choice(["text", "json"]), default="text",
-                     show_default=True, help="Text for people, JSON for scripts."),
+        text_or_json_option(),
         state_option(),
     ],
     help=_help(

@@ -41,6 +41,8 @@ import pytest
 
 import azwrap.state
 
+from .simstate import essential
+
 REPO = Path(__file__).resolve().parents[2]
 SIM = REPO / "scripts" / "az-sim"
 SIM_BIN = REPO / "scripts" / "sim-bin"
@@ -167,25 +169,6 @@ def copy_place(source: Place, root: Path) -> Place:
 
 
 # --------------------------------------------------------------------------- judging the result
-
-
-def essential(state: dict) -> dict:
-    """What two setups must share; not ids that differ per run (appIds, secrets, generated GUIDs)."""
-    return {
-        "logged_in": state["logged_in"],
-        "extensions": sorted(state["extensions"]),
-        "groups": {name: g["location"] for name, g in state["groups"].items()},
-        "workspaces": {k: (w["name"], w["resource_group"], w["location"], w["id"]) for k, w in state["workspaces"].items()},
-        "computes": {k: (c["type"], c["vm_size"], c["min_nodes"], c["max_nodes"]) for k, c in state["computes"].items()},
-        "accounts": {k: (a["resource_group"], a["location"], a["kind"], a["hns"], a["id"])
-                     for k, a in state["storage_accounts"].items()},
-        "filesystems": sorted(state["filesystems"]),
-        "files": state["files"],
-        "principals": len(state["service_principals"]),
-        "role_assignments": sorted((r["roleDefinitionName"], r["scope"]) for r in state["role_assignments"]),
-        "datastores": {k: {f: v for f, v in d.items() if f not in ("client_id", "client_secret")}
-                       for k, d in state["datastores"].items()},
-    }  # fmt: skip
 
 
 def count_calls(state: dict, text: str) -> int:
