@@ -125,10 +125,22 @@ def _settings(options: dict, uses) -> Settings:
 def _check_source(settings: Settings, uses) -> None:
     if "source" in uses:
         source = Path(settings.source)
-        if not source.is_file():
-            what = "is a directory" if source.is_dir() else "does not exist"
+        if not source.is_file() or not os.access(source, os.R_OK):
+            what = "is a directory" if source.is_dir() else "is not readable" if source.exists() else "does not exist"
             raise click.BadParameter(f"{settings.source} {what}; the file to upload must exist before anything runs.",
                                      param_hint="'--source'")  # fmt: skip
+
+
+def _retry_delay() -> float:
+    """The first delay between replication retries: AZWRAP_RETRY_DELAY seconds (tests make it short)."""
+    value = os.environ.get("AZWRAP_RETRY_DELAY", str(FIRST_RETRY_DELAY))
+    try:
+        delay = float(value)
+    except ValueError:
+        delay = -1.0
+    if not delay > 0:
+        raise click.UsageError(f"AZWRAP_RETRY_DELAY={value!r} is not a positive number of seconds.")
+    return delay
 
 
 def _interrupt(signum, frame):
@@ -144,16 +156,16 @@ def run_az(steps, action):
         force = options.pop("force", ())
         force = frozenset(force if isinstance(force, tuple) else ([steps[0].name] if force else []))
         retry_timeout = options.pop("retry_timeout", 300)
+        skip_doctor = options.pop("skip_doctor", True)
         settings = _settings(options, uses)
         _check_source(settings, uses)
         redact = Redactor()
-        skip_doctor = options.pop("skip_doctor", True)
         setup = None
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             runner = Runner(find_az(az_given), redact, quiet=quiet)
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
-                          first_retry_delay=float(os.environ.get("AZWRAP_RETRY_DELAY", FIRST_RETRY_DELAY)))
+                          first_retry_delay=_retry_delay())
             # Refusals that need no az call come first, then doctor's read-only checks.
             setup.preflight(steps)
             if not skip_doctor:

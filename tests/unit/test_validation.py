@@ -92,3 +92,12 @@ def test_version(cli):
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"azwrap, version {__version__}"
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1"])
+def test_a_bad_retry_delay_is_a_usage_error(value, fake, cli, workdir, monkeypatch):
+    monkeypatch.setenv("AZWRAP_RETRY_DELAY", value)
+    result = cli("sp", "--account", ACCOUNT)
+    assert result.exit_code == 2
+    assert "AZWRAP_RETRY_DELAY" in result.stderr
+    assert fake.calls() == []
