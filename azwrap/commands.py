@@ -83,6 +83,7 @@ class Guard:
     probe: Args
     exists: Callable[[object], bool]  # the probe's JSON (None: not found, exit 3) -> already there?
     what: str  # e.g. "filesystem fs1"
+    shape: type = dict  # what the probe's JSON must be
 
 
 @dataclass(frozen=True)

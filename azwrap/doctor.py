@@ -39,19 +39,21 @@ def run(setup, az_check: Check) -> list[Check]:
         try:
             checks += check()
         except AzFailed as error:
-            checks.append(Check(name, FAIL, f"{error.command}: exit {error.exit_code}", " ".join(error.stderr_tail[-1:])))
+            what = error.reason or f"exit {error.exit_code}"
+            checks.append(Check(name, FAIL, f"{error.command}: {what}", " ".join(error.stderr_tail[-1:])))
     return [*checks, _source(setup.settings.source), _state(setup.state_path)]
 
 
-def _probe(setup, args, **options):
-    return setup.runner.run("doctor", list(args), capture=True, **options)
+def _probe(setup, args, shape=dict, **options):
+    return setup.runner.run("doctor", list(args), capture=True, shape=shape, **options)
 
 
 def _version(setup, az_check: Check) -> Check:
     try:
         versions = _probe(setup, az.version())
     except AzFailed as error:
-        return Check("az", FAIL, f"{az_check.detail}: `az version` failed (exit {error.exit_code})", INSTALL_HINT)
+        return Check("az", FAIL, f"{az_check.detail}: `az version` failed ({error.reason or f'exit {error.exit_code}'})",
+                     INSTALL_HINT)
     return Check("az", OK, f"azure-cli {versions.get('azure-cli', '?')} at {az_check.detail}")
 
 
@@ -69,9 +71,10 @@ def _extensions(setup) -> list[Check]:
         checks.append(Check("ml-cli", NOTE, "v1 follows the book, but its azure-cli-ml extension is retired "
                                             "(support ended 2025-09-30)", "use --ml-cli v2 for new setups"))  # fmt: skip
     try:
-        installed = {ext.get("name"): ext.get("version") for ext in _probe(setup, az.extension_list()) or []}
+        extensions = _probe(setup, az.extension_list(), list)
+        installed = {ext.get("name"): ext.get("version") for ext in extensions if isinstance(ext, dict)}
     except AzFailed as error:
-        return [*checks, Check("extension", FAIL, f"`az extension list` failed (exit {error.exit_code})")]
+        return [*checks, Check("extension", FAIL, f"`az extension list` failed ({error.reason or f'exit {error.exit_code}'})")]
     other = other_dialect(dialect)
     if other.extension in installed:
         checks.append(Check("extension", FAIL, f"{other.extension} ({other.name}) is installed and cannot stay beside "

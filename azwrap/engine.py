@@ -107,8 +107,10 @@ class Setup:
         """Whether az is signed in (`az account show` succeeds); asked once per run."""
         if self.account is None:
             try:
-                self.account = self.runner.run("login", list(az.account_show()), capture=True) or {}
-            except AzFailed:
+                self.account = self.runner.run("login", list(az.account_show()), capture=True, shape=dict)
+            except AzFailed as error:
+                if error.reason:  # it answered, but not as az does
+                    raise
                 self.account = False
         return self.account is not False
 
@@ -140,14 +142,14 @@ class Setup:
         # create-for-rbac makes a new principal and secret on every call (REFERENCE.md section 4):
         # reuse the recorded one, after checking that it still exists.
         app_id = self.outputs["sp"]["appId"]
-        if self.runner.run(step.name, list(az.ad_sp_show(app_id)), capture=True, not_found_ok=True) is None:
+        if self.runner.run(step.name, list(az.ad_sp_show(app_id)), capture=True, not_found_ok=True, shape=dict) is None:
             raise Refused(f"the service principal {app_id} recorded in {self.state_path} no longer exists "
                           f"(az ad sp show exit 3); run with --force sp to create a new one")  # fmt: skip
         self.runner.echo(f"{step.name}: reusing the service principal {app_id} recorded in {self.state_path}")
 
     def _already_there(self, step: Step, invocation: Invocation) -> bool:
         guard = invocation.guard
-        found = self.runner.run(step.name, list(guard.probe), capture=True, not_found_ok=True)
+        found = self.runner.run(step.name, list(guard.probe), capture=True, not_found_ok=True, shape=guard.shape)
         if guard.exists(found):
             self.runner.echo(f"{step.name}: {guard.what} exists already, not created again")
             return True
@@ -160,7 +162,7 @@ class Setup:
         delay = self.first_retry_delay
         while True:
             try:
-                result = self.runner.run(step.name, args, capture=capture)
+                result = self.runner.run(step.name, args, capture=capture, shape=dict if capture else object)
                 break
             except AzFailed as error:
                 replication = any(text in line for line in error.stderr_tail for text in REPLICATION_ERRORS)

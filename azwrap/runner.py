@@ -108,19 +108,28 @@ class Runner:
         """The shell line shown for argv (logs and errors); secrets masked."""
         return self.redact(shlex.join(["az", *argv[1:]]))
 
-    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False):
-        """Run `az *args`; with capture, return the JSON it printed (None: not found, if that is ok)."""
+    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object):
+        """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
+        (None: not found, if that is ok)."""
         with tempfile.TemporaryDirectory(prefix="azwrap-") as private_dir:  # created 0700
             argv = [self.az, *(self._arg(arg, private_dir) for arg in args)]
             command = self.display(argv)
             if not self.quiet:
                 self.echo(f"$ {command}")
             # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
-            # hold their stderr back until the JSON is parsed and its secret registered.
+            # hold their stderr back until their output is read and any secret in it registered.
             try:
                 code, stdout, stderr_lines = self._call(step, argv, live_stderr=not capture)
-            except OSError as error:  # e.g. --az names a file that cannot be executed
-                raise AzFailed(step, command, 127, [], reason=f"could not start {self.az}: {error.strerror}") from None
+            except OSError as error:  # e.g. --az names a file that is not a program
+                raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
+        parsed, readable = _read_json(stdout)
+        if capture:
+            for secret in _secrets_in(parsed):
+                self.redact.add(secret)
+            if stdout.strip() and not readable:
+                # We cannot tell whether az's messages repeat a secret that its output held.
+                stderr_lines = [WITHHELD] if stderr_lines else []
+            stderr_lines = [self.redact(line) for line in stderr_lines]
         tail = stderr_lines[-STDERR_TAIL_LINES:]
         if code == NOT_FOUND and not_found_ok:
             return None
@@ -128,15 +137,13 @@ class Runner:
             raise AzFailed(step, command, code, tail)
         if not capture:
             return None
-        try:
-            parsed = json.loads(stdout)
-        except ValueError:
+        if not readable:
             # Never quote stdout here: a non-JSON create-for-rbac output would hold the secret.
-            raise AzFailed(step, command, code, tail, reason=f"az printed {len(stdout)} characters that are not JSON") from None
-        if isinstance(parsed, dict):
-            self.redact.add(parsed.get("password"))  # create-for-rbac's client secret
+            raise AzFailed(step, command, code, tail, reason=f"az printed {len(stdout)} characters that are not JSON")
+        if not isinstance(parsed, shape):
+            raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {_SHAPES.get(shape, shape)}")
         for line in stderr_lines:
-            self.echo(self.redact(line))
+            self.echo(line)
         return parsed
 
     def _arg(self, arg, private_dir: str) -> str:
@@ -175,6 +182,35 @@ class Runner:
             raise Interrupted(step) from None
         reader.join()
         return code, "".join(stdout_chunks), list(held)
+
+
+WITHHELD = "(az's messages are withheld: its output was not JSON and may hold a secret)"
+_SHAPES = {dict: "an object", list: "a list"}
+# JSON fields whose values are secrets wherever they appear (create-for-rbac's "password").
+SECRET_KEYS = ("password", "secret")
+
+
+def _read_json(text: str):
+    """(parsed JSON, True), or (None, False) when text is not JSON."""
+    try:
+        return json.loads(text), True
+    except ValueError:
+        return None, False
+
+
+def _secrets_in(data) -> list[str]:
+    """Values of secret-looking keys anywhere in parsed JSON (objects inside lists included)."""
+    if isinstance(data, list):
+        return [secret for item in data for secret in _secrets_in(item)]
+    if not isinstance(data, dict):
+        return []
+    found = []
+    for key, value in data.items():
+        if isinstance(value, str) and any(word in key.lower() for word in SECRET_KEYS):
+            found.append(value)
+        else:
+            found += _secrets_in(value)
+    return found
 
 
 def _write_private(directory: str, name: str, value: str) -> str:

@@ -33,7 +33,7 @@ class Step:
 
 def _extension(s: Settings, d: Dialect, force: bool) -> list[dict]:
     def installed(extensions) -> bool:
-        names = {extension.get("name") for extension in extensions or []}
+        names = {extension.get("name") for extension in extensions if isinstance(extension, dict)}
         other = other_dialect(d)
         if other.extension in names:
             # Never removed silently: other tools of the user's may rely on it.
@@ -43,7 +43,7 @@ def _extension(s: Settings, d: Dialect, force: bool) -> list[dict]:
             )
         return d.extension in names
 
-    return [call(az.extension_add(d.extension), guard=Guard(az.extension_list(), installed, f"extension {d.extension}"))]
+    return [call(az.extension_add(d.extension), guard=Guard(az.extension_list(), installed, f"extension {d.extension}", list))]
 
 
 def _workspace(s: Settings, d: Dialect, force: bool) -> list[dict]:

@@ -102,6 +102,42 @@ def test_an_az_that_cannot_start_is_a_clear_error(cli, workdir, tmp_path):
     broken.write_bytes(b"\x7fELF not really a program")
     broken.chmod(0o755)
     result = cli("extension", "--az", str(broken))  # a real process start: no fp here
+    assert result.exit_code == 2  # as when no az is found: nothing ran
+    assert f"Error: could not start {broken}: Exec format error. Install the Azure CLI" in result.stderr
+    assert "Traceback" not in result.output
+
+
+
+@pytest.mark.parametrize("stdout", [
+    json.dumps([{"password": SECRET, "appId": "x"}]),  # JSON, but a list
+    f"appId: x\npassword: {SECRET}\n",  # not JSON at all
+])  # fmt: skip
+def test_az_messages_are_never_relayed_with_a_secret_azwrap_could_not_read(stdout, fake, cli, workdir):
+    fake.on(BOOK[9][1], stdout=stdout, stderr=f"WARNING: the secret is {SECRET}\n")
+    result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 1
-    assert f"Error: step 'extension' failed (could not start {broken}: Exec format error)" in result.stderr
+    assert SECRET not in result.output
+    assert "Error: step 'sp' failed (az printed" in result.stderr
+
+
+def test_a_failed_create_for_rbac_relays_its_error_masked(fake, cli, workdir):
+    fake.on(BOOK[9][1], returncode=1, stdout=json.dumps({"password": SECRET}), stderr=f"ERROR: boom {SECRET}\n")
+    result = cli("sp", "--account", ACCOUNT)
+    assert result.exit_code == 1
+    assert "ERROR: boom ***" in result.stderr and SECRET not in result.output
+
+
+@pytest.mark.parametrize("probe,output", [
+    (["account", "show"], "[{}]"),
+    (["version"], "[]"),
+    (["extension", "list"], '{"ml": 1}'),
+])  # fmt: skip
+def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, fake, cli, workdir):
+    fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else '{"id": "s", "name": "n"}')
+    fake.on(["version"], stdout=output if probe == ["version"] else '{"azure-cli": "2.91.0"}')
+    fake.on(["extension", "list"], stdout=output if probe == ["extension", "list"] else "[]")
+    fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code in (1, 2), result.output
+    assert "az printed JSON that is not" in result.output
     assert "Traceback" not in result.output
