@@ -141,3 +141,13 @@ def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, fake, cli, work
     assert result.exit_code in (1, 2), result.output
     assert "az printed JSON that is not" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["env"], ["status"], ["grant"], ["all", "--account", ACCOUNT], ["doctor", "--account", ACCOUNT]])
+def test_damaged_state_is_reported_never_a_traceback(command, fake, cli, workdir):
+    (workdir / ".azwrap").mkdir()
+    (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, "steps": [], "outputs": {"sp": "x"}}))
+    fake.doctor()
+    result = cli(*command)
+    assert result.exit_code in (1, 2) and "is damaged" in result.output
+    assert "Traceback" not in result.output
