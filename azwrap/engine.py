@@ -22,6 +22,14 @@ REPLICATION_ERRORS = ("Cannot find user or service principal in graph database",
 FIRST_RETRY_DELAY, MAX_RETRY_DELAY = 2.0, 30.0
 
 
+# Where an upload goes: another destination is a new upload, not an overwrite.
+UPLOAD_DESTINATION = ("account", "filesystem", "upload_path")
+
+
+def force_hint(step: str) -> str:
+    return f"run again with --force {step} (azwrap all) or --force (azwrap {step})"
+
+
 def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -91,17 +99,24 @@ class Setup:
             return "not done yet"
         # A setting a record lacks was added to azwrap later: the step ran with its default.
         ran_with = {name: record.get("settings", {}).get(name, getattr(DEFAULTS, name)) for name in step.uses}
-        changed = [f"{name} {old!r} -> {getattr(self.settings, name)!r}"
-                   for name, old in ran_with.items() if getattr(self.settings, name) != old]  # fmt: skip
+        changed = {name: old for name, old in ran_with.items() if getattr(self.settings, name) != old}
+        if "source" in step.uses and not set(changed) & set(UPLOAD_DESTINATION):
+            return self._decide_reupload(step, record)
         if changed:
-            return "settings changed since it ran: " + ", ".join(changed)
+            return "settings changed since it ran: " + ", ".join(
+                f"{name} {old!r} -> {getattr(self.settings, name)!r}" for name, old in changed.items())
         inputs = self._inputs(step)
         if any(inputs.get(name) != value for name, value in record.get("inputs", {}).items()):
             return "the service principal it used has changed"
-        if "source" in step.uses and record.get("sha256") not in (None, sha256_of(self.settings.source)):
-            raise Refused(f"step '{step.name}': {self.settings.source} changed since it was uploaded to "
-                          f"{self.settings.upload_path}; run with --force {step.name} to overwrite it")  # fmt: skip
         return None
+
+    def _decide_reupload(self, step: Step, record: dict) -> None:
+        """An upload to where one was done: nothing to do for the same content, refused for another
+        (az would fail: it does not overwrite without --overwrite)."""
+        if record.get("sha256") in (None, sha256_of(self.settings.source)):
+            return None
+        raise Refused(f"step '{step.name}': {self.settings.source} differs from the file uploaded to "
+                      f"{self.settings.upload_path}; to overwrite it, {force_hint(step.name)}")  # fmt: skip
 
     def signed_in(self) -> bool:
         """Whether az is signed in (`az account show` succeeds); asked once per run."""
@@ -131,7 +146,8 @@ class Setup:
             if invocation.capture == "sp" and "sp" in self.outputs and not forced:
                 self._reuse_principal(step)
                 continue
-            if invocation.guard and not forced and self._already_there(step, invocation):
+            # Probes run even under --force: a forced step re-runs, it does not create twice.
+            if invocation.guard and self._already_there(step, invocation):
                 continue
             self._run(step, invocation)
         if step.name != "login":
@@ -144,7 +160,7 @@ class Setup:
         app_id = self.outputs["sp"]["appId"]
         if self.runner.run(step.name, list(az.ad_sp_show(app_id)), capture=True, not_found_ok=True, shape=dict) is None:
             raise Refused(f"the service principal {app_id} recorded in {self.state_path} no longer exists "
-                          f"(az ad sp show exit 3); run with --force sp to create a new one")  # fmt: skip
+                          f"(az ad sp show exit 3); to create a new one, {force_hint('sp')}")  # fmt: skip
         self.runner.echo(f"{step.name}: reusing the service principal {app_id} recorded in {self.state_path}")
 
     def _already_there(self, step: Step, invocation: Invocation) -> bool:

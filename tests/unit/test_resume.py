@@ -111,7 +111,7 @@ def test_changed_source_is_not_uploaded_without_force_upload(done, fake, cli):
     fake.doctor()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 2
-    assert "input.csv changed since it was uploaded" in result.stderr and "--force upload" in result.stderr
+    assert "input.csv differs from the file uploaded" in result.stderr and "--force upload" in result.stderr
     assert fake.calls() == []  # refused before any az call, the probe included
 
 
@@ -227,3 +227,25 @@ def test_state_written_elsewhere_than_in_azwraps_own_directory_gets_no_gitignore
     assert cli("sp", "--account", ACCOUNT, "--state-file", "s.json").exit_code == 0
     assert not (workdir / ".gitignore").exists()
     assert stat.S_IMODE((workdir / "s.json").stat().st_mode) == 0o600
+
+
+def test_another_source_for_the_same_destination_is_refused_unless_the_same_content(done, fake, cli):
+    (done / "other.csv").write_text("customer_id,total_spend\n9,9.9\n")
+    result = cli("upload", "--account", ACCOUNT, "--source", "other.csv")
+    assert result.exit_code == 2
+    assert "other.csv differs from the file uploaded" in result.stderr
+    assert "--force (azwrap upload)" in result.stderr
+    (done / "copy.csv").write_bytes((done / "input.csv").read_bytes())
+    same = cli("upload", "--account", ACCOUNT, "--source", "copy.csv")
+    assert same.exit_code == 0 and "upload: done earlier, skipped" in same.stderr
+    assert fake.calls() == []
+
+
+def test_force_still_probes_so_a_forced_step_does_not_create_twice(done, fake, cli):
+    fake.on(BOOK[5][1])
+    fake.on(BOOK[6][1])
+    fake.on(PROBES[7][0], stdout='{"exists": true}')
+    result = cli("storage", "--account", ACCOUNT, "--force")
+    assert result.exit_code == 0, result.output
+    assert BOOK[7][1] not in fake.calls()
+    assert "filesystem fs1 exists already" in result.stderr
