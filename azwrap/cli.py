@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -73,10 +74,17 @@ def run_options(steps) -> list[click.Option]:
     if any(inv.retry_replication for step in steps for inv in step.invocations(EXAMPLE)):
         options.append(click.Option(
             ["--retry-timeout"], type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
+            callback=_finite,
             envvar="AZWRAP_RETRY_TIMEOUT", show_envvar=True,
             help="How long to retry a role assignment while a new principal replicates in the directory.",
         ))  # fmt: skip
     return options
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds.")
+    return value
 
 
 FORCE_HELP = {
@@ -138,7 +146,7 @@ def _retry_delay() -> float:
         delay = float(value)
     except ValueError:
         delay = -1.0
-    if not delay > 0:
+    if not (delay > 0 and math.isfinite(delay)):
         raise click.UsageError(f"AZWRAP_RETRY_DELAY={value!r} is not a positive number of seconds.")
     return delay
 
@@ -161,7 +169,6 @@ def run_az(steps, action):
         _check_source(settings, uses)
         redact = Redactor()
         setup = None
-        previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
             runner = Runner(find_az(az_given), redact, quiet=quiet)
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
@@ -181,8 +188,6 @@ def run_az(steps, action):
             where = setup.current_step if setup and setup.current_step else "start-up"
             raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
                           EXIT_INTERRUPTED) from None
-        finally:
-            signal.signal(signal.SIGTERM, previous)
 
     return command
 
@@ -207,10 +212,19 @@ def step_command(step) -> click.Command:
 
 
 class BookOrder(click.Group):
-    """Lists commands in the book's order rather than alphabetically."""
+    """Lists commands in the book's order; makes SIGTERM and Ctrl-C end any command with exit 130."""
 
     def list_commands(self, ctx):
         return list(self.commands)
+
+    def invoke(self, ctx):
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return super().invoke(ctx)
+        except (KeyboardInterrupt, Interrupted):
+            raise Failure("Interrupted.", EXIT_INTERRUPTED) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
 
 @click.group(cls=BookOrder, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -249,7 +263,7 @@ def _doctor_before_all(setup: Setup, az_path: str) -> None:
         setup.account = None  # ask again
     checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path))
     for line in doctor.lines(checks):
-        click.echo(line, err=True)
+        setup.runner.echo(setup.runner.redact(line))
     blocking = doctor.failed(checks)
     if blocking:
         raise Failure(f"doctor: {len(blocking)} check(s) failed; nothing was changed. "
@@ -261,10 +275,7 @@ def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Pa
     az_check = doctor.az_program(az_path)
     redact = Redactor()
     setup = Setup(settings, Runner(az_check.detail, redact, quiet=quiet or output_format == "json"), state_path)
-    try:
-        checks = doctor.run(setup, az_check)
-    except KeyboardInterrupt:
-        raise Failure("Interrupted during doctor.", EXIT_INTERRUPTED) from None
+    checks = doctor.run(setup, az_check)
     if output_format == "json":
         click.echo(json.dumps(doctor.as_dicts(checks), indent=2))
     else:

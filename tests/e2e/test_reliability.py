@@ -478,3 +478,28 @@ def test_killed_save_leaves_the_previous_state(tmp_path):
     assert report["outputs"]["$sp.appId"] == "11111111-first-app"
     text = place.azwrap("status")
     assert "11111111-first-app" in text.stdout and "second" not in text.stdout
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_during_doctor_stops_its_probe_and_exits_130(tmp_path, signum):
+    place = make_place(tmp_path / "place")
+    env = {**place.env, "AZSIM_LATENCY_PROFILE": json.dumps({"version": SLOW})}
+    proc = subprocess.Popen([AZWRAP, "doctor", "--account", ACCOUNT], cwd=place.cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        target = []
+        while not target:
+            assert proc.poll() is None and time.monotonic() < deadline, "az version never started"
+            target = [pid for pid, args in children(proc.pid) if "version" in args]
+            time.sleep(0.05)
+        time.sleep(0.2)
+        os.kill(proc.pid, signum)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    place.judge(["doctor"], Result(proc.returncode, stdout, stderr), ok=(130,))
+    assert "Error: Interrupted." in stderr
+    assert not alive(target[0]), "the az child still runs after azwrap exited"

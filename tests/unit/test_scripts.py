@@ -104,11 +104,17 @@ def test_ps_quote_round_trips_through_the_grammar(value):
     assert powershell.az_commands(script) == [(None, ["az", "x", value])]
 
 
-def test_bash_plan_passes_shellcheck(cli, tmp_path):
+@pytest.mark.parametrize("dialect", ["v1", "v2"])
+@pytest.mark.parametrize("tricky", [False, True], ids=["defaults", "tricky-values"])
+def test_bash_plan_passes_shellcheck(dialect, tricky, cli, tmp_path):
+    values = [x for k, v in TRICKY.items() for x in ("--" + k.replace("_", "-"), v)] if tricky else []
     script = tmp_path / "plan.sh"
-    script.write_text(cli("plan", "--shell", "bash", "--account", ACCOUNT).stdout)
+    script.write_text(cli("plan", "--shell", "bash", "--account", ACCOUNT, "--ml-cli", dialect, *values).stdout)
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
-    result = subprocess.run([shellcheck, "--severity=style", str(script)], capture_output=True, text=True)
+    # SC2016 (a `$` in single quotes is not expanded) and SC1112 (a unicode quote) describe exactly
+    # what these values are meant to be: literal text.
+    excluded = ["--exclude=SC2016,SC1112"] if tricky else []
+    result = subprocess.run([shellcheck, "--severity=style", *excluded, str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

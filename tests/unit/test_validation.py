@@ -32,6 +32,9 @@ BAD = [
     ("--upload-path", "/models/input.csv", "no leading"),
     ("--upload-path", "models/../input.csv", "'..' parts"),
     ("--upload-path", "models//input.csv", "doubled '/'"),
+    ("--upload-path", "@models/input.csv", "az would read such a value from a file"),
+    ("--source", "@input.csv", "az would read such a value from a file"),
+    ("--source", "data/a=@b.csv", "az would read such a value from a file"),
 ]
 
 
@@ -94,7 +97,14 @@ def test_version(cli):
     assert result.stdout.strip() == f"azwrap, version {__version__}"
 
 
-@pytest.mark.parametrize("value", ["soon", "0", "-1"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_a_bad_retry_timeout_exits_2(value, fake, cli, workdir):
+    result = cli("sp", "--account", ACCOUNT, "--retry-timeout", value)
+    assert result.exit_code == 2 and "--retry-timeout" in result.stderr
+    assert fake.calls() == []
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "inf", "nan"])
 def test_a_bad_retry_delay_is_a_usage_error(value, fake, cli, workdir, monkeypatch):
     monkeypatch.setenv("AZWRAP_RETRY_DELAY", value)
     result = cli("sp", "--account", ACCOUNT)
