@@ -129,10 +129,6 @@ def extension_list() -> Args:
     return ("extension", "list")
 
 
-def extension_remove(name: str) -> Args:
-    return ("extension", "remove", "--name", name)
-
-
 def storage_account_check_name(s: Settings) -> Args:
     return ("storage", "account", "check-name", "--name", s.account)
 
