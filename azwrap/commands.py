@@ -129,6 +129,11 @@ def extension_list() -> Args:
     return ("extension", "list")
 
 
+def extension_remove_line(name: str) -> str:
+    """The command that removes an extension, for the user to run (azwrap never does it itself)."""
+    return " ".join(["az", "extension", "remove", "--name", name])
+
+
 def storage_account_check_name(s: Settings) -> Args:
     return ("storage", "account", "check-name", "--name", s.account)
 

@@ -78,7 +78,7 @@ def _extensions(setup) -> list[Check]:
     other = other_dialect(dialect)
     if other.extension in installed:
         checks.append(Check("extension", FAIL, f"{other.extension} ({other.name}) is installed and cannot stay beside "
-                            f"{dialect.extension} ({dialect.name})", f"az extension remove --name {other.extension}"))
+                            f"{dialect.extension} ({dialect.name})", az.extension_remove_line(other.extension)))
     elif dialect.extension in installed:
         checks.append(Check("extension", OK, f"{dialect.extension} {installed[dialect.extension]} installed"))
     else:

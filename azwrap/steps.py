@@ -39,7 +39,7 @@ def _extension(s: Settings, d: Dialect, force: bool) -> list[dict]:
             # Never removed silently: other tools of the user's may rely on it.
             raise Refused(
                 f"the {other.extension} extension ({other.name}) is installed; it cannot be installed beside "
-                f"{d.extension} ({d.name}). Remove it first, then run azwrap again:\n  az extension remove --name {other.extension}"
+                f"{d.extension} ({d.name}). Remove it first, then run azwrap again:\n  {az.extension_remove_line(other.extension)}"
             )
         return d.extension in names
 
