@@ -122,7 +122,7 @@ class Runner:
                 code, stdout, stderr_lines = self._call(step, argv, live_stderr=not capture)
             except OSError as error:  # e.g. --az names a file that is not a program
                 raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
-        parsed, readable = _read_json(stdout)
+        parsed, readable = _read_json(stdout) if capture else (None, True)  # only a capture's output is read
         if capture:
             for secret in _secrets_in(parsed):
                 self.redact.add(secret)
