@@ -163,12 +163,17 @@ def storage_fs_exists(s: Settings) -> Args:
     return ("storage", "fs", "exists", "--name", s.filesystem, "--account-name", s.account)
 
 
+def source_argument(path: str) -> str:
+    """A local path as az's --source: one starting with '-' would be read as a flag, so ./ goes first."""
+    return "./" + path if path.startswith("-") else path
+
+
 def storage_fs_file_upload(s: Settings, overwrite: bool = False) -> Args:
     return (
         "storage", "fs", "file", "upload",
         "--file-system", s.filesystem,
         "--path", s.upload_path,
-        "--source", s.source,
+        "--source", source_argument(s.source),
         "--account-name", s.account,
     ) + (("--overwrite",) if overwrite else ())  # fmt: skip
 

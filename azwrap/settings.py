@@ -107,11 +107,16 @@ HELP = {
 # azure-cli-core replaces any argument `@path`, `--x=@path` or `key=@path` with the file's content
 # (REFERENCE.md section 4), so a value shaped like that would not reach az as written.
 _AT_FILE = "not starting with '@' nor holding '=@' (az would read such a value from a file)"
+# az's argument parser takes a value starting with '-' for a flag ("expected one argument"); a
+# --source path is the exception: it is passed as ./<path> instead (commands.source_argument).
+_DASH = "not starting with '-' (az would take it for an option)"
 
 
 def check(name: str, value) -> str | None:
     """Return the rule that value breaks for setting name, or None when it is valid."""
     if isinstance(value, str) and (value.startswith("@") or "=@" in value):
         return _AT_FILE
+    if isinstance(value, str) and value.startswith("-") and name != "source":
+        return _DASH
     valid, rule = RULES[name]
     return None if valid(value) else rule

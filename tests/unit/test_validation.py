@@ -14,14 +14,15 @@ BAD = [
     ("--adls-group", "bad group", "letters, digits"),
     ("--adls-group", "rg;rm -rf /", "letters, digits"),
     ("--workspace", "ws", "3-33 characters"),
-    ("--workspace", "-aml", "starting with a letter or digit"),
+    ("--workspace", "-aml", "not starting with '-'"),
     ("--workspace", "a" * 34, "3-33 characters"),
     ("--compute", "1compute", "starting with a letter"),
     ("--compute", "c" * 17, "2-16 characters"),
     ("--compute", "d1_compute", "letters, digits, '-'"),
     ("--filesystem", "FS1", "lowercase letters"),
     ("--filesystem", "fs--1", "single '-'"),
-    ("--filesystem", "-fs1", "starting and ending"),
+    ("--filesystem", "fs1-", "starting and ending"),
+    ("--filesystem", "-fs1", "not starting with '-'"),
     ("--filesystem", "f", "3-63 characters"),
     ("--max-nodes", "0", "an integer >= 1"),
     ("--max-nodes", "two", "is not a valid integer"),
@@ -35,6 +36,9 @@ BAD = [
     ("--upload-path", "@models/input.csv", "az would read such a value from a file"),
     ("--source", "@input.csv", "az would read such a value from a file"),
     ("--source", "data/a=@b.csv", "az would read such a value from a file"),
+    ("--aml-group", "-rg", "not starting with '-'"),
+    ("--adls-group", "--yes", "not starting with '-'"),
+    ("--upload-path", "-models/input.csv", "not starting with '-'"),
 ]
 
 
@@ -111,3 +115,12 @@ def test_a_bad_retry_delay_is_a_usage_error(value, fake, cli, workdir, monkeypat
     assert result.exit_code == 2
     assert "AZWRAP_RETRY_DELAY" in result.stderr
     assert fake.calls() == []
+
+
+def test_a_source_starting_with_a_dash_reaches_az_as_a_relative_path(fake, cli, workdir):
+    (workdir / "-in.csv").write_text("a,b\n", encoding="utf-8")
+    fake.on(["storage", "fs", "file", "upload", "--file-system", "fs1", "--path", "models/highspenders/input.csv",
+             "--source", "./-in.csv", "--account-name", ACCOUNT])
+    result = cli("upload", "--account", ACCOUNT, "--source", "-in.csv")
+    assert result.exit_code == 0, result.output
+    assert fake.calls()[-1][-3] == "./-in.csv"
