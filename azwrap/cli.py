@@ -175,6 +175,9 @@ def run_az(steps, action):
                           first_retry_delay=_retry_delay())
             # Refusals that need no az call come first, then doctor's read-only checks.
             setup.preflight(steps)
+            if any(step.name != "login" for step in steps):
+                # A principal created while the state cannot be saved would be lost with its secret.
+                state_file.check_writable(state_path, setup.state)
             if not skip_doctor:
                 _doctor_before_all(setup, runner.az)
             action(setup)

@@ -41,7 +41,7 @@ def run(setup, az_check: Check) -> list[Check]:
         except AzFailed as error:
             what = error.reason or f"exit {error.exit_code}"
             checks.append(Check(name, FAIL, f"{error.command}: {what}", " ".join(error.stderr_tail[-1:])))
-    return [*checks, _source(setup.settings.source), _state(setup.state_path)]
+    return [*checks, _source(setup.settings.source), _state(setup.state_path), _state_writable(setup.state_path)]
 
 
 def _probe(setup, args, shape=dict, **options):
@@ -119,6 +119,14 @@ def _state(path: Path) -> Check:
     if problem:
         return Check("state", FAIL, problem, "fix or move the state file")
     return Check("state", OK, f"{path} readable and private" if path.exists() else f"{path}: none yet")
+
+
+def _state_writable(path: Path) -> Check:
+    problem = state_file.writable_problem(path)
+    if problem:
+        return Check("writable", FAIL, f"the state cannot be written: {problem}",
+                     "make the state directory yours and writable, or name another with --state-file")
+    return Check("writable", OK, f"the state can be written at {path}")
 
 
 def failed(checks: list[Check]) -> list[Check]:

@@ -237,7 +237,16 @@ class Setup:
             )  # fmt: skip
         self.outputs[invocation.capture] = {field: result[field] for field in fields}
         # Save at once: a failure in the next call must not lose a new principal's secret.
-        self._save()
+        try:
+            self._save()
+        except state_file.StateError as error:
+            if invocation.capture != "sp":
+                raise
+            # The principal exists in Azure now; its secret cannot be recovered, but it can be deleted.
+            raise state_file.StateError(
+                f"{error}. The service principal {result['appId']} was created but could not be recorded; "
+                f"delete it (az ad app delete --id {result['appId']}), fix the state file, and run again"
+            ) from None
 
     def _record_done(self, step: Step) -> None:
         record = {"done_at": _now(), "settings": self.settings.subset(step.uses), "inputs": self._inputs(step)}

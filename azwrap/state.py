@@ -1,13 +1,18 @@
 """azwrap's state file: what earlier steps did and captured, kept private and written atomically.
 
-It holds the service principal's client secret, so it is 0600 in a 0700 directory, and a
-directory azwrap creates gets a .gitignore holding `*`.
+It holds the service principal's client secret (unless the OS keyring keeps it), so it is 0600
+in a 0700 directory, and a directory azwrap creates gets a .gitignore holding `*`. Nothing here
+follows a symbolic link: the state directory, the state file, its temporary file and .gitignore
+are each checked with lstat or opened with O_NOFOLLOW/O_EXCL, so a link planted by someone else
+(or committed in a repository) cannot make azwrap write or chmod a file elsewhere.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -15,10 +20,18 @@ from pathlib import Path
 
 DEFAULT_PATH = Path(".azwrap") / "state.json"
 VERSION = 1
+GITIGNORE = "*\n"  # nothing in azwrap's directory is meant for git: the state holds a secret
+TEMP_PREFIX, TEMP_SUFFIX = ".state-", ".tmp"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # not on Windows, where planting a link needs admin rights
 
 
 class StateError(Exception):
     """The state file exists but cannot be used; it is left untouched."""
+
+
+def posix() -> bool:
+    """Whether file modes and owners mean anything here (not on Windows); tests patch it."""
+    return os.name == "posix"
 
 
 def empty() -> dict:
@@ -27,16 +40,83 @@ def empty() -> dict:
 
 def load(path: Path) -> dict:
     """The state at path, or an empty state when there is none yet."""
+    _check_parents(path)
+    _refuse_directory(path.parent)
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
     except FileNotFoundError:
         return empty()
     except OSError as error:
-        raise StateError(f"cannot read state file {path}: {error.strerror}") from None
-    state = _parse(path, text)
-    _make_private(path)
+        raise _open_error(path, error, "read") from None
+    info = os.fstat(fd)
+    try:
+        _refuse_file(path, info)
+    except StateError:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "r", encoding="utf-8") as handle:
+        try:
+            text = handle.read()
+        except (OSError, UnicodeError) as error:
+            raise StateError(f"cannot read state file {path}: {getattr(error, 'strerror', None) or error}") from None
+        state = _parse(path, text)
+        mode = stat.S_IMODE(info.st_mode)
+        if posix() and mode & 0o077:
+            print(f"azwrap: state file {path} was readable by others (mode {mode:o}); set it to 600", file=sys.stderr)
+            os.fchmod(fd, 0o600)
     _make_directory_private(path.parent)
+    remove_stale_temps(path.parent)
     return state
+
+
+def _check_parents(path: Path) -> None:
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise StateError(f"cannot read state file {path}: a parent of it is a file")
+
+
+def _open_error(path: Path, error: OSError, doing: str) -> StateError:
+    if error.errno == errno.ELOOP:
+        return StateError(f"state file {path} is a symbolic link; azwrap never follows one for its state. "
+                          f"Remove the link (rm {path}), or name the real file with --state-file")  # fmt: skip
+    return StateError(f"cannot {doing} state file {path}: {error.strerror}")
+
+
+def _refuse_file(path: Path, info: os.stat_result) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        raise StateError(f"cannot read state file {path}: it is not a regular file")
+    if posix() and info.st_uid != os.getuid():
+        raise StateError(f"state file {path} belongs to another user (uid {info.st_uid}); azwrap uses only a state "
+                         "file of your own: move it away, or name another with --state-file")  # fmt: skip
+
+
+def _directory_refusal(directory: Path) -> str | None:
+    """Why azwrap must not use directory for its state (a link, someone else's, writable by others)."""
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"state directory {directory} cannot be read: {error.strerror}"
+    if stat.S_ISLNK(info.st_mode):
+        return (f"state directory {directory} is a symbolic link; azwrap never follows one for its state. "
+                f"Remove the link (rm {directory}), or name a real directory with --state-file")
+    if not stat.S_ISDIR(info.st_mode) or not posix():
+        return None
+    if info.st_uid != os.getuid():
+        return (f"state directory {directory} belongs to another user (uid {info.st_uid}); "
+                "name a directory of your own with --state-file")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        return (f"state directory {directory} can be written by others (mode {mode:o}), who could replace the state; "
+                f"fix: chmod go-w {directory} (azwrap's own directory: chmod 700 {directory})")
+    return None
+
+
+def _refuse_directory(directory: Path) -> None:
+    refusal = _directory_refusal(directory)
+    if refusal:
+        raise StateError(refusal)
 
 
 def _parse(path: Path, text: str) -> dict:
@@ -48,35 +128,101 @@ def _parse(path: Path, text: str) -> dict:
         raise StateError(f"state file {path} is not an azwrap state (version {VERSION}); it is left as it is")
     state.setdefault("steps", {})
     state.setdefault("outputs", {})
-    if not _well_formed(state):
-        raise StateError(f"state file {path} is damaged (unexpected content); move it away or fix it "
-                         "(it is left as it is)")  # fmt: skip
+    damage = damaged_field(state)
+    if damage:
+        raise StateError(f"state file {path} is damaged ({damage}); move it away or fix it (it is left as it is)")
     return state
 
 
-def _well_formed(state: dict) -> bool:
-    """steps: name -> record object; outputs: name -> object of text values (what azwrap writes)."""
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_RESOURCE_GROUP_ID = r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9_\-.()]{1,90}/providers/"
+# What azwrap records, field by field: the ids are passed to az as --scope, the GUIDs as --assignee.
+_OUTPUT_RULES = {
+    ("sp", "appId"): (lambda v: _GUID.fullmatch(v), "not a GUID"),
+    ("sp", "tenant"): (lambda v: _GUID.fullmatch(v), "not a GUID"),
+    ("acc", "id"): (lambda v: re.fullmatch(_RESOURCE_GROUP_ID + r"Microsoft\.Storage/storageAccounts/[a-z0-9]{3,24}", v, re.I),
+                    "not a storage account id"),
+    ("aml", "id"): (lambda v: re.fullmatch(_RESOURCE_GROUP_ID + r"Microsoft\.MachineLearningServices/workspaces/"
+                                           r"[A-Za-z0-9_-]{3,33}", v, re.I), "not an Azure ML workspace id"),  # fmt: skip
+}
+_REQUIRED_OUTPUTS = {"sp": ("appId", "tenant"), "acc": ("id",), "aml": ("id",)}
+# The secret is never an argument of az (it goes by pipe or file), so it may hold any text.
+_FREE_TEXT = {("sp", "password")}
+
+
+def damaged_field(state: dict) -> str | None:
+    """The first field of state that azwrap would not have written, named; None when all are sound."""
     steps, outputs = state["steps"], state["outputs"]
-    return (
-        isinstance(steps, dict)
-        and all(isinstance(record, dict) and isinstance(record.get("settings", {}), dict) for record in steps.values())
-        and isinstance(outputs, dict)
-        and all(isinstance(fields, dict) and all(isinstance(v, str) for v in fields.values()) for fields in outputs.values())
-    )
+    if not isinstance(steps, dict):
+        return "steps: not an object"
+    for name, record in steps.items():
+        if not isinstance(record, dict):
+            return f"steps.{name}: not an object"
+        for key in ("settings", "inputs"):
+            if not isinstance(record.get(key, {}), dict):
+                return f"steps.{name}.{key}: not an object"
+        if not isinstance(record.get("done_at", ""), str):
+            return f"steps.{name}.done_at: not text"
+    if not isinstance(outputs, dict):
+        return "outputs: not an object"
+    for var, fields in outputs.items():
+        if not isinstance(fields, dict):
+            return f"outputs.{var}: not an object"
+        for field in _REQUIRED_OUTPUTS.get(var, ()):
+            if field not in fields:
+                return f"outputs.{var}.{field}: missing"
+        for field, value in fields.items():
+            if not isinstance(value, str):
+                return f"outputs.{var}.{field}: not text"
+            valid, what = _OUTPUT_RULES.get((var, field), (lambda v: True, ""))
+            if not valid(value):
+                return f"outputs.{var}.{field}: {what}"
+    return _at_value(state, "")
+
+
+def _at_value(data, where: str) -> str | None:
+    """A recorded value starting with '@', which az would read from a file (REFERENCE.md section 7)."""
+    if isinstance(data, dict):
+        items = data.items()
+    elif isinstance(data, list):
+        items = ((str(i), v) for i, v in enumerate(data))
+    else:
+        if isinstance(data, str) and data.startswith("@") and tuple(where.split(".")[-2:]) not in _FREE_TEXT:
+            return f"{where}: starts with '@'"
+        return None
+    for key, value in items:
+        found = _at_value(value, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
 
 
 def problem(path: Path) -> str | None:
     """Why the state file at path is unusable or not private; None when it is fine. Changes nothing."""
     if any(parent.exists() and not parent.is_dir() for parent in path.parents):
         return f"state file {path} cannot be created: a parent of it is a file"
-    if not path.exists():
+    refusal = _directory_refusal(path.parent)
+    if refusal:
+        return refusal
+    if not os.path.lexists(path):
         return None
     try:
-        _parse(path, path.read_text(encoding="utf-8"))
-    except (OSError, StateError) as error:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError as error:
+        return str(_open_error(path, error, "read"))
+    info = os.fstat(fd)
+    try:
+        _refuse_file(path, info)
+    except StateError as error:
+        os.close(fd)
         return str(error)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if os.name == "posix" and mode & 0o077:
+    with os.fdopen(fd, "r", encoding="utf-8") as handle:
+        try:
+            _parse(path, handle.read())
+        except (OSError, UnicodeError, StateError) as error:
+            return str(error)
+    mode = stat.S_IMODE(info.st_mode)
+    if posix() and mode & 0o077:
         return f"state file {path} is readable by others (mode {mode:o}): chmod 600 {path}, or run azwrap, which fixes it"
     directory_problem = _directory_problem(path.parent)
     if directory_problem:
@@ -84,75 +230,165 @@ def problem(path: Path) -> str | None:
     return None
 
 
+def writable_problem(path: Path) -> str | None:
+    """Why the state could not be written at path (read-only, someone else's, a link...); changes nothing."""
+    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        return f"state file {path} cannot be created: a parent of it is a file"
+    found = _directory_refusal(path.parent)
+    if found:
+        return found
+    if os.path.islink(path):
+        return str(_open_error(path, OSError(errno.ELOOP, "link"), "write"))
+    directory = path.parent
+    while not directory.exists():
+        directory = directory.parent
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"state directory {directory} is not writable"
+    if os.path.lexists(path) and not os.access(directory, os.W_OK):
+        return f"state file {path} cannot be replaced"
+    return None
+
+
+def check_writable(path: Path, state: dict) -> None:
+    """Raise StateError unless a state like `state` can be saved at path now.
+
+    Called before any step that creates something: a principal made while the state cannot be
+    written would be lost with its secret. It writes (and removes) a temporary file of the same
+    size, so a full disk or a read-only directory shows before az runs.
+    """
+    found = writable_problem(path)
+    if found:
+        raise StateError(f"{found}; nothing was changed")
+    try:
+        _ensure_directory(path.parent)
+        temp = _write_temp(path.parent, state)
+        os.unlink(temp)
+    except OSError as error:
+        raise StateError(f"cannot write state file {path}: {error.strerror}; nothing was changed") from None
+
+
 def save(path: Path, state: dict) -> None:
     """Write state atomically: a temp file in the same directory, fsync, rename."""
+    _refuse_directory(path.parent)
     try:
-        _save(path, state)
+        _ensure_directory(path.parent)
+        temp = _write_temp(path.parent, state)
+        try:
+            if os.path.islink(path):  # rename would replace the link itself, but say so rather than surprise
+                raise StateError(str(_open_error(path, OSError(errno.ELOOP, "link"), "write")))
+            os.replace(temp, path)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        _fsync_directory(path.parent)
     except OSError as error:
         raise StateError(f"cannot write state file {path}: {error.strerror}") from None
 
 
-def _save(path: Path, state: dict) -> None:
-    directory = path.parent
+def _ensure_directory(directory: Path) -> None:
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)
-        (directory / ".gitignore").write_text("*\n", encoding="utf-8")
+        _create_gitignore(directory)
     _make_directory_private(directory)
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=".state-", suffix=".tmp")  # mode 0600
+
+
+def _write_temp(directory: Path, state: dict) -> str:
+    # mkstemp opens with O_EXCL (mode 0600): a planted name or link makes it pick another.
+    # The pid in the name tells a later run whether its writer is gone (remove_stale_temps).
+    fd, temp = tempfile.mkstemp(dir=directory, prefix=f"{TEMP_PREFIX}{os.getpid()}-", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(state, handle, indent=2, sort_keys=True)
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    _fsync_directory(directory)
+    return temp
 
 
-def _make_private(path: Path) -> None:
-    if os.name != "posix":
+def remove_stale_temps(directory: Path) -> None:
+    """Remove temporary state files whose writer is gone (killed between fsync and rename): they hold the secret."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
         return
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        print(f"azwrap: state file {path} was readable by others (mode {mode:o}); set it to 600", file=sys.stderr)
-        path.chmod(0o600)
+    for name in names:
+        if not (name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)):
+            continue
+        candidate = directory / name
+        try:
+            info = os.lstat(candidate)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode) or (posix() and info.st_uid != os.getuid()):
+            continue
+        pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or not pid_alive(int(pid)):
+            candidate.unlink(missing_ok=True)
 
 
-def _own_directory(directory: Path) -> bool:
-    """A directory that holds only azwrap's state: `.azwrap`, or one azwrap made (its .gitignore is `*`).
+def pid_alive(pid: int) -> bool:
+    """Whether a process of that id runs (a reused id only keeps a stale file a little longer)."""
+    if pid == os.getpid():
+        return True
+    if not posix():
+        return True  # no cheap check on Windows: keep it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
-    Only such a directory is made private; a state file put in the user's own folder leaves it alone.
+
+def _is_azwraps(directory: Path) -> bool:
+    """A directory azwrap made: it holds azwrap's .gitignore (a regular file holding `*`, not a link).
+
+    Only such a directory is made private; one of the user's own is left as it is.
     """
     gitignore = directory / ".gitignore"
-    return directory.name == ".azwrap" or (gitignore.is_file() and gitignore.read_text(encoding="utf-8") == "*\n")
+    try:
+        if not stat.S_ISREG(os.lstat(gitignore).st_mode):
+            return False
+        fd = os.open(gitignore, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(fd, "r", encoding="utf-8", errors="replace") as handle:
+        return handle.read() == GITIGNORE
+
+
+def _create_gitignore(directory: Path) -> None:
+    # O_EXCL: never write through a link or over a file that is already there.
+    try:
+        fd = os.open(directory / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(GITIGNORE)
 
 
 def _directory_problem(directory: Path) -> str | None:
-    if os.name != "posix" or not _own_directory(directory) or not directory.is_dir():
+    if not posix() or not _is_azwraps(directory) or os.path.islink(directory) or not directory.is_dir():
         return None
-    mode = stat.S_IMODE(directory.stat().st_mode)
+    mode = stat.S_IMODE(os.lstat(directory).st_mode)
     if mode & 0o077:
         return f"state directory {directory} is open to others (mode {mode:o})"
-    if not (directory / ".gitignore").exists():
-        return f"state directory {directory} has no .gitignore keeping it out of git"
     return None
 
 
 def _make_directory_private(directory: Path) -> None:
     problem = _directory_problem(directory)
     if problem:
-        print(f"azwrap: {problem}; fixed (mode 700, .gitignore holding *)", file=sys.stderr)
+        print(f"azwrap: {problem}; fixed (mode 700)", file=sys.stderr)
         directory.chmod(0o700)
-        # Nothing in azwrap's directory is meant for git: the state holds a secret.
-        (directory / ".gitignore").write_text("*\n", encoding="utf-8")
 
 
 def _fsync_directory(directory: Path) -> None:
     # The rename is durable only once the directory entry is on disk (POSIX; no-op elsewhere).
-    if os.name != "posix":
+    if not posix():
         return
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -60,18 +60,26 @@ def test_a_directory_in_place_of_the_state_file_is_a_clear_error(tmp_path):
         state.load(tmp_path / "s.json")
 
 
-def test_an_open_state_directory_is_made_private_on_load_with_a_warning(tmp_path, capsys):
+def test_an_open_state_directory_that_azwrap_made_is_made_private_on_load_with_a_warning(tmp_path, capsys):
     directory = tmp_path / ".azwrap"
-    directory.mkdir(mode=0o755)
+    state.save(directory / "state.json", state.empty())
     directory.chmod(0o755)
-    (directory / "state.json").write_text(json.dumps(state.empty()))
-    (directory / "state.json").chmod(0o600)
     assert "open to others" in state.problem(directory / "state.json")
     state.load(directory / "state.json")
     assert "open to others" in capsys.readouterr().err
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert (directory / ".gitignore").read_text() == "*\n"
     assert state.problem(directory / "state.json") is None
+
+
+def test_a_directory_the_user_made_is_never_chmodded(tmp_path):
+    directory = tmp_path / ".azwrap"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    state.save(directory / "state.json", state.empty())
+    state.load(directory / "state.json")
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
+    assert not (directory / ".gitignore").exists()
 
 
 def test_the_users_own_folder_is_left_as_it_is(tmp_path):
@@ -91,3 +99,151 @@ def test_a_state_path_under_a_file_is_a_clear_error(tmp_path):
         state.save(path, state.empty())
     with pytest.raises(state.StateError, match="cannot read state file"):
         state.load(path)
+
+
+# --- hijacking: links, other users, directories others can write -------------------------------
+
+
+def test_a_gitignore_link_is_never_written_through(tmp_path):
+    elsewhere = tmp_path / "victim.txt"
+    elsewhere.write_text("precious\n")
+    directory = tmp_path / ".azwrap"
+    directory.mkdir(mode=0o700)
+    (directory / ".gitignore").symlink_to(elsewhere)
+    state.save(directory / "state.json", state.empty())
+    state.load(directory / "state.json")
+    assert elsewhere.read_text() == "precious\n"
+    assert (directory / ".gitignore").is_symlink()
+
+
+def test_a_state_directory_that_is_a_link_is_refused_and_nothing_is_written_there(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir(mode=0o755)
+    other.chmod(0o755)
+    (tmp_path / ".azwrap").symlink_to(other)
+    path = tmp_path / ".azwrap" / "state.json"
+    for action in (lambda: state.load(path), lambda: state.save(path, state.empty()),
+                   lambda: state.check_writable(path, state.empty())):  # fmt: skip
+        with pytest.raises(state.StateError, match="is a symbolic link.*rm "):
+            action()
+    assert "symbolic link" in state.problem(path)
+    assert list(other.iterdir()) == []
+    assert stat.S_IMODE(other.stat().st_mode) == 0o755
+
+
+def test_a_state_file_that_is_a_link_is_refused(tmp_path):
+    target = tmp_path / "elsewhere.json"
+    target.write_text(json.dumps(state.empty()))
+    (tmp_path / "s.json").symlink_to(target)
+    with pytest.raises(state.StateError, match="is a symbolic link"):
+        state.load(tmp_path / "s.json")
+    with pytest.raises(state.StateError, match="is a symbolic link"):
+        state.save(tmp_path / "s.json", state.empty())
+    assert json.loads(target.read_text()) == state.empty()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o722])
+def test_a_state_directory_others_can_write_is_refused_with_the_fix(tmp_path, mode):
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(mode)
+    path = directory / "state.json"
+    with pytest.raises(state.StateError, match=f"can be written by others.*chmod go-w {directory}"):
+        state.load(path)
+    with pytest.raises(state.StateError, match="can be written by others"):
+        state.save(path, state.empty())
+    assert not path.exists()
+    assert stat.S_IMODE(directory.stat().st_mode) == mode  # not azwrap's: refused, never chmodded
+
+
+def test_state_of_another_user_is_refused(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(state.empty()))
+    os.chown(path, 65534, 65534)  # the tests run as root, who can hand a file to nobody
+    with pytest.raises(state.StateError, match="belongs to another user"):
+        state.load(path)
+    directory = tmp_path / "theirs"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, 65534, 65534)
+    with pytest.raises(state.StateError, match="belongs to another user"):
+        state.load(directory / "s.json")
+
+
+def test_on_windows_modes_and_owners_are_not_checked(tmp_path, monkeypatch):
+    monkeypatch.setattr(state, "posix", lambda: False)
+    directory = tmp_path / "shared"
+    directory.mkdir()
+    directory.chmod(0o777)
+    state.save(directory / "s.json", state.empty())
+    assert state.load(directory / "s.json") == state.empty()
+
+
+def test_a_stale_temporary_state_of_a_dead_writer_is_removed_a_live_ones_kept(tmp_path):
+    path = tmp_path / ".azwrap" / "state.json"
+    state.save(path, state.empty())
+    stale = path.parent / ".state-999999999-abc.tmp"  # no such pid
+    legacy = path.parent / ".state-abc.tmp"  # written by an azwrap that did not name its pid
+    live = path.parent / f".state-{os.getpid()}-xyz.tmp"
+    for temp in (stale, legacy, live):
+        temp.write_text('{"secret": "x"}')
+    state.load(path)
+    assert not stale.exists() and not legacy.exists()
+    assert live.exists()
+
+
+# --- damaged content names the field ----------------------------------------------------------
+
+GUID = "6f1c2a9e-0d3b-4e57-9a1c-2b3c4d5e6f70"
+ACC = "/subscriptions/00000000-0000-0000-0000-00000000c0de/resourceGroups/adls-rg/providers/Microsoft.Storage/storageAccounts/acc1"
+
+
+@pytest.mark.parametrize("outputs,field", [
+    ({"sp": {"tenant": GUID, "password": "p"}}, "outputs.sp.appId: missing"),
+    ({"sp": {"appId": GUID, "password": "p"}}, "outputs.sp.tenant: missing"),
+    ({"sp": {"appId": "not-a-guid", "tenant": GUID}}, "outputs.sp.appId: not a GUID"),
+    ({"sp": {"appId": GUID, "tenant": "@/etc/passwd"}}, "outputs.sp.tenant: not a GUID"),
+    ({"sp": {"appId": GUID, "tenant": GUID, "password": 7}}, "outputs.sp.password: not text"),
+    ({"acc": {"id": "/subscriptions/x"}}, "outputs.acc.id: not a storage account id"),
+    ({"acc": {"id": ACC.replace("Microsoft.Storage/storageAccounts", "Microsoft.Compute/disks")}},
+     "outputs.acc.id: not a storage account id"),
+    ({"aml": {"id": ACC}}, "outputs.aml.id: not an Azure ML workspace id"),
+    ({"acc": {}}, "outputs.acc.id: missing"),
+])  # fmt: skip
+def test_damaged_outputs_are_named(tmp_path, outputs, field):
+    path = tmp_path / "s.json"
+    content = json.dumps({"version": 1, "steps": {}, "outputs": outputs})
+    path.write_text(content)
+    with pytest.raises(state.StateError, match=f"is damaged \\({field}\\)"):
+        state.load(path)
+    assert path.read_text() == content
+
+
+def test_a_recorded_setting_starting_with_at_is_damage(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"version": 1, "steps": {"upload": {"settings": {"source": "@/etc/shadow"}}},
+                                "outputs": {}}))  # fmt: skip
+    with pytest.raises(state.StateError, match="steps.upload.settings.source: starts with '@'"):
+        state.load(path)
+
+
+def test_a_sound_state_loads(tmp_path):
+    path = tmp_path / "s.json"
+    sound = {"version": 1, "steps": {"sp": {"done_at": "2026-01-01T00:00:00+00:00", "settings": {"account": "acc1"}}},
+             "outputs": {"sp": {"appId": GUID, "tenant": GUID, "password": "@may~start.with_at"}, "acc": {"id": ACC}}}
+    path.write_text(json.dumps(sound))
+    assert state.load(path) == sound
+
+
+def test_check_writable_stops_on_a_read_only_filesystem_and_leaves_nothing(tmp_path, monkeypatch):
+    path = tmp_path / ".azwrap" / "state.json"
+    real_mkstemp = state.tempfile.mkstemp
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(state.tempfile, "mkstemp", read_only)
+    with pytest.raises(state.StateError, match="Read-only file system; nothing was changed"):
+        state.check_writable(path, state.empty())
+    monkeypatch.setattr(state.tempfile, "mkstemp", real_mkstemp)
+    state.check_writable(path, state.empty())
+    assert sorted(p.name for p in path.parent.iterdir()) == [".gitignore"]
