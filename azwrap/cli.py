@@ -12,12 +12,12 @@ from pathlib import Path
 
 import click
 
-from . import __version__, doctor, scripts
+from . import __version__, doctor, launch, scripts
 from . import state as state_file
 from .engine import FIRST_RETRY_DELAY, Setup, status_report
 from .errors import MissingInput, Refused
 from .redact import Redactor
-from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az
+from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az, remove_stale_private_dirs
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from .state import StateError
 from .steps import BY_NAME, STEPS, plan
@@ -155,6 +155,10 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM ends a run the way Ctrl-C does: child stopped, state kept
 
 
+# A closed terminal (SIGHUP) and Ctrl-\ (SIGQUIT) end a run like SIGTERM: az stopped, nothing left behind.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
+
+
 def run_az(steps, action):
     """Wrap a command body: build settings and a Setup, run action, turn failures into messages."""
     uses = sorted({name for step in steps for name in step.uses})
@@ -170,7 +174,10 @@ def run_az(steps, action):
         redact = Redactor()
         setup = None
         try:
+            remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
             runner = Runner(find_az(az_given), redact, quiet=quiet)
+            for name in uses:
+                runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
                           first_retry_delay=_retry_delay())
             # Refusals that need no az call come first, then doctor's read-only checks.
@@ -181,8 +188,8 @@ def run_az(steps, action):
             if not skip_doctor:
                 _doctor_before_all(setup, runner.az)
             action(setup)
-        except AzNotFound as error:
-            raise Failure(str(error), EXIT_USAGE) from None
+        except (AzNotFound, launch.Unsafe) as error:
+            raise Failure(redact(str(error)), EXIT_USAGE) from None
         except (StateError, MissingInput, Refused) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except AzFailed as error:
@@ -221,13 +228,15 @@ class BookOrder(click.Group):
         return list(self.commands)
 
     def invoke(self, ctx):
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        launch.disable_core_dumps()  # a core file would hold the secret
+        previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
         try:
             return super().invoke(ctx)
         except (KeyboardInterrupt, Interrupted):
             raise Failure("Interrupted.", EXIT_INTERRUPTED) from None
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 @click.group(cls=BookOrder, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -11,14 +11,18 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable
 
+from . import launch
 from .redact import Redactor
+from .state import pid_alive, posix
 
 # REFERENCE.md section 4: force JSON whatever the user's `az config` says, no colour codes in
 # the output, and no prompt to install a missing extension in the middle of a run.
@@ -38,7 +42,8 @@ class AzNotFound(Exception):
 
 @dataclass(frozen=True)
 class Secret:
-    """A secret argument: az receives it as @<0600 file>, never on its command line."""
+    """A secret argument: az receives it as @/dev/fd/N of a pipe (POSIX) or @<0600 file> (Windows),
+    never on its command line."""
 
     value: str
 
@@ -85,8 +90,8 @@ class Interrupted(Exception):
 
 
 def find_az(given: str | None) -> str:
-    """Resolve the az program once. shutil.which applies PATHEXT, so az.cmd is found on Windows."""
-    path = shutil.which(given or "az")
+    """Resolve the az program once: in PATH's directories, never the current one (launch.find)."""
+    path = launch.find(given)
     if path is None:
         where = f"'{given}' is not an executable" if given else "az was not found on PATH"
         raise AzNotFound(f"{where}. {INSTALL_HINT}")
@@ -103,6 +108,7 @@ class Runner:
 
     def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err):
         self.az, self.redact, self.quiet, self.echo = az, redact, quiet, echo
+        self.launch = launch.launcher(az)
 
     def display(self, argv: list[str]) -> str:
         """The shell line shown for argv (logs and errors); secrets masked."""
@@ -111,15 +117,18 @@ class Runner:
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
         (None: not found, if that is ok)."""
-        with tempfile.TemporaryDirectory(prefix="azwrap-") as private_dir:  # created 0700
-            argv = [self.az, *(self._arg(arg, private_dir) for arg in args)]
+        with Handover() as handover:
+            argv = [self.az, *(self._arg(arg, handover) for arg in args)]
+            for value in argv[1:]:
+                self.launch.refuse_unsafe(self.redact(value), "the argument")
             command = self.display(argv)
             if not self.quiet:
                 self.echo(f"$ {command}")
             # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
             # hold their stderr back until their output is read and any secret in it registered.
             try:
-                code, stdout, stderr_lines = self._call(step, argv, live_stderr=not capture)
+                code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
+                                                        handover=handover)  # fmt: skip
             except OSError as error:  # e.g. --az names a file that is not a program
                 raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
         parsed, readable = _read_json(stdout) if capture else (None, True)  # only a capture's output is read
@@ -146,27 +155,31 @@ class Runner:
             self.echo(line)
         return parsed
 
-    def _arg(self, arg, private_dir: str) -> str:
+    def _arg(self, arg, handover: Handover) -> str:
         if isinstance(arg, Secret):
             self.redact.add(arg.value)
-            return "@" + _write_private(private_dir, "secret", arg.value)
+            return "@" + handover.secret(arg.value)
         if isinstance(arg, Joined):
-            return "".join(self._arg(part, private_dir) for part in arg.parts)
+            return "".join(self._arg(part, handover) for part in arg.parts)
         if isinstance(arg, PrivateFile):
-            return _write_private(private_dir, arg.name, arg.content)
+            return handover.file(arg.name, arg.content)
         return str(arg)
 
-    def _call(self, step: str, argv: list[str], *, live_stderr: bool) -> tuple[int, str, list[str]]:
+    def _call(self, step: str, argv: list[str], *, live_stderr: bool, handover: Handover | None = None
+              ) -> tuple[int, str, list[str]]:  # fmt: skip
         """Run argv; return its exit code, its stdout, and its stderr (the tail only when live)."""
         held: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES if live_stderr else None)
         stdout_chunks: list[str] = []
-        env = {**os.environ, **CHILD_ENV}
+        env = {**os.environ, **CHILD_ENV, **self.launch.env}
         proc = None
         try:  # from the start: a signal that lands as az starts must stop it too
             proc = subprocess.Popen(
                 argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                 text=True, encoding="utf-8", errors="replace",
+                pass_fds=handover.fds if handover else (),
             )  # fmt: skip
+            if handover:
+                handover.started()
             # stdout is drained in a thread so that a large output cannot block az while we read stderr.
             reader = threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True)
             reader.start()
@@ -213,12 +226,93 @@ def _secrets_in(data) -> list[str]:
     return found
 
 
-def _write_private(directory: str, name: str, value: str) -> str:
-    path = os.path.join(directory, name)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value)  # no newline: az reads the file's whole content as the value
-    return path
+PRIVATE_PREFIX = "azwrap-"
+
+
+class Handover:
+    """What one az call reads besides its argv: secrets and private files, gone when the call ends.
+
+    On POSIX a secret goes through a pipe that the child inherits, as @/dev/fd/N (azure-cli reads
+    any @path with a plain open, REFERENCE.md section 7), so it never touches a disk. A pipe can be
+    read once only: one per secret argument. azwrap writes it from a thread, so a value larger than
+    the pipe's buffer cannot block the call. Where that is impossible (Windows), the secret is a
+    0600 file in a 0700 temporary directory, like the v2 YAML (which holds no secret).
+    """
+
+    def __init__(self) -> None:
+        self.fds: tuple[int, ...] = ()
+        self._writers: list[threading.Thread] = []
+        self._directory: str | None = None
+
+    def __enter__(self) -> Handover:
+        return self
+
+    def secret(self, value: str) -> str:
+        if not launch.secret_by_pipe():
+            return self.file("secret", value)
+        read_end, write_end = os.pipe()
+        self.fds += (read_end,)
+        self._writers.append(threading.Thread(target=_write_all, args=(write_end, value.encode("utf-8")), daemon=True))
+        return f"/dev/fd/{read_end}"
+
+    def file(self, name: str, content: str) -> str:
+        if self._directory is None:
+            # The pid in the name lets a later run remove it if this one is killed (remove_stale_private_dirs).
+            self._directory = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")  # created 0700
+        path = os.path.join(self._directory, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)  # no newline: az reads the file's whole content as the value
+        return path
+
+    def started(self) -> None:
+        """The child holds its copies of the pipes now: write them."""
+        for writer in self._writers:
+            writer.start()
+
+    def __exit__(self, *exc) -> None:
+        for fd in self.fds:  # a writer still blocked (az never read) gets EPIPE and ends
+            os.close(fd)
+        for writer in self._writers:
+            if writer.is_alive() or writer.ident is not None:
+                writer.join()
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:  # EPIPE: az ended without reading it
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_private_dirs(directory: str | None = None) -> None:
+    """Remove this user's azwrap-* temporary directories whose azwrap is gone (killed mid-call)."""
+    directory = directory or tempfile.gettempdir()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(PRIVATE_PREFIX):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            info = os.lstat(path)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or (posix() and info.st_uid != os.getuid()):
+            continue
+        pid = name[len(PRIVATE_PREFIX):].split("-", 1)[0]
+        # Older azwraps did not name their pid: theirs are stale once older than any az call.
+        stale = not pid_alive(int(pid)) if pid.isdigit() else time.time() - info.st_mtime > 3600
+        if stale:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:

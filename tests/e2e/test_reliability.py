@@ -444,13 +444,13 @@ def test_metacharacters_in_source_and_upload_path_are_data(tmp_path):
 FIRST = {
     "version": 1,
     "steps": {"extension": {"done_at": "2024-01-01T00:00:00+00:00", "settings": {}, "inputs": {}}},
-    "outputs": {"sp": {"appId": "11111111-first-app", "tenant": "tenant-first", "password": "first-secret-0123456789abcdef"}},
+    "outputs": {"sp": {"appId": "11111111-1111-4111-8111-111111111111", "tenant": "f1f1f1f1-0000-4000-8000-000000000001", "password": "first-secret-0123456789abcdef"}},
 }
 SECOND = {
     "version": 1,
     "steps": {"extension": {"done_at": "2024-01-02T00:00:00+00:00", "settings": {}, "inputs": {}},
               "workspace": {"done_at": "2024-01-02T00:00:00+00:00", "settings": {}, "inputs": {}}},
-    "outputs": {"sp": {"appId": "22222222-second-app", "tenant": "tenant-second", "password": "second-secret-0123456789abcd"}},
+    "outputs": {"sp": {"appId": "22222222-2222-4222-8222-222222222222", "tenant": "f2f2f2f2-0000-4000-8000-000000000002", "password": "second-secret-0123456789abcd"}},
 }  # fmt: skip
 TORN = textwrap.dedent("""
     import json, os, signal, sys
@@ -475,9 +475,9 @@ def test_killed_save_leaves_the_previous_state(tmp_path):
     result = place.azwrap("status", "--format", "json")
     report = json.loads(result.stdout)
     assert [(s["step"], s["status"]) for s in report["steps"] if s["status"] == "done"] == [("extension", "done")]
-    assert report["outputs"]["$sp.appId"] == "11111111-first-app"
+    assert report["outputs"]["$sp.appId"] == "11111111-1111-4111-8111-111111111111"
     text = place.azwrap("status")
-    assert "11111111-first-app" in text.stdout and "second" not in text.stdout
+    assert "11111111-1111-4111-8111-111111111111" in text.stdout and "second" not in text.stdout
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

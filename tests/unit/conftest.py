@@ -108,6 +108,7 @@ class FakeAz:
         self.fp, self.path = fp, path
         self.secret_file_contents: list[str] = []
         self.secret_file_modes: list[int] = []
+        self.secret_file_kinds: list[str] = []
 
     def argv(self, args) -> list:
         return [self.path, *(self.fp.any(min=1, max=1) if a is SECRET_FILE else a for a in args)]
@@ -125,7 +126,9 @@ class FakeAz:
         # Runs while azwrap waits for "az": the @file must exist now, private, holding the secret.
         argv = process.args
         path = argv[argv.index("--client-secret") + 1].removeprefix("@")
-        self.secret_file_modes.append(stat.S_IMODE(os.stat(path).st_mode))
+        info = os.stat(path)
+        self.secret_file_modes.append(stat.S_IMODE(info.st_mode))
+        self.secret_file_kinds.append("pipe" if stat.S_ISFIFO(info.st_mode) else "file")
         with open(path, encoding="utf-8") as handle:
             self.secret_file_contents.append(handle.read())
 

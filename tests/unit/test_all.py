@@ -40,19 +40,19 @@ def test_values_flow_from_captured_json_into_later_argv(fake, cli, workdir):
     assert contributor[contributor.index("--scope") + 1] == AML_ID
 
 
-def test_secret_goes_to_az_as_a_private_file_never_on_argv(fake, cli, workdir):
+def test_secret_goes_to_az_through_a_pipe_never_on_argv(fake, cli, workdir):
     fake.doctor()
     fake.book()
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
-    # Read inside the fp callback, while the call ran: the file held exactly the secret.
+    # Read inside the fp callback, while the call ran: the pipe held exactly the secret.
     assert fake.secret_file_contents == [SECRET]
-    assert fake.secret_file_modes == [0o600]
+    assert fake.secret_file_kinds == ["pipe"]
     for call in fake.calls():
         assert not any(SECRET in arg for arg in call)
     [datastore] = [call for call in fake.calls() if "--client-secret" in call]
     secret_arg = datastore[datastore.index("--client-secret") + 1]
-    assert secret_arg.startswith("@")
+    assert secret_arg.startswith("@/dev/fd/")
     # ... and the file is gone once the call returned.
     assert not os.path.exists(secret_arg[1:])
 

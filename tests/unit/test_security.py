@@ -7,7 +7,7 @@ import pytest
 
 from azwrap import state as state_module
 
-from .conftest import ACCOUNT, BOOK, SECRET, SP
+from .conftest import ACC_ID, ACCOUNT, BOOK, SECRET, SP
 
 
 def test_a_state_that_cannot_be_written_stops_sp_before_any_az_call(fake, cli, workdir, monkeypatch):
@@ -73,3 +73,97 @@ def test_a_state_file_of_another_user_exits_2(fake, cli, workdir):
         result = cli(*command)
         assert result.exit_code == 2, result.output
         assert "belongs to another user" in result.stderr
+
+
+# --- the secret in flight ------------------------------------------------------------------------
+
+READER = """#!{python}
+import json, sys
+# Reads every @path argument as azure-cli does (a plain open) and says what it got.
+reads = []
+for arg in sys.argv[1:]:
+    if arg.startswith("@"):
+        try:
+            with open(arg[1:], encoding="utf-8") as handle:
+                reads.append(len(handle.read()))
+        except OSError:
+            reads.append("literal " + arg)
+print(json.dumps({{"reads": reads, "argv": sys.argv[1:]}}))
+"""
+
+
+def _runner(tmp_path, body=READER):
+    import sys
+
+    from azwrap.redact import Redactor
+    from azwrap.runner import Runner
+
+    program = tmp_path / "az"
+    program.write_text(body.format(python=sys.executable))
+    program.chmod(0o755)
+    return Runner(str(program), Redactor(), quiet=True)
+
+
+def test_a_large_secret_reaches_a_real_child_through_its_own_pipe(tmp_path):
+    from azwrap.runner import Secret
+
+    big = "s" * (1 << 20)  # far beyond a pipe's buffer: written from a thread, so no deadlock
+    seen = _runner(tmp_path).run("datastore", ["--a", Secret(big), "--b", Secret("second")], capture=True, shape=dict)
+    assert seen["reads"] == [len(big), len("second")]  # one pipe per secret: each read once, whole
+    first, second = seen["argv"][1], seen["argv"][3]
+    assert first.startswith("@/dev/fd/") and second.startswith("@/dev/fd/") and first != second
+    assert not any(big in arg or "second" == arg for arg in seen["argv"])
+
+
+def test_a_pipe_can_be_read_once_only_so_a_second_read_gets_nothing(tmp_path):
+    from azwrap.runner import Secret
+
+    twice = READER.replace("for arg in sys.argv[1:]:", "for arg in sys.argv[1:] * 2:")
+    seen = _runner(tmp_path, twice).run("datastore", ["--a", Secret("abcd")], capture=True, shape=dict)
+    assert seen["reads"] == [4, 0]  # why every secret argument gets a pipe of its own
+
+
+def test_a_child_that_never_reads_its_pipe_does_not_block_azwrap(tmp_path):
+    from azwrap.runner import Secret
+
+    _runner(tmp_path, "#!/bin/sh\nexit 0\n").run("datastore", ["--client-secret", Secret("s" * (1 << 20))])
+
+
+def test_on_windows_the_secret_is_a_private_file_removed_after_the_call(fake, cli, workdir, monkeypatch):
+    from azwrap import launch
+
+    monkeypatch.setattr(launch, "secret_by_pipe", lambda: False)
+    fake.on(BOOK[12][1])
+    (workdir / ".azwrap").mkdir(mode=0o700)
+    (workdir / ".azwrap" / "state.json").write_text(json.dumps({
+        "version": 1, "steps": {"sp": {"settings": {"account": ACCOUNT}}},
+        "outputs": {"sp": {k: SP[k] for k in ("appId", "password", "tenant")}, "acc": {"id": ACC_ID}}}))
+    fake.on(["ml", "datastore", "show", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"],
+            returncode=3, stdout="", stderr="ERROR: not found\n")
+    result = cli("datastore", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    assert fake.secret_file_kinds == ["file"] and fake.secret_file_modes == [0o600]
+    assert fake.secret_file_contents == [SECRET]
+    [call] = [c for c in fake.calls() if "--client-secret" in c]
+    path = call[call.index("--client-secret") + 1][1:]
+    assert not os.path.exists(path) and not os.path.exists(os.path.dirname(path))
+
+
+def test_stale_private_directories_of_dead_runs_are_removed(tmp_path):
+    from azwrap.runner import remove_stale_private_dirs
+
+    dead = tmp_path / "azwrap-999999999-abcd"  # no such pid: killed mid-call
+    live = tmp_path / f"azwrap-{os.getpid()}-efgh"
+    other = tmp_path / "azwrapper-1"
+    for directory in (dead, live, other):
+        directory.mkdir()
+        (directory / "secret").write_text("s")
+    remove_stale_private_dirs(str(tmp_path))
+    assert not dead.exists() and live.exists() and other.exists()
+
+
+def test_a_run_disables_core_dumps(fake, cli, workdir):
+    import resource
+
+    cli("status")
+    assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)

@@ -1,0 +1,82 @@
+"""Security end to end on the simulator: nothing holding the secret outlives a killed run; SIGHUP/SIGQUIT."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from .test_reliability import ACCOUNT, AZWRAP, SLOW, Result, alive, children, make_place
+
+
+def start_and_signal(place, args, match: str, signum: int, tmpdir: Path):
+    """Run azwrap with the call matching `match` slowed down; send signum to azwrap once that call runs."""
+    env = {**place.env, "TMPDIR": str(tmpdir), "AZSIM_LATENCY_PROFILE": json.dumps({match: SLOW})}
+    proc = subprocess.Popen([AZWRAP, *args], cwd=place.cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        target = []
+        while not target:
+            assert proc.poll() is None and time.monotonic() < deadline, f"`{match}` never started: {proc.stderr}"
+            target = [pid for pid, argv in children(proc.pid) if match in argv]
+            time.sleep(0.05)
+        time.sleep(0.2)
+        os.kill(proc.pid, signum)
+        stdout, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return Result(proc.returncode, stdout, stderr), target[0]
+
+
+def files_holding(root: Path, secret: str, skip: Path) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and skip not in path.parents:
+            try:
+                if secret in path.read_text(encoding="utf-8", errors="replace"):
+                    found.append(str(path))
+            except OSError:
+                pass
+    return found
+
+
+@pytest.mark.parametrize("dialect,match", [("v1", "ml datastore attach-adls-gen2"), ("v2", "ml datastore create")])
+def test_sigkill_during_the_datastore_call_leaves_no_file_with_the_secret_after_the_next_run(tmp_path, dialect, match):
+    place = make_place(tmp_path / "place")
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir(mode=0o700)
+    killed, child = start_and_signal(place, ["all", "--account", ACCOUNT, "--ml-cli", dialect, "--quiet"], match,
+                                     signal.SIGKILL, tmpdir)  # fmt: skip
+    assert killed.exit_code == -signal.SIGKILL
+    while alive(child):  # the orphaned az call finishes (or not) on its own; wait for it to end
+        time.sleep(0.05)
+    [sp] = json.loads((place.home / "state.json").read_text())["service_principals"].values()
+    secret = sp["password"]
+    state_dir = place.cwd / ".azwrap"
+    # The secret went by pipe: no file anywhere holds it but azwrap's state (and the simulator's own).
+    assert files_holding(tmpdir, secret, place.home) == []
+    assert files_holding(place.cwd, secret, place.home) == [str(state_dir / "state.json")]
+    if dialect == "v2":
+        assert [p.name for p in tmpdir.iterdir() if p.name.startswith("azwrap-")], "the v2 YAML's directory is left"
+    resumed = place.azwrap("all", "--account", ACCOUNT, "--ml-cli", dialect, "--quiet", extra_env={"TMPDIR": str(tmpdir)})
+    assert resumed.exit_code == 0
+    assert [p.name for p in tmpdir.iterdir() if p.name.startswith("azwrap-")] == []  # removed at start
+    assert [p.name for p in state_dir.iterdir() if p.name.startswith(".state-")] == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT], ids=["SIGHUP", "SIGQUIT"])
+def test_sighup_and_sigquit_stop_a_run_like_sigterm(tmp_path, signum):
+    place = make_place(tmp_path / "place")
+    result, child = start_and_signal(place, ["all", "--account", ACCOUNT], "ml workspace create", signum, tmp_path)
+    assert result.exit_code == 130, result.stderr
+    assert "Interrupted during step workspace; run the same command again to resume." in result.stderr
+    assert not alive(child), "the az child still runs after azwrap exited"
+    assert not list(tmp_path.glob("core*")) and not list(place.cwd.glob("core*"))
