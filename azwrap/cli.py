@@ -354,6 +354,13 @@ def _plan(shell: str, output_format: str, **options) -> None:
     if options["account"] is None:
         options["account"] = ACCOUNT_PLACEHOLDER
         click.echo(f"azwrap: no --account given; the plan uses the placeholder {ACCOUNT_PLACEHOLDER}", err=True)
+    if shell == "powershell" and output_format == "script":
+        for name, value in options.items():
+            if isinstance(value, str) and value != ACCOUNT_PLACEHOLDER:
+                try:
+                    launch.refuse_in_powershell_script(value, _option_name(name))
+                except launch.Unsafe as error:
+                    raise Failure(str(error), EXIT_USAGE) from None
     invocations = plan(Settings(**options))
     if output_format == "json":
         click.echo(scripts.render_json(invocations))

@@ -84,6 +84,7 @@ class Guard:
     exists: Callable[[object], bool]  # the probe's JSON (None: not found, exit 3) -> already there?
     what: str  # e.g. "filesystem fs1"
     shape: type = dict  # what the probe's JSON must be
+    with_state: bool = False  # exists(json, state): the answer depends on what azwrap recorded
 
 
 @dataclass(frozen=True)
@@ -255,16 +256,23 @@ def v1_workspace_show(s: Settings) -> Args:
 DATASTORE_SCHEMA = "https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json"
 
 
+def yaml_quoted(value: str) -> str:
+    """value as a YAML single-quoted scalar, which YAML always reads as a string: a bare 123456, 2024,
+    1e3 or 0x1f would be a number, yes/on a boolean, null or ~ nothing, and the schema rejects them."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def v2_datastore_yaml(s: Settings) -> tuple:
+    # The run-time values are GUIDs (the state refuses anything else), so quotes around them suffice.
     return (
-        f"$schema: {DATASTORE_SCHEMA}\n"
-        f"name: {s.datastore}\n"
-        "type: azure_data_lake_gen2\n"
-        f"account_name: {s.account}\n"
-        f"filesystem: {s.filesystem}\n"
+        f"$schema: {yaml_quoted(DATASTORE_SCHEMA)}\n"
+        f"name: {yaml_quoted(s.datastore)}\n"
+        "type: 'azure_data_lake_gen2'\n"
+        f"account_name: {yaml_quoted(s.account)}\n"
+        f"filesystem: {yaml_quoted(s.filesystem)}\n"
         "credentials:\n"
-        "  tenant_id: ", SP_TENANT, "\n"
-        "  client_id: ", SP_APP_ID, "\n",
+        "  tenant_id: '", SP_TENANT, "'\n"
+        "  client_id: '", SP_APP_ID, "'\n",
     )  # fmt: skip
 
 
@@ -294,6 +302,10 @@ def v2_datastore_create(s: Settings) -> Args:
     )  # fmt: skip
 
 
+def v2_datastore_show(s: Settings) -> Args:
+    return ("ml", "datastore", "show", "--name", s.datastore, "--workspace-name", s.workspace, "--resource-group", s.aml_group)
+
+
 def v2_workspace_show(s: Settings) -> Args:
     return ("ml", "workspace", "show", "--name", s.workspace, "--resource-group", s.aml_group)
 
@@ -313,8 +325,8 @@ class Dialect:
     datastore_attach: Callable[[Settings], Args]
     workspace_show: Callable[[Settings], Args]
     compute_show: Callable[[Settings], Args]
-    # v1's attach fails on an existing datastore; v2's create updates it (None: no check needed).
-    datastore_show: Callable[[Settings], Args] | None
+    # v1's attach fails on an existing datastore; v2's create silently replaces it: both probe first.
+    datastore_show: Callable[[Settings], Args]
     compute_delete: str  # the command that removes a compute, for messages
     datastore_detach: str  # likewise for a datastore
 
@@ -340,7 +352,7 @@ V2 = Dialect(
     datastore_attach=v2_datastore_create,
     workspace_show=v2_workspace_show,
     compute_show=v2_compute_show,
-    datastore_show=None,
+    datastore_show=v2_datastore_show,
     compute_delete="az ml compute delete",
     datastore_detach="az ml datastore delete",
 )

@@ -166,7 +166,7 @@ class Setup:
     def _already_there(self, step: Step, invocation: Invocation) -> bool:
         guard = invocation.guard
         found = self.runner.run(step.name, list(guard.probe), capture=True, not_found_ok=True, shape=guard.shape)
-        if guard.exists(found):
+        if guard.exists(found, self.state) if guard.with_state else guard.exists(found):
             self.runner.echo(f"{step.name}: {guard.what} exists already, not created again")
             return True
         return False

@@ -105,12 +105,25 @@ class Launcher:
         """Raise Unsafe when value would be interpreted by cmd.exe on its way to az."""
         if not self.via_cmd:
             return
-        found = sorted({ch for ch in value if ch in CMD_SPECIAL})
-        if found:
-            shown = " ".join(repr(ch) for ch in found)
+        shown = cmd_specials(value)
+        if shown:
             raise Unsafe(f"{what} {value!r} holds {shown}, which cmd.exe would interpret on its way to {self.program} "
                          f"(a batch file azwrap does not recognise as the Azure CLI's). Choose a value without them, "
                          "or name the Azure CLI's az.cmd (or its python.exe) with --az")  # fmt: skip
+
+
+def cmd_specials(value: str) -> str:
+    """The characters of value that cmd.exe interprets, quoted for a message ("" when none)."""
+    return " ".join(repr(ch) for ch in sorted({ch for ch in value if ch in CMD_SPECIAL}))
+
+
+def refuse_in_powershell_script(value: str, what: str) -> None:
+    """A PowerShell script runs az.cmd, and PowerShell double-quotes an argument only when it holds a
+    space: cmd.exe would interpret these characters in it (and % and ! even inside quotes)."""
+    shown = cmd_specials(value)
+    if shown:
+        raise Unsafe(f"{what} {value!r} holds {shown}, which cmd.exe would interpret when the PowerShell script "
+                     "runs az.cmd; choose a value without them, or use --shell bash")  # fmt: skip
 
 
 def msi_python(cmd_path: str) -> str | None:

@@ -86,17 +86,29 @@ def _compute(s: Settings, d: Dialect, force: bool) -> list[dict]:
 
 
 def _datastore(s: Settings, d: Dialect, force: bool) -> list[dict]:
-    def absent(datastore) -> bool:
-        if datastore is not None:
-            raise Refused(
-                f"datastore {s.datastore} exists in workspace {s.workspace}, and {d.name}'s attach cannot replace "
-                f"it (its credentials may be an earlier principal's). Detach it first, then run again: "
-                f"{d.datastore_detach} --name {s.datastore} --workspace-name {s.workspace} --resource-group {s.aml_group}"
-            )
-        return False
+    def absent(datastore, state: dict) -> bool:
+        """False: create it; True: it is there with the recorded principal; Refused: someone else's."""
+        if datastore is None:
+            return False
+        client_id = _dig(datastore, "clientId", "credentials.client_id")
+        recorded = state["outputs"].get("sp", {}).get("appId")
+        where = (_dig(datastore, "accountName", "account_name"), _dig(datastore, "filesystem"))
+        if recorded and client_id == recorded and where == (s.account, s.filesystem):
+            return True  # attached as wanted already (e.g. by a run killed before it recorded it)
+        record = state["steps"].get("datastore")
+        made_here = record is not None and all(
+            record.get("settings", {}).get(name) == getattr(s, name) for name in ("datastore", "workspace", "aml_group"))
+        if d.name == "v2" and made_here:
+            return False  # azwrap made it with an earlier principal: v2's create replaces it
+        whose = "an earlier principal's" if made_here else "not made by azwrap"
+        raise Refused(
+            f"datastore {s.datastore} exists in workspace {s.workspace} with the credentials of {client_id} "
+            f"({whose}); azwrap does not replace it. Detach it first, then run again: "
+            f"{d.datastore_detach} --name {s.datastore} --workspace-name {s.workspace} --resource-group {s.aml_group}"
+        )
 
-    guard = Guard(d.datastore_show(s), absent, f"datastore {s.datastore}") if d.datastore_show else None
-    return [call(d.datastore_attach(s), guard=guard)]
+    return [call(d.datastore_attach(s), guard=Guard(d.datastore_show(s), absent, f"datastore {s.datastore}",
+                                                    with_state=True))]
 
 
 def _storage(s: Settings, d: Dialect, force: bool) -> list[dict]:

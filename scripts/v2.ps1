@@ -56,14 +56,14 @@ az role assignment create `
 
 # datastore
 @"
-`$schema: https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json
-name: MLData
-type: azure_data_lake_gen2
-account_name: mydatalake
-filesystem: fs1
+`$schema: 'https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json'
+name: 'MLData'
+type: 'azure_data_lake_gen2'
+account_name: 'mydatalake'
+filesystem: 'fs1'
 credentials:
-  tenant_id: $($sp.tenant)
-  client_id: $($sp.appId)
+  tenant_id: '$($sp.tenant)'
+  client_id: '$($sp.appId)'
 "@ | Set-Content -LiteralPath mldata.yml
 az ml datastore create `
 --file mldata.yml `

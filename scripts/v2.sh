@@ -56,14 +56,14 @@ az role assignment create \
 
 # datastore
 cat > mldata.yml <<EOF
-\$schema: https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json
-name: MLData
-type: azure_data_lake_gen2
-account_name: mydatalake
-filesystem: fs1
+\$schema: 'https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json'
+name: 'MLData'
+type: 'azure_data_lake_gen2'
+account_name: 'mydatalake'
+filesystem: 'fs1'
 credentials:
-  tenant_id: $(jq -r .tenant <<<"$sp")
-  client_id: $(jq -r .appId <<<"$sp")
+  tenant_id: '$(jq -r .tenant <<<"$sp")'
+  client_id: '$(jq -r .appId <<<"$sp")'
 EOF
 az ml datastore create \
 --file mldata.yml \

@@ -80,3 +80,10 @@ def test_sighup_and_sigquit_stop_a_run_like_sigterm(tmp_path, signum):
     assert "Interrupted during step workspace; run the same command again to resume." in result.stderr
     assert not alive(child), "the az child still runs after azwrap exited"
     assert not list(tmp_path.glob("core*")) and not list(place.cwd.glob("core*"))
+
+
+def test_v2_values_yaml_would_read_as_numbers_or_null_reach_the_datastore_as_strings(tmp_path):
+    place = make_place(tmp_path / "place")
+    place.azwrap("all", "--account", "123456", "--filesystem", "null", "--datastore", "2024", "--ml-cli", "v2", "--quiet")
+    datastore = json.loads((place.home / "state.json").read_text())["datastores"]["aml-rg/aml/2024"]
+    assert (datastore["name"], datastore["account_name"], datastore["filesystem"]) == ("2024", "123456", "null")

@@ -551,3 +551,24 @@ def test_sim_bin_wrapper_runs_as_az(home):
     e["PATH"] = str(wrapper.parent) + os.pathsep + os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
     r = subprocess.run(["sh", "-c", 'az version'], env=e, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and json.loads(r.stdout)["azure-cli"] == "2.91.0"
+
+
+TYPED = ["123456", "null", "yes", "on", "2024", "1e3", "0x1f", "~", "off", "012", "true"]
+
+
+@pytest.mark.parametrize("value", TYPED)
+def test_datastore_v2_rejects_a_bare_value_yaml_reads_as_no_string(home, value):
+    """The ml extension's schema fields are strings: YAML's 123456, yes, null... are refused, quoted ones pass."""
+    setup(home, "v2", resources=True)
+    yml = Path(home) / "ds.yml"
+    body = ("name: MLData\ntype: azure_data_lake_gen2\naccount_name: acct1\nfilesystem: {}\n"
+            "credentials:\n  tenant_id: tid\n  client_id: cid\n")  # fmt: skip
+    base = ["ml", "datastore", "create", "--file", str(yml), "-w", "aml", "-g", "aml-rg", "--set",
+            "credentials.client_secret=s3cr~t"]  # fmt: skip
+    yml.write_text(body.format(value))
+    refused = run(home, *base)
+    assert refused.returncode == 1
+    assert '"filesystem": ["Not a valid string."]' in refused.stderr or "Missing data for required field" in refused.stderr
+    yml.write_text(body.format("'" + value + "'"))
+    ok(home, *base)
+    assert state(home)["datastores"]["aml-rg/aml/MLData"]["filesystem"] == value

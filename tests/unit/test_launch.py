@@ -106,3 +106,14 @@ def test_the_msi_python_receives_the_arguments_and_az_installer(windows, tmp_pat
 def test_posix_launches_az_as_found(tmp_path):
     started = launch.launcher(str(tmp_path / "az"))
     assert started.prefix == (str(tmp_path / "az"),) and started.env == {} and not started.via_cmd
+
+
+@pytest.mark.parametrize("option,value", [("--aml-group", "rg(1)"), ("--source", "in&calc.csv"), ("--upload-path", "a%PATH%b"),
+                                          ("--source", "wow!.csv"), ("--upload-path", "x^y.csv")])  # fmt: skip
+def test_the_powershell_script_refuses_values_az_cmd_would_mangle(cli, option, value):
+    result = cli("plan", "--account", "mydatalake", option, value)
+    assert result.exit_code == 2, result.output
+    assert f"{option} {value!r} holds" in result.stderr and "--shell bash" in result.stderr
+    assert result.stdout == ""
+    bash = cli("plan", "--account", "mydatalake", "--shell", "bash", option, value)
+    assert bash.exit_code == 0 and value in bash.stdout or repr(value)[1:-1] in bash.stdout

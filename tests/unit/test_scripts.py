@@ -24,6 +24,14 @@ TRICKY = {
     "source": "my data/it's $(whoami) `id`; echo \"pwned\".csv",
     "aml_group": "my.rg(1)",
 }
+# What PowerShell itself would misread ($, backticks, quotes, ;), without what cmd.exe interprets on
+# the way to az.cmd (& ( ) " and the like), which the PowerShell script refuses (test_launch.py).
+PS_TRICKY = {
+    "location": "Central US",
+    "upload_path": "in/it's $HOME `date`; rm -rf ~ \u2019q\u2019.csv",
+    "source": "my data/it's $whoami `id`; echo pwned.csv",
+    "aml_group": "my.rg-1",
+}
 
 
 def templates(settings):
@@ -89,8 +97,8 @@ def test_the_checker_catches_the_books_errata(good, broken, cli):
 
 
 def test_powershell_quoting_passes_tricky_values_literally(cli, tmp_path):
-    settings = Settings(account=ACCOUNT, **TRICKY)
-    args = ["plan", "--account", ACCOUNT] + [x for k, v in TRICKY.items() for x in ("--" + k.replace("_", "-"), v)]
+    settings = Settings(account=ACCOUNT, **PS_TRICKY)
+    args = ["plan", "--account", ACCOUNT] + [x for k, v in PS_TRICKY.items() for x in ("--" + k.replace("_", "-"), v)]
     result = cli(*args)
     assert result.exit_code == 0, result.output
     assert powershell.errors(result.stdout) == []

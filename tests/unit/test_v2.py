@@ -11,14 +11,14 @@ from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NOT_FOUND, SECRET, SP, doct
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 V2_YAML = (
-    "$schema: https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json\n"
-    "name: MLData\n"
-    "type: azure_data_lake_gen2\n"
-    f"account_name: {ACCOUNT}\n"
-    "filesystem: fs1\n"
+    "$schema: 'https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json'\n"
+    "name: 'MLData'\n"
+    "type: 'azure_data_lake_gen2'\n"
+    f"account_name: '{ACCOUNT}'\n"
+    "filesystem: 'fs1'\n"
     "credentials:\n"
-    f"  tenant_id: {SP['tenant']}\n"
-    f"  client_id: {SP['appId']}\n"
+    f"  tenant_id: '{SP['tenant']}'\n"
+    f"  client_id: '{SP['appId']}'\n"
 )
 ANY = object()  # a temporary file path azwrap chooses
 
@@ -36,6 +36,7 @@ V2_PROBES = {
     3: (["ml", "workspace", "show", "--name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
     4: (["ml", "compute", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
     7: (["storage", "fs", "exists", "--name", "fs1", "--account-name", ACCOUNT], {"stdout": '{"exists": false}'}),
+    12: (["ml", "datastore", "show", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
 }  # fmt: skip
 V2_BOOK = [(step, V2_ML.get(i, args)) for i, (step, args) in enumerate(BOOK)]
 
@@ -45,7 +46,7 @@ class FileSpy:
 
     def __init__(self):
         self.yaml = self.secret = None
-        self.modes, self.paths = [], []
+        self.modes, self.paths, self.kinds = [], [], []
 
     def __call__(self, process):
         argv = process.args
@@ -53,6 +54,7 @@ class FileSpy:
         secret_path = argv[argv.index("--set") + 1].split("=@", 1)[1]
         for path in (yaml_path, secret_path):
             self.modes.append(stat.S_IMODE(os.stat(path).st_mode))
+            self.kinds.append("pipe" if stat.S_ISFIFO(os.stat(path).st_mode) else "file")
             self.paths.append(path)
         self.yaml = open(yaml_path, encoding="utf-8").read()
         self.secret = open(secret_path, encoding="utf-8").read()
@@ -71,7 +73,7 @@ def register_v2(fake, spy):
             fake.on(args)
 
 
-def test_all_v2_runs_the_v2_sequence_and_passes_the_secret_as_a_file(fake, cli, workdir):
+def test_all_v2_runs_the_v2_sequence_and_passes_the_secret_by_pipe(fake, cli, workdir):
     fake.doctor()
     spy = FileSpy()
     register_v2(fake, spy)
@@ -84,11 +86,11 @@ def test_all_v2_runs_the_v2_sequence_and_passes_the_secret_as_a_file(fake, cli, 
     calls = fake.calls()[len(doctor_calls()):]
     chosen_paths = [[ANY if i and call[i - 1] in ("--file", "--set") else a for i, a in enumerate(call)] for call in calls]
     assert chosen_paths == expected
-    # The YAML of REFERENCE.md section 5 without the secret; the secret alone in its own file.
+    # The YAML of REFERENCE.md section 5 without the secret, a 0600 file; the secret alone in its own pipe.
     assert spy.yaml == V2_YAML and SECRET not in spy.yaml
     assert spy.secret == SECRET
     assert spy.set_arg.startswith("credentials.client_secret=@")
-    assert spy.modes == [0o600, 0o600]
+    assert spy.modes[0] == 0o600 and spy.kinds == ["file", "pipe"]
     assert not any(os.path.exists(path) for path in spy.paths)  # deleted right after the call
     assert all(SECRET not in arg for call in fake.calls() for arg in call)
     assert SECRET not in result.output
@@ -127,13 +129,14 @@ def test_switching_dialect_says_which_steps_run_again(fake, cli, workdir):
     fake.book()
     assert cli("all", "--account", ACCOUNT).exit_code == 0
     fake.doctor()
-    spy = FileSpy()
     fake.on(["extension", "list"], stdout="[]")  # the user removed azure-cli-ml
     fake.on(V2_ML[1])
     fake.on(BOOK[2][1])
     fake.on(V2_PROBES[3][0], stdout=json.dumps({"name": "aml", "id": AML_ID}))
     fake.on(V2_PROBES[4][0], stdout=json.dumps({"name": "d1compute", "size": "STANDARD_D1_V2", "max_instances": 1}))
-    fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
+    # The datastore v1 attached is the same resource for v2, with the same principal: not made again.
+    fake.on(V2_PROBES[12][0], stdout=json.dumps({"name": "MLData", "account_name": ACCOUNT, "filesystem": "fs1",
+                                                 "credentials": {"client_id": SP["appId"]}}))  # fmt: skip
     fake.on(V2_ML[13], stdout=json.dumps({"id": AML_ID, "name": "aml"}))
     fake.on(BOOK[14][1])
     result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
@@ -143,7 +146,8 @@ def test_switching_dialect_says_which_steps_run_again(fake, cli, workdir):
         assert f"{step} (settings changed since it ran: ml_cli 'v1' -> 'v2')" in summary
     for step in ("storage", "upload", "sp"):
         assert f"{step}: done earlier, skipped" in result.stderr
-    assert spy.secret == SECRET
+    assert "datastore: datastore MLData exists already, not created again" in result.stderr
+    assert not any(call[:3] == ["ml", "datastore", "create"] for call in fake.calls())
 
 
 def test_an_existing_compute_of_another_size_is_not_silently_kept(fake, cli, workdir):
@@ -182,3 +186,68 @@ def test_checked_in_v2_scripts_are_current(shell, path, cli):
     current = cli("plan", "--ml-cli", "v2", "--shell", shell, "--account", ACCOUNT).stdout
     with open(os.path.join(ROOT, path), encoding="utf-8") as handle:
         assert handle.read() == current, f"{path} is stale: run `make scripts`"
+
+
+@pytest.mark.parametrize("value", ["123456", "null", "yes", "on", "2024", "1e3", "0x1f", "~", "it's", "a: b", "#x"])
+def test_every_datastore_yaml_value_reads_back_as_the_same_string(value):
+    import yaml
+
+    from azwrap.commands import Ref, v2_datastore_yaml
+    from azwrap.settings import Settings
+
+    settings = Settings(account=value, filesystem=value, datastore=value)
+    text = "".join(part if isinstance(part, str) else {"appId": SP["appId"], "tenant": SP["tenant"]}[part.field]
+                   for part in v2_datastore_yaml(settings))  # fmt: skip
+    assert not any(isinstance(part, Ref) and part.secret for part in v2_datastore_yaml(settings))
+    loaded = yaml.safe_load(text)
+    assert (loaded["name"], loaded["account_name"], loaded["filesystem"]) == (value, value, value)
+    assert loaded["credentials"] == {"tenant_id": SP["tenant"], "client_id": SP["appId"]}
+
+
+
+def _recorded(workdir, datastore_done: bool):
+    from .conftest import ACC_ID as acc_id
+
+    steps = {"sp": {"settings": {"account": ACCOUNT}}}
+    if datastore_done:
+        steps["datastore"] = {"settings": {"account": ACCOUNT, "filesystem": "fs1", "datastore": "MLData",
+                                           "workspace": "aml", "aml_group": "aml-rg", "ml_cli": "v2"},
+                              "inputs": {"$sp.appId": "0b0b0b0b-1111-2222-3333-444455556666"}}  # fmt: skip
+    (workdir / ".azwrap").mkdir(mode=0o700)
+    (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, "steps": steps, "outputs": {
+        "sp": {k: SP[k] for k in ("appId", "password", "tenant")}, "acc": {"id": acc_id}}}))
+
+
+def _datastore_json(client_id):
+    return json.dumps({"name": "MLData", "account_name": ACCOUNT, "filesystem": "fs1", "type": "azure_data_lake_gen2",
+                       "credentials": {"client_id": client_id, "tenant_id": SP["tenant"]}})  # fmt: skip
+
+
+def test_v2_refuses_to_replace_a_datastore_azwrap_did_not_create(fake, cli, workdir):
+    _recorded(workdir, datastore_done=False)
+    fake.on(V2_PROBES[12][0], stdout=_datastore_json("c01eag0e-0000-0000-0000-000000000000"))
+    result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert result.exit_code == 2, result.output
+    assert "datastore MLData exists in workspace aml" in result.stderr and "not made by azwrap" in result.stderr
+    assert "az ml datastore delete --name MLData" in result.stderr
+    assert fake.calls() == [V2_PROBES[12][0]]  # nothing replaced
+
+
+def test_v2_replaces_a_datastore_it_created_when_its_principal_changed(fake, cli, workdir):
+    _recorded(workdir, datastore_done=True)
+    spy = FileSpy()
+    fake.on(V2_PROBES[12][0], stdout=_datastore_json("0b0b0b0b-1111-2222-3333-444455556666"))  # the old principal
+    fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
+    result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert result.exit_code == 0, result.output
+    assert "running again: the service principal it used has changed" in result.stderr
+    assert spy.secret == SECRET
+
+
+def test_v2_keeps_a_datastore_already_attached_with_the_recorded_principal(fake, cli, workdir):
+    _recorded(workdir, datastore_done=False)
+    fake.on(V2_PROBES[12][0], stdout=_datastore_json(SP["appId"]))
+    result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert result.exit_code == 0, result.output
+    assert "datastore MLData exists already, not created again" in result.stderr
+    assert fake.calls() == [V2_PROBES[12][0]]
