@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, doctor, launch, scripts
+from . import __version__, doctor, launch, lifecycle, scripts
 from . import state as state_file
 from .engine import FIRST_RETRY_DELAY, Setup, status_report
 from .errors import MissingInput, Refused
@@ -71,6 +71,12 @@ def run_options(steps) -> list[click.Option]:
         ))  # fmt: skip
     elif steps[0].name != "login":
         options.append(click.Option(["--force"], is_flag=True, help=FORCE_HELP.get(steps[0].name, FORCE_HELP[None])))
+    if any(step.name == "sp" for step in steps):
+        options.append(click.Option(
+            ["--keep-old-sp"], is_flag=True,
+            help="With --force: keep the service principal that the new one replaces (by default it is deleted, "
+                 "with its role assignments, once the new one is recorded and assigned).",
+        ))  # fmt: skip
     if any(inv.retry_replication for step in steps for inv in step.invocations(EXAMPLE)):
         options.append(click.Option(
             ["--retry-timeout"], type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
@@ -169,6 +175,7 @@ def run_az(steps, action):
         force = frozenset(force if isinstance(force, tuple) else ([steps[0].name] if force else []))
         retry_timeout = options.pop("retry_timeout", 300)
         skip_doctor = options.pop("skip_doctor", True)
+        keep_old_sp = options.pop("keep_old_sp", False)
         settings = _settings(options, uses)
         _check_source(settings, uses)
         redact = Redactor()
@@ -179,7 +186,7 @@ def run_az(steps, action):
             for name in uses:
                 runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
-                          first_retry_delay=_retry_delay())
+                          first_retry_delay=_retry_delay(), keep_old_sp=keep_old_sp)
             # Refusals that need no az call come first, then doctor's read-only checks.
             setup.preflight(steps)
             if any(step.name != "login" for step in steps):
@@ -268,12 +275,30 @@ for _step in STEPS:
     main.add_command(step_command(_step))
 
 
+ROTATE_USES = BY_NAME["datastore"]
+main.add_command(click.Command(
+    "rotate",
+    callback=run_az([ROTATE_USES], lifecycle.rotate),
+    params=[setting_option(name) for name in ROTATE_USES.uses] + run_options([]),
+    help=_help(
+        "Give the recorded service principal a new secret, and the datastore with it.",
+        "Runs `az ad app credential reset --id APPID`, which replaces the principal's secret (the old one stops "
+        "working), records the new one in the state the moment az prints it, then attaches the datastore again "
+        "with it (v1: az ml datastore detach, then attach-adls-gen2; v2: az ml datastore create). Interrupted or "
+        "failed half way, the next `azwrap rotate` or `azwrap all` finishes it. `azwrap env` prints the new secret.",
+        "azwrap rotate --account mydatalake",
+    ),
+    short_help="Give the service principal a new secret and re-attach the datastore.",
+))  # fmt: skip
+
+
 def _doctor_before_all(setup: Setup, az_path: str) -> None:
     # Signing in changes nothing in Azure, and the checks of the storage account need it.
     if not setup.signed_in():
         setup.run_step(BY_NAME["login"])
         setup.account = None  # ask again
-    checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path))
+    # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
+    checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path), secret_expiry=False)
     for line in doctor.lines(checks):
         setup.runner.echo(setup.runner.redact(line))
     blocking = doctor.failed(checks)

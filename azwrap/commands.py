@@ -187,6 +187,35 @@ def ad_sp_show(app_id: str) -> Args:
     return ("ad", "sp", "show", "--id", app_id)
 
 
+# --- the principal's lifecycle (REFERENCE.md section 7): not in the book ----------------
+
+
+def ad_app_delete(app_id: str) -> Args:
+    """Deletes the app and its principal (and secret); not its role assignments."""
+    return ("ad", "app", "delete", "--id", app_id)
+
+
+def ad_app_credential_reset(app_id: str) -> Args:
+    """Removes the app's passwords one by one (not atomically) and adds one new password (1 year)."""
+    return ("ad", "app", "credential", "reset", "--id", app_id)
+
+
+def ad_app_credential_list(app_id: str) -> Args:
+    return ("ad", "app", "credential", "list", "--id", app_id)
+
+
+def role_assignment_list_for(app_id: str) -> Args:
+    return ("role", "assignment", "list", "--assignee", app_id, "--all")
+
+
+def role_assignment_delete(ids: list[str]) -> Args:
+    return ("role", "assignment", "delete", "--ids", *ids)
+
+
+def v1_datastore_detach(s: Settings) -> Args:
+    return ("ml", "datastore", "detach", "--name", s.datastore, "--workspace-name", s.workspace, "--resource-group", s.aml_group)
+
+
 def storage_account_show(s: Settings) -> Args:
     return ("storage", "account", "show", "--name", s.account)
 

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import commands as az
+from . import lifecycle
 from . import state as state_file
 from .commands import DIALECTS, other_dialect
 from .runner import INSTALL_HINT, AzFailed, AzNotFound, find_az
@@ -29,7 +30,7 @@ def az_program(given: str | None) -> Check:
         return Check("az", FAIL, str(error).split(". ")[0], INSTALL_HINT)
 
 
-def run(setup, az_check: Check) -> list[Check]:
+def run(setup, az_check: Check, *, secret_expiry: bool = True) -> list[Check]:
     """Every check in order; az calls go through setup's runner (read-only probes only)."""
     if az_check.status == FAIL:
         return [az_check]
@@ -41,7 +42,28 @@ def run(setup, az_check: Check) -> list[Check]:
         except AzFailed as error:
             what = error.reason or f"exit {error.exit_code}"
             checks.append(Check(name, FAIL, f"{error.command}: {what}", " ".join(error.stderr_tail[-1:])))
-    return [*checks, _source(setup.settings.source), _state(setup.state_path), _state_writable(setup.state_path)]
+    checks += [_source(setup.settings.source), _state(setup.state_path), _state_writable(setup.state_path)]
+    if secret_expiry:
+        checks += _secret(setup)
+    return checks
+
+
+def _secret(setup) -> list[Check]:
+    """A note when the recorded secret expires within 30 days (create-for-rbac's last one year)."""
+    sp = state_file.peek(setup.state_path)["outputs"].get("sp")
+    if not sp or not setup.signed_in():
+        return []
+    setup.runner.redact.add(sp.get("password"))
+    try:
+        note = lifecycle.expiry_note(setup, sp["appId"], sp.get("password"))
+    except AzFailed as error:
+        return [Check("secret", SKIP, f"az ad app credential list failed ({error.reason or f'exit {error.exit_code}'})")]
+    if note is None:
+        return [Check("secret", OK, f"the secret of {sp['appId']} is valid for more than "
+                                    f"{lifecycle.EXPIRY_WARNING_DAYS} days")]  # fmt: skip
+    kind, detail = note
+    fix = "azwrap all --force sp (a new principal)" if kind == "gone" else "azwrap rotate (a new secret)"
+    return [Check("secret", NOTE, detail, fix)]
 
 
 def _probe(setup, args, shape=dict, **options):

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from . import commands as az
+from . import lifecycle
 from . import state as state_file
 from .commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref
 from .errors import MissingInput, Refused
@@ -46,11 +47,12 @@ class Setup:
     """One azwrap run: settings (the az ml dialect among them), the runner and the state file."""
 
     def __init__(self, settings: Settings, runner: Runner, state_path: Path, *,
-                 force: frozenset[str] = frozenset(), retry_timeout: float = 300.0,
+                 force: frozenset[str] = frozenset(), retry_timeout: float = 300.0, keep_old_sp: bool = False,
                  first_retry_delay: float = FIRST_RETRY_DELAY, sleep=time.sleep, clock=time.monotonic):  # fmt: skip
         self.settings, self.runner, self.state_path = settings, runner, state_path
         self.force, self.retry_timeout, self.first_retry_delay = force, retry_timeout, first_retry_delay
         self.sleep, self.clock = sleep, clock
+        self.keep_old_sp = keep_old_sp  # --keep-old-sp: a principal --force sp replaces is not deleted
         self._state: dict | None = None
         self.current_step: str | None = None
         self.account: dict | bool | None = None  # `az account show` JSON; False: not signed in
@@ -77,6 +79,7 @@ class Setup:
                     self.runner.echo("login: already signed in (az account show), skipped")
                     continue
             self.run_step(step)
+        lifecycle.finish(self)  # what an interrupted run left: a replaced principal, a rotation
 
     def preflight(self, steps) -> None:
         """Before any az call: raise Refused if a step would refuse later; say which done steps rerun."""
@@ -135,6 +138,8 @@ class Setup:
         reason = self.decide(step)
         if reason is None:
             self.runner.echo(f"{step.name}: done earlier, skipped")
+            if step.name == "sp":
+                lifecycle.delete_retired(self)  # left by a run that failed to delete it
             return
         if reason not in ("not done yet", "sign in"):
             self.runner.echo(f"{step.name}: running again: {reason}")
@@ -152,6 +157,8 @@ class Setup:
             self._run(step, invocation)
         if step.name != "login":
             self._record_done(step)
+        if step.name == "sp":
+            lifecycle.delete_retired(self)  # the principal --force sp replaced, now that the new one works
         self.current_step = None
 
     def _reuse_principal(self, step: Step) -> None:
@@ -235,7 +242,12 @@ class Setup:
                 step, self.runner.display(invocation.template()), 0, [],
                 reason=f"its JSON lacks a field azwrap needs ({', '.join(fields)})",
             )  # fmt: skip
+        replaced = self.outputs.get("sp", {}).get("appId") if invocation.capture == "sp" else None
         self.outputs[invocation.capture] = {field: result[field] for field in fields}
+        if replaced and replaced != result["appId"]:
+            self.state.pop(lifecycle.ROTATION, None)  # a rotation of the replaced principal is moot
+            if not self.keep_old_sp:
+                lifecycle.retire(self, replaced)  # saved with the new principal, deleted once the step is done
         # Save at once: a failure in the next call must not lose a new principal's secret.
         try:
             self._save()

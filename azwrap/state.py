@@ -177,6 +177,11 @@ def damaged_field(state: dict) -> str | None:
             valid, what = _OUTPUT_RULES.get((var, field), (lambda v: True, ""))
             if not valid(value):
                 return f"outputs.{var}.{field}: {what}"
+    retired = state.get("retired_sp", [])
+    if not isinstance(retired, list) or not all(isinstance(v, str) and _GUID.fullmatch(v) for v in retired):
+        return "retired_sp: not a list of GUIDs"
+    if not isinstance(state.get("rotation", {}), dict):
+        return "rotation: not an object"
     return _at_value(state, "")
 
 
@@ -228,6 +233,19 @@ def problem(path: Path) -> str | None:
     if directory_problem:
         return f"{directory_problem}: chmod 700 {path.parent}, or run azwrap, which fixes it"
     return None
+
+
+def peek(path: Path) -> dict:
+    """The state at path, read without repairing anything (for doctor); empty when unusable or absent."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    except OSError:
+        return empty()
+    try:
+        with os.fdopen(fd, "r", encoding="utf-8") as handle:
+            return _parse(path, handle.read())
+    except (OSError, UnicodeError, StateError):
+        return empty()
 
 
 def writable_problem(path: Path) -> str | None:

@@ -87,3 +87,77 @@ def test_v2_values_yaml_would_read_as_numbers_or_null_reach_the_datastore_as_str
     place.azwrap("all", "--account", "123456", "--filesystem", "null", "--datastore", "2024", "--ml-cli", "v2", "--quiet")
     datastore = json.loads((place.home / "state.json").read_text())["datastores"]["aml-rg/aml/2024"]
     assert (datastore["name"], datastore["account_name"], datastore["filesystem"]) == ("2024", "123456", "null")
+
+
+def sim_state(place) -> dict:
+    return json.loads((place.home / "state.json").read_text())
+
+
+def datastore_works(sim: dict, key: str = "aml-rg/aml/MLData") -> bool:
+    """The datastore's recorded secret is one its principal accepts now (the simulator checks it at attach)."""
+    datastore = sim["datastores"][key]
+    sp = sim["service_principals"].get(datastore["client_id"])
+    return sp is not None and datastore["client_secret"] in [c["secret"] for c in sp["passwords"]]
+
+
+@pytest.mark.parametrize("dialect", ["v1", "v2"])
+def test_rotate_end_to_end_the_datastore_then_works_with_the_new_secret_only(tmp_path, dialect):
+    place = make_place(tmp_path / "place")
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", dialect, "--quiet")
+    before = sim_state(place)
+    [old] = [sp["password"] for sp in before["service_principals"].values()]
+    assert datastore_works(before)
+    rotated = place.azwrap("rotate", "--account", ACCOUNT, "--ml-cli", dialect)
+    after = sim_state(place)
+    [sp] = after["service_principals"].values()
+    assert [c["secret"] for c in sp["passwords"]] == [sp["password"]] and sp["password"] != old  # the old one is gone
+    assert after["datastores"]["aml-rg/aml/MLData"]["client_secret"] == sp["password"] and datastore_works(after)
+    assert sp["password"] not in rotated.stdout + rotated.stderr
+    env = subprocess.run([AZWRAP, "env", "--shell", "bash"], cwd=place.cwd, env=place.env, capture_output=True, text=True,
+                         timeout=60)  # env prints the secret on purpose: not judged by place.azwrap
+    assert env.stdout == f"export SP_PASSWORD='{sp['password']}'\n"
+    assert len(after["service_principals"]) == 1
+    again = place.azwrap("all", "--account", ACCOUNT, "--ml-cli", dialect, "--quiet")  # nothing left to do
+    assert again.exit_code == 0 and datastore_works(sim_state(place))
+
+
+def test_rotate_failed_half_way_is_finished_by_the_next_rotate(tmp_path):
+    place = make_place(tmp_path / "place")
+    place.azwrap("all", "--account", ACCOUNT, "--quiet")
+    fault = {"AZSIM_FAIL_MATCH": "ml datastore attach-adls-gen2"}
+    place.azwrap("rotate", "--account", ACCOUNT, extra_env=fault, ok=(1,))
+    assert "aml-rg/aml/MLData" not in sim_state(place)["datastores"]  # detached, the attach failed
+    place.azwrap("rotate", "--account", ACCOUNT)
+    sim = sim_state(place)
+    assert sum(call[:4] == ["ad", "app", "credential", "reset"] for call in sim["calls"]) == 1  # not reset twice
+    assert datastore_works(sim)
+
+
+def test_a_reset_that_removed_the_old_secret_but_failed_is_redone_by_the_next_rotate(tmp_path):
+    place = make_place(tmp_path / "place")
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
+    place.azwrap("rotate", "--account", ACCOUNT, "--ml-cli", "v2", extra_env={"AZSIM_RESET_FAIL_AFTER_REMOVE": "1"},
+                 ok=(1,))  # fmt: skip
+    [sp] = sim_state(place)["service_principals"].values()
+    assert sp["passwords"] == []  # not atomic: the app has no valid secret now
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")  # `all` finishes the rotation
+    assert datastore_works(sim_state(place))
+
+
+def test_force_sp_deletes_the_old_principal_and_its_role_assignments(tmp_path):
+    place = make_place(tmp_path / "place")
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
+    [old] = sim_state(place)["service_principals"]
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--force", "sp", "--quiet")
+    sim = sim_state(place)
+    [new] = sim["service_principals"]
+    assert new != old and sim["deleted_apps"] == [old]
+    assert {r["appId"] for r in sim["role_assignments"]} == {new} and len(sim["role_assignments"]) == 2
+    assert datastore_works(sim) and sim["datastores"]["aml-rg/aml/MLData"]["client_id"] == new
+
+
+def test_keep_old_sp_keeps_it(tmp_path):
+    place = make_place(tmp_path / "place")
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
+    place.azwrap("sp", "--account", ACCOUNT, "--force", "--keep-old-sp", "--quiet")
+    assert len(sim_state(place)["service_principals"]) == 2 and "deleted_apps" not in sim_state(place)

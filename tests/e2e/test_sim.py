@@ -572,3 +572,54 @@ def test_datastore_v2_rejects_a_bare_value_yaml_reads_as_no_string(home, value):
     yml.write_text(body.format("'" + value + "'"))
     ok(home, *base)
     assert state(home)["datastores"]["aml-rg/aml/MLData"]["filesystem"] == value
+
+
+# ------------------------------------------------------------------ the principal's lifecycle
+def test_app_credential_reset_replaces_the_secret_and_the_datastore_then_needs_the_new_one(home):
+    setup(home, "v1", resources=True)
+    sp = ok(home, "ad", "sp", "create-for-rbac")
+    attach = ["ml", "datastore", "attach-adls-gen2", "--account-name", "acct1", "--client-id", sp["appId"],
+              "--tenant-id", sp["tenant"], "--file-system", "fs1", "--name", "MLData", "-w", "aml", "-g", "aml-rg"]
+    wrong = run(home, *attach, "--client-secret", "not-the-secret")
+    assert wrong.returncode == 1 and "AADSTS7000215" in wrong.stderr
+    ok(home, *attach, "--client-secret", sp["password"])
+    [cred] = ok(home, "ad", "app", "credential", "list", "--id", sp["appId"])
+    assert cred["hint"] == sp["password"][:3] and cred["secretText"] is None and cred["endDateTime"] > "2026"
+    new = ok(home, "ad", "app", "credential", "reset", "--id", sp["appId"])
+    assert set(new) == {"appId", "password", "tenant"} and new["password"] != sp["password"]
+    assert len(ok(home, "ad", "app", "credential", "list", "--id", sp["appId"])) == 1  # the old one is gone
+    ok(home, "ml", "datastore", "detach", "--name", "MLData", "-w", "aml", "-g", "aml-rg")
+    assert run(home, "ml", "datastore", "detach", "--name", "MLData", "-w", "aml", "-g", "aml-rg").returncode == 1
+    assert run(home, *attach, "--client-secret", sp["password"]).returncode == 1  # the old secret no longer works
+    ok(home, *attach, "--client-secret", new["password"])
+    appended = ok(home, "ad", "app", "credential", "reset", "--id", sp["appId"], "--append", "--years", "2")
+    assert len(ok(home, "ad", "app", "credential", "list", "--id", sp["appId"])) == 2 and appended["password"]
+    both = run(home, "ad", "app", "credential", "reset", "--id", sp["appId"], "--years", "1", "--end-date", "2030-01-01")
+    assert both.returncode == 1 and "usage error: --years | --end-date" in both.stderr
+    ok(home, "ad", "app", "credential", "reset", "--id", sp["appId"], "--end-date", "2026-01-01")
+    [expired] = ok(home, "ad", "app", "credential", "list", "--id", sp["appId"])
+    assert expired["endDateTime"].startswith("2026-01-01")
+
+
+def test_a_failed_reset_may_leave_the_app_without_any_password(home):
+    setup(home)
+    sp = ok(home, "ad", "sp", "create-for-rbac")
+    failed = run(home, "ad", "app", "credential", "reset", "--id", sp["appId"], env={"AZSIM_RESET_FAIL_AFTER_REMOVE": "1"})
+    assert failed.returncode == 1
+    assert ok(home, "ad", "app", "credential", "list", "--id", sp["appId"]) == []  # not atomic: old ones gone
+
+
+def test_app_delete_removes_the_principal_not_its_role_assignments(home):
+    setup(home, "v1", resources=True)
+    sp = ok(home, "ad", "sp", "create-for-rbac")
+    account = ok(home, "storage", "account", "show", "--name", "acct1")
+    made = ok(home, "role", "assignment", "create", "--role", "Contributor", "--assignee", sp["appId"],
+              "--scope", account["id"])  # fmt: skip
+    assert ok(home, "ad", "app", "delete", "--id", sp["appId"]) is None
+    assert run(home, "ad", "sp", "show", "--id", sp["appId"]).returncode == 3
+    missing = run(home, "ad", "app", "delete", "--id", sp["appId"])
+    assert missing.returncode == 3 and "does not exist" in missing.stderr
+    assert run(home, "ad", "app", "credential", "reset", "--id", sp["appId"]).returncode == 3
+    assert [r["id"] for r in state(home)["role_assignments"]] == [made["id"]]  # left behind: delete those first
+    ok(home, "role", "assignment", "delete", "--ids", made["id"])
+    assert state(home)["role_assignments"] == []

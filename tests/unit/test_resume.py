@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .conftest import ACCOUNT, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls, normalised
+from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls, normalised
 
 GRAPH = ("ERROR: Cannot find user or service principal in graph database for '6f1c2a9e'. If the assignee is an "
          "appId, make sure the corresponding service principal is created with 'az ad sp create --id 6f1c2a9e'.\n")  # fmt: skip
@@ -72,7 +72,13 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     fake.on(BOOK[10][1])
     fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
              "--scope", BOOK[11][1][-1]])  # fmt: skip
-    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData"}))  # attached with the old principal
+    # Once the new principal is recorded and assigned, the old one goes: its role assignments, then its app.
+    old_roles = [{"id": ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1"},
+                 {"id": AML_ID + "/providers/Microsoft.Authorization/roleAssignments/2"}]  # fmt: skip
+    fake.on(["role", "assignment", "list", "--assignee", SP["appId"], "--all"], stdout=json.dumps(old_roles))
+    fake.on(["role", "assignment", "delete", "--ids", *(r["id"] for r in old_roles)], stdout="")
+    fake.on(["ad", "app", "delete", "--id", SP["appId"]], stdout="")
+    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": SP["appId"]}))  # the old principal's
     result = cli("all", "--account", ACCOUNT, "--force", "sp")
     # v1 cannot re-attach an existing datastore: azwrap stops and says how to detach it.
     assert result.exit_code == 2, result.output
@@ -81,6 +87,12 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     assert "Detach it first" in result.stderr and "az ml datastore detach --name MLData" in result.stderr
     assert state(done)["outputs"]["sp"]["password"] == new["password"]  # the new secret is kept
     assert new["password"] not in result.output
+    assert f"sp: deleted the replaced service principal {SP['appId']}" in result.stderr
+    assert "retired_sp" not in state(done)
+    calls = fake.calls()
+    new_role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
+                "--scope", BOOK[11][1][-1]]  # fmt: skip
+    assert calls.index(["ad", "app", "delete", "--id", SP["appId"]]) > calls.index(new_role)
 
     fake.doctor()
     fake.on(PROBES[12][0], **NOT_FOUND)  # the user detached it

@@ -1,0 +1,154 @@
+"""The principal's lifecycle: --force sp deletes the one it replaces, `azwrap rotate`, the secret's expiry."""
+
+import datetime
+import json
+
+import pytest
+
+from .conftest import ACC_ID, ACCOUNT, BOOK, NOT_FOUND, PROBES, SECRET, SP
+from .test_doctor import register
+from .test_v2 import ANY, V2_ML, V2_PROBES
+
+NEW = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
+ROTATED = {"appId": SP["appId"], "password": "r0t~ated-secret-value-0987654321fedc", "tenant": SP["tenant"]}
+RESET = ["ad", "app", "credential", "reset", "--id", SP["appId"]]
+OLD_ROLES = ["role", "assignment", "list", "--assignee", SP["appId"], "--all"]
+
+
+@pytest.fixture
+def done(fake, cli, workdir):
+    fake.doctor()
+    fake.book()
+    assert cli("all", "--account", ACCOUNT).exit_code == 0
+    fake.fp.calls.clear()
+    return workdir
+
+
+def state(workdir):
+    return json.loads((workdir / ".azwrap" / "state.json").read_text())
+
+
+def new_principal(fake):
+    fake.on(BOOK[9][1], stdout=json.dumps(NEW))
+    fake.on(BOOK[10][1])
+    fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", NEW["appId"],
+             "--scope", ACC_ID])  # fmt: skip
+
+
+def test_keep_old_sp_leaves_the_replaced_principal(done, fake, cli):
+    new_principal(fake)
+    result = cli("sp", "--account", ACCOUNT, "--force", "--keep-old-sp")
+    assert result.exit_code == 0, result.output
+    assert not any(call[:3] == ["ad", "app", "delete"] for call in fake.calls())
+    assert "retired_sp" not in state(done) and state(done)["outputs"]["sp"]["appId"] == NEW["appId"]
+
+
+def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(done, fake, cli):
+    new_principal(fake)
+    fake.on(OLD_ROLES, stdout="[]")
+    fake.on(["ad", "app", "delete", "--id", SP["appId"]], returncode=1, stdout="", stderr="ERROR: (Throttled) later\n")
+    failed = cli("sp", "--account", ACCOUNT, "--force")
+    assert failed.exit_code == 1 and "az ad app delete --id " + SP["appId"] in failed.stderr
+    assert state(done)["retired_sp"] == [SP["appId"]]  # recorded with the new principal, still to do
+    assert state(done)["outputs"]["sp"]["password"] == NEW["password"]
+    fake.fp.calls.clear()
+    fake.on(OLD_ROLES, returncode=1, stdout="", stderr="ERROR: Cannot find user or service principal in graph database\n")
+    fake.on(["ad", "app", "delete", "--id", SP["appId"]], **NOT_FOUND)  # deleted meanwhile: fine
+    resumed = cli("sp", "--account", ACCOUNT)
+    assert resumed.exit_code == 0, resumed.output
+    assert "sp: done earlier, skipped" in resumed.stderr
+    assert fake.calls() == [OLD_ROLES, ["ad", "app", "delete", "--id", SP["appId"]]]
+    assert "retired_sp" not in state(done)
+
+
+def test_rotate_v1_records_the_new_secret_then_detaches_and_attaches_the_datastore(done, fake, cli):
+    fake.on(RESET, stdout=json.dumps(ROTATED), stderr="WARNING: The output includes credentials\n")
+    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": SP["appId"]}))
+    fake.on(["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"])
+    fake.on(BOOK[12][1])
+    result = cli("rotate", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    assert fake.calls()[0] == RESET and fake.calls()[2][:3] == ["ml", "datastore", "detach"]
+    assert fake.secret_file_contents[-1] == ROTATED["password"]  # the attach got the new secret
+    recorded = state(done)
+    assert recorded["outputs"]["sp"]["password"] == ROTATED["password"] and "rotation" not in recorded
+    assert ROTATED["password"] not in result.output and SECRET not in result.output
+    assert ROTATED["password"] in cli("env").stdout
+
+
+def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done, fake, cli):
+    fake.on(RESET, stdout=json.dumps(ROTATED))
+    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": SP["appId"]}))
+    fake.on(["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"])
+    fake.on(BOOK[12][1], returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) try later\n")
+    assert cli("rotate", "--account", ACCOUNT).exit_code == 1
+    assert state(done)["rotation"] == {"stage": "datastore"}
+    assert state(done)["outputs"]["sp"]["password"] == ROTATED["password"]
+    fake.fp.calls.clear()
+    fake.doctor()
+    fake.on(PROBES[12][0], **NOT_FOUND)  # detached by the first run
+    fake.on(BOOK[12][1])
+    result = cli("all", "--account", ACCOUNT)  # `all` finishes it too
+    assert result.exit_code == 0, result.output
+    assert "finishing the secret rotation" in result.stderr
+    assert RESET not in fake.calls() and fake.secret_file_contents[-1] == ROTATED["password"]
+    assert "rotation" not in state(done)
+
+
+def test_rotate_interrupted_during_the_reset_resets_again(done, fake, cli):
+    fake.on(RESET, returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) half way\n")
+    assert cli("rotate", "--account", ACCOUNT).exit_code == 1
+    assert state(done)["rotation"] == {"stage": "reset"}  # the recorded secret may be dead: do it again
+    fake.on(RESET, stdout=json.dumps(ROTATED))
+    fake.on(PROBES[12][0], **NOT_FOUND)
+    fake.on(BOOK[12][1])
+    assert cli("rotate", "--account", ACCOUNT).exit_code == 0
+    assert state(done)["outputs"]["sp"]["password"] == ROTATED["password"]
+
+
+def test_rotate_v2_creates_the_datastore_again_with_the_new_secret(fake, cli, workdir):
+    from .test_v2 import FileSpy, register_v2
+
+    fake.doctor()
+    register_v2(fake, FileSpy())
+    assert cli("all", "--account", ACCOUNT, "--ml-cli", "v2").exit_code == 0
+    spy = FileSpy()
+    fake.on(RESET, stdout=json.dumps(ROTATED))
+    fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
+    result = cli("rotate", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert result.exit_code == 0, result.output
+    assert spy.secret == ROTATED["password"]
+    assert V2_PROBES[12][0] not in fake.calls()[-2:]  # create replaces it: no probe, no refusal
+
+
+def test_rotate_without_a_principal_exits_2(fake, cli, workdir):
+    result = cli("rotate", "--account", ACCOUNT)
+    assert result.exit_code == 2 and "run `azwrap sp` first" in result.stderr
+    assert fake.calls() == []
+
+
+def _credentials(days: int, hint: str = SECRET[:3]) -> str:
+    end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)
+    return json.dumps([{"customKeyIdentifier": None, "displayName": "rbac", "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "hint": hint, "keyId": "k", "secretText": None, "startDateTime": "2026-01-01T00:00:00Z"}])
+
+
+@pytest.mark.parametrize("days,status", [(10, "note"), (-1, "note"), (200, "ok")])
+def test_doctor_notes_a_secret_expiring_within_30_days(done, fake, cli, days, status):
+    register(fake)
+    fake.on(["ad", "app", "credential", "list", "--id", SP["appId"]], stdout=_credentials(days))
+    result = cli("doctor", "--account", ACCOUNT, "--format", "json")
+    [secret] = [c for c in json.loads(result.stdout) if c["check"] == "secret"]
+    assert secret["status"] == status, secret
+    if status == "note":
+        assert "azwrap rotate" in secret["fix"] and ("expires on" in secret["detail"] or "expired on" in secret["detail"])
+    assert SECRET not in result.output
+
+
+def test_doctor_notes_when_the_recorded_secret_is_no_longer_the_apps(done, fake, cli):
+    register(fake)
+    fake.on(["ad", "app", "credential", "list", "--id", SP["appId"]], stdout=_credentials(200, hint="zzz"))
+    result = cli("doctor", "--account", ACCOUNT, "--format", "json")
+    [secret] = [c for c in json.loads(result.stdout) if c["check"] == "secret"]
+    assert secret["status"] == "note" and "not among" in secret["detail"] and "azwrap rotate" in secret["fix"]
+
