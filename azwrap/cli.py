@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from . import __version__, doctor, launch, lifecycle, scripts
+from . import __version__, doctor, launch, lifecycle, scripts, secrets
 from . import state as state_file
 from .engine import FIRST_RETRY_DELAY, Setup, status_report
 from .errors import MissingInput, Refused
@@ -59,6 +59,11 @@ def run_options(steps) -> list[click.Option]:
                      help="The az executable. [default: az found on PATH]"),
         state_option(),
         click.Option(["--quiet", "-q"], is_flag=True, help="Do not echo each az command before running it."),
+        click.Option(["--secret-store"], type=click.Choice(secrets.STORES), default="auto", show_default=True,
+                     envvar="AZWRAP_SECRET_STORE", show_envvar=True,
+                     help="Where the client secret is kept: keyring = the OS credential store (Windows Credential "
+                          "Manager, macOS Keychain), file = the 0600 state file; auto = keyring on Windows and macOS, "
+                          "file elsewhere."),
     ]  # fmt: skip
     if not steps:
         return options
@@ -176,6 +181,7 @@ def run_az(steps, action):
         retry_timeout = options.pop("retry_timeout", 300)
         skip_doctor = options.pop("skip_doctor", True)
         keep_old_sp = options.pop("keep_old_sp", False)
+        secret_store = secrets.resolve(options.pop("secret_store"))
         settings = _settings(options, uses)
         _check_source(settings, uses)
         redact = Redactor()
@@ -186,12 +192,13 @@ def run_az(steps, action):
             for name in uses:
                 runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
-                          first_retry_delay=_retry_delay(), keep_old_sp=keep_old_sp)
+                          first_retry_delay=_retry_delay(), keep_old_sp=keep_old_sp, secret_store=secret_store)
             # Refusals that need no az call come first, then doctor's read-only checks.
             setup.preflight(steps)
             if any(step.name != "login" for step in steps):
                 # A principal created while the state cannot be saved would be lost with its secret.
                 state_file.check_writable(state_path, setup.state)
+                secrets.check_usable(secret_store)
             if not skip_doctor:
                 _doctor_before_all(setup, runner.az)
             action(setup)
@@ -307,11 +314,12 @@ def _doctor_before_all(setup: Setup, az_path: str) -> None:
                       "Fix them, or run with --skip-doctor.", EXIT_USAGE)  # fmt: skip
 
 
-def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Path, **options) -> None:
+def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Path, secret_store: str, **options) -> None:
     settings = Settings(**options)
     az_check = doctor.az_program(az_path)
     redact = Redactor()
-    setup = Setup(settings, Runner(az_check.detail, redact, quiet=quiet or output_format == "json"), state_path)
+    setup = Setup(settings, Runner(az_check.detail, redact, quiet=quiet or output_format == "json"), state_path,
+                  secret_store=secrets.resolve(secret_store))
     checks = doctor.run(setup, az_check)
     if output_format == "json":
         click.echo(json.dumps(doctor.as_dicts(checks), indent=2))
@@ -346,16 +354,16 @@ main.add_command(click.Command(
 
 
 def _tell_env(setup: Setup) -> None:
-    click.echo(f"Done: every step of the book is done. The client secret is in {setup.state_path} (mode 600).", err=True)
+    where = secrets.where(setup.secret_store, setup.state_path, setup.outputs.get("sp", {}).get("appId"))
+    click.echo(f"Done: every step of the book is done. The client secret is in {where}.", err=True)
     click.echo("To set SP_PASSWORD as the book does: Invoke-Expression (azwrap env)  |  eval \"$(azwrap env --shell bash)\"", err=True)
 
 
 def _env(shell: str, state_path: Path) -> None:
     try:
-        recorded = state_file.load(state_path)
+        password = secrets.reveal(state_file.load(state_path))  # the state file, or the OS credential store
     except StateError as error:
         raise Failure(str(error), EXIT_USAGE) from None
-    password = recorded["outputs"].get("sp", {}).get("password")
     if password is None:
         raise Failure(f"no service principal is recorded in {state_path}: run `azwrap sp` first", EXIT_USAGE)
     click.echo(scripts.env_line(shell, password))

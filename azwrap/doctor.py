@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import commands as az
-from . import lifecycle
+from . import lifecycle, secrets
 from . import state as state_file
 from .commands import DIALECTS, other_dialect
 from .runner import INSTALL_HINT, AzFailed, AzNotFound, find_az
@@ -42,7 +42,8 @@ def run(setup, az_check: Check, *, secret_expiry: bool = True) -> list[Check]:
         except AzFailed as error:
             what = error.reason or f"exit {error.exit_code}"
             checks.append(Check(name, FAIL, f"{error.command}: {what}", " ".join(error.stderr_tail[-1:])))
-    checks += [_source(setup.settings.source), _state(setup.state_path), _state_writable(setup.state_path)]
+    checks += [_source(setup.settings.source), _state(setup.state_path), _state_writable(setup.state_path),
+               _secret_store(setup)]
     if secret_expiry:
         checks += _secret(setup)
     return checks
@@ -140,7 +141,24 @@ def _state(path: Path) -> Check:
     problem = state_file.problem(path)
     if problem:
         return Check("state", FAIL, problem, "fix or move the state file")
-    return Check("state", OK, f"{path} readable and private" if path.exists() else f"{path}: none yet")
+    if not path.exists():
+        return Check("state", OK, f"{path}: none yet")
+    # Windows does not use POSIX modes: saying "private" there would not be true.
+    return Check("state", OK, f"{path} readable and private (mode 600)" if state_file.posix()
+                 else f"{path} readable (Windows: file modes are not checked)")
+
+
+def _secret_store(setup) -> Check:
+    recorded = state_file.peek(setup.state_path)
+    sp = recorded["outputs"].get("sp")
+    try:
+        secrets.check_usable(setup.secret_store)
+    except secrets.SecretStoreError as error:
+        return Check("store", FAIL, str(error), "use --secret-store file, or make the OS credential store usable")
+    if sp:
+        store = secrets.KEYRING if secrets.in_keyring(recorded) else "file"
+        return Check("store", OK, f"the client secret is in {secrets.where(store, setup.state_path, sp.get('appId'))}")
+    return Check("store", OK, f"a new client secret will be kept in {secrets.where(setup.secret_store, setup.state_path)}")
 
 
 def _state_writable(path: Path) -> Check:

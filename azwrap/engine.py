@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from . import commands as az
-from . import lifecycle
+from . import lifecycle, secrets
 from . import state as state_file
 from .commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref
 from .errors import MissingInput, Refused
@@ -48,11 +48,13 @@ class Setup:
 
     def __init__(self, settings: Settings, runner: Runner, state_path: Path, *,
                  force: frozenset[str] = frozenset(), retry_timeout: float = 300.0, keep_old_sp: bool = False,
+                 secret_store: str = "file",
                  first_retry_delay: float = FIRST_RETRY_DELAY, sleep=time.sleep, clock=time.monotonic):  # fmt: skip
         self.settings, self.runner, self.state_path = settings, runner, state_path
         self.force, self.retry_timeout, self.first_retry_delay = force, retry_timeout, first_retry_delay
         self.sleep, self.clock = sleep, clock
         self.keep_old_sp = keep_old_sp  # --keep-old-sp: a principal --force sp replaces is not deleted
+        self.secret_store = secret_store  # "file" or "keyring" (secrets.resolve)
         self._state: dict | None = None
         self.current_step: str | None = None
         self.account: dict | bool | None = None  # `az account show` JSON; False: not signed in
@@ -227,8 +229,9 @@ class Setup:
     def _resolve(self, arg):
         """An argument with its run-time values filled in; secrets become Secret (passed as @file)."""
         if isinstance(arg, Ref):
-            value = self.outputs[arg.var][arg.field]
-            return Secret(value) if arg.secret else value
+            if arg.secret:
+                return Secret(secrets.reveal(self.state))  # from the state file or the OS credential store
+            return self.outputs[arg.var][arg.field]
         if isinstance(arg, Concat):
             return Joined(tuple(self._resolve(part) for part in arg.parts))
         if isinstance(arg, FileArg):
@@ -268,7 +271,7 @@ class Setup:
         self._save()
 
     def _save(self) -> None:
-        state_file.save(self.state_path, self.state)
+        state_file.save(self.state_path, secrets.for_disk(self.state, self.secret_store))
 
 
 def status_report(state: dict, state_path: Path) -> dict:

@@ -34,7 +34,7 @@ def test_all_checks_pass(fake, cli, workdir):
     assert result.exit_code == 0, result.output
     found = checks(result)
     assert {c["status"] for c in found.values()} == {"ok"}
-    assert set(found) == {"az", "login", "extension", "account", "source", "state", "writable"}
+    assert set(found) == {"az", "login", "extension", "account", "source", "state", "writable", "store"}
     assert "azure-cli 2.91.0" in found["az"]["detail"]
     assert "Pay-As-You-Go" in found["login"]["detail"]
 
