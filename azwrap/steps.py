@@ -93,11 +93,12 @@ def _datastore(s: Settings, d: Dialect, force: bool) -> list[dict]:
         client_id = _dig(datastore, "clientId", "credentials.client_id")
         recorded = state["outputs"].get("sp", {}).get("appId")
         where = (_dig(datastore, "accountName", "account_name"), _dig(datastore, "filesystem"))
-        if recorded and client_id == recorded and where == (s.account, s.filesystem):
-            return True  # attached as wanted already (e.g. by a run killed before it recorded it)
         record = state["steps"].get("datastore")
         made_here = record is not None and all(
             record.get("settings", {}).get(name) == getattr(s, name) for name in ("datastore", "workspace", "aml_group"))
+        other_dialect = made_here and record.get("settings", {}).get("ml_cli", "v1") != d.name
+        if recorded and client_id == recorded and where == (s.account, s.filesystem) and not other_dialect:
+            return True  # attached as wanted already (e.g. by a run killed before it recorded it)
         if d.name == "v2" and made_here:
             return False  # azwrap made it with an earlier principal: v2's create replaces it
         whose = "an earlier principal's" if made_here else "not made by azwrap"
