@@ -352,7 +352,7 @@ def pid_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     if not posix():
-        return True  # no cheap check on Windows: keep it
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -360,6 +360,24 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    """OpenProcess/GetExitCodeProcess (os.kill(pid, 0) would terminate the process on Windows)."""
+    try:
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+    except (ImportError, AttributeError):
+        return True  # cannot tell: keep it
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return kernel32.GetLastError() == 5  # ERROR_ACCESS_DENIED: it runs, as someone else
+    try:
+        code = ctypes.c_ulong()
+        return not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)) or code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
 
 
 def _is_azwraps(directory: Path) -> bool:

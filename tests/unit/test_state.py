@@ -247,3 +247,10 @@ def test_check_writable_stops_on_a_read_only_filesystem_and_leaves_nothing(tmp_p
     monkeypatch.setattr(state.tempfile, "mkstemp", real_mkstemp)
     state.check_writable(path, state.empty())
     assert sorted(p.name for p in path.parent.iterdir()) == [".gitignore"]
+
+
+def test_on_windows_the_liveness_check_never_signals(monkeypatch):
+    # os.kill(pid, 0) terminates a process on Windows: the Windows path must not call it.
+    monkeypatch.setattr(state, "posix", lambda: False)
+    monkeypatch.setattr(os, "kill", lambda *args: pytest.fail("os.kill called on Windows"))
+    assert state.pid_alive(999999999) is True  # no kernel32 here: cannot tell, so kept
