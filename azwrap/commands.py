@@ -85,6 +85,7 @@ class Guard:
     what: str  # e.g. "filesystem fs1"
     shape: type = dict  # what the probe's JSON must be
     with_state: bool = False  # exists(json, state): the answer depends on what azwrap recorded
+    # exists may also return the argv of a command to run before creating it anew (v1 datastore detach).
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,12 @@ class Setup:
     def _already_there(self, step: Step, invocation: Invocation) -> bool:
         guard = invocation.guard
         found = self.runner.run(step.name, list(guard.probe), capture=True, not_found_ok=True, shape=guard.shape)
-        if guard.exists(found, self.state) if guard.with_state else guard.exists(found):
+        verdict = guard.exists(found, self.state) if guard.with_state else guard.exists(found)
+        if isinstance(verdict, tuple):  # the argv that makes room first (v1: detach the datastore azwrap made)
+            self.runner.echo(f"{step.name}: {guard.what} was made by azwrap with an earlier principal; removing it first")
+            self.runner.run(step.name, list(verdict))
+            return False
+        if verdict:
             self.runner.echo(f"{step.name}: {guard.what} exists already, not created again")
             return True
         return False

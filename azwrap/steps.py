@@ -86,8 +86,9 @@ def _compute(s: Settings, d: Dialect, force: bool) -> list[dict]:
 
 
 def _datastore(s: Settings, d: Dialect, force: bool) -> list[dict]:
-    def absent(datastore, state: dict) -> bool:
-        """False: create it; True: it is there with the recorded principal; Refused: someone else's."""
+    def absent(datastore, state: dict):
+        """False: create it; True: it is there with the recorded principal; the detach argv: detach it,
+        then create it (v1, one azwrap made); Refused: someone else's."""
         if datastore is None:
             return False
         client_id = _dig(datastore, "clientId", "credentials.client_id")
@@ -99,9 +100,10 @@ def _datastore(s: Settings, d: Dialect, force: bool) -> list[dict]:
         other_dialect = made_here and record.get("settings", {}).get("ml_cli", "v1") != d.name
         if recorded and client_id == recorded and where == (s.account, s.filesystem) and not other_dialect:
             return True  # attached as wanted already (e.g. by a run killed before it recorded it)
-        if d.name == "v2" and made_here:
-            return False  # azwrap made it with an earlier principal: v2's create replaces it
-        whose = "an earlier principal's" if made_here else "not made by azwrap"
+        if made_here:
+            # azwrap made it with an earlier principal: v2's create replaces it; v1's attach cannot, so detach first.
+            return False if d.name == "v2" else az.v1_datastore_detach(s)
+        whose = "not made by azwrap"
         raise Refused(
             f"datastore {s.datastore} exists in workspace {s.workspace} with the credentials of {client_id} "
             f"({whose}); azwrap does not replace it. Detach it first, then run again: "

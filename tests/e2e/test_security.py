@@ -144,11 +144,12 @@ def test_a_reset_that_removed_the_old_secret_but_failed_is_redone_by_the_next_ro
     assert datastore_works(sim_state(place))
 
 
-def test_force_sp_deletes_the_old_principal_and_its_role_assignments(tmp_path):
+@pytest.mark.parametrize("dialect", ["v1", "v2"])
+def test_force_sp_deletes_the_old_principal_and_its_role_assignments(tmp_path, dialect):
     place = make_place(tmp_path / "place")
-    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", dialect, "--quiet")
     [old] = sim_state(place)["service_principals"]
-    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--force", "sp", "--quiet")
+    place.azwrap("all", "--account", ACCOUNT, "--ml-cli", dialect, "--force", "sp", "--quiet")
     sim = sim_state(place)
     [new] = sim["service_principals"]
     assert new != old and sim["deleted_apps"] == [old]

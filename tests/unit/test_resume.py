@@ -79,13 +79,20 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     fake.on(["role", "assignment", "delete", "--ids", *(r["id"] for r in old_roles)], stdout="")
     fake.on(["ad", "app", "delete", "--id", SP["appId"]], stdout="")
     fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": SP["appId"]}))  # the old principal's
+    # v1's attach cannot replace a datastore: the one azwrap attached with the old principal is detached first.
+    detach = ["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"]
+    fake.on(detach)
+    fake.on([a if a != SP["appId"] else new["appId"] for a in BOOK[12][1]])
+    fake.on(BOOK[13][1])
+    fake.on(["role", "assignment", "create", "--role", "Contributor", "--assignee", new["appId"], "--scope", BOOK[14][1][-1]])
     result = cli("all", "--account", ACCOUNT, "--force", "sp")
-    # v1 cannot re-attach an existing datastore: azwrap stops and says how to detach it.
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 0, result.output
     assert "sp: running again: forced with --force" in result.stderr
     assert "datastore: running again: the service principal it used has changed" in result.stderr
-    assert "Detach it first" in result.stderr and "az ml datastore detach --name MLData" in result.stderr
+    assert "was made by azwrap with an earlier principal; removing it first" in result.stderr
+    assert "grant: running again: the service principal it used has changed" in result.stderr
     assert state(done)["outputs"]["sp"]["password"] == new["password"]  # the new secret is kept
+    assert fake.secret_file_contents[-1] == new["password"]  # ... and attached
     assert new["password"] not in result.output
     assert f"sp: deleted the replaced service principal {SP['appId']}" in result.stderr
     assert "retired_sp" not in state(done)
@@ -93,16 +100,19 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     new_role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
                 "--scope", BOOK[11][1][-1]]  # fmt: skip
     assert calls.index(["ad", "app", "delete", "--id", SP["appId"]]) > calls.index(new_role)
+    assert calls.index(detach) == calls.index(PROBES[12][0]) + 1
+    assert calls.count(["ad", "sp", "create-for-rbac"]) == 1
 
-    fake.doctor()
-    fake.on(PROBES[12][0], **NOT_FOUND)  # the user detached it
-    fake.on([a if a != SP["appId"] else new["appId"] for a in BOOK[12][1]])
-    fake.on(BOOK[13][1])
-    fake.on(["role", "assignment", "create", "--role", "Contributor", "--assignee", new["appId"], "--scope", BOOK[14][1][-1]])
-    result = cli("all", "--account", ACCOUNT)
-    assert result.exit_code == 0, result.output
-    assert "grant: running again: the service principal it used has changed" in result.stderr
-    assert ["ad", "sp", "create-for-rbac"] not in fake.calls()[-8:]
+
+def test_a_v1_datastore_azwrap_did_not_make_is_refused_with_the_detach_command(done, fake, cli):
+    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": "c0c0c0c0-0000-0000-0000-000000000000"}))
+    record = state(done)
+    del record["steps"]["datastore"]
+    (done / ".azwrap" / "state.json").write_text(json.dumps(record))
+    result = cli("datastore", "--account", ACCOUNT)
+    assert result.exit_code == 2, result.output
+    assert "not made by azwrap" in result.stderr and "az ml datastore detach --name MLData" in result.stderr
+    assert fake.calls() == [PROBES[12][0]]
 
 
 def test_principal_gone_exits_2_and_creates_nothing(fake, cli, workdir):
