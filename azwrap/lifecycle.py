@@ -58,6 +58,7 @@ def rotate(setup) -> None:
     sp = setup.outputs.get("sp")
     if not sp:
         raise MissingInput(f"no service principal is recorded in {setup.state_path}: run `azwrap sp` first")
+    _check_datastore_settings(setup)
     setup.current_step = "rotate"
     if setup.state.get(ROTATION, {}).get("stage") != "datastore":
         _reset(setup, sp)
@@ -74,6 +75,16 @@ def finish(setup) -> None:
     if setup.state.get(ROTATION):
         setup.runner.echo("rotate: finishing the secret rotation an earlier run began")
         rotate(setup)
+
+
+def _check_datastore_settings(setup) -> None:
+    """Before the old secret is replaced: the datastore must be attached again where it was, in its dialect."""
+    recorded = setup.state["steps"].get("datastore", {}).get("settings", {})
+    changed = [f"--{name.replace('_', '-')} {old!r} (not {getattr(setup.settings, name)!r})"
+               for name, old in recorded.items() if getattr(setup.settings, name, old) != old]  # fmt: skip
+    if changed:
+        raise MissingInput("the datastore was attached with " + ", ".join(changed) +
+                           ": run `azwrap rotate` with the same settings, so that it is attached again with the new secret")
 
 
 def _reset(setup, sp: dict) -> None:

@@ -152,3 +152,11 @@ def test_doctor_notes_when_the_recorded_secret_is_no_longer_the_apps(done, fake,
     [secret] = [c for c in json.loads(result.stdout) if c["check"] == "secret"]
     assert secret["status"] == "note" and "not among" in secret["detail"] and "azwrap rotate" in secret["fix"]
 
+
+
+def test_rotate_with_other_settings_than_the_datastores_changes_nothing(done, fake, cli):
+    result = cli("rotate", "--account", ACCOUNT, "--ml-cli", "v2")
+    assert result.exit_code == 2, result.output
+    assert "the datastore was attached with --ml-cli 'v1' (not 'v2')" in result.stderr
+    assert fake.calls() == []
+    assert state(done)["outputs"]["sp"]["password"] == SECRET
