@@ -241,7 +241,7 @@ class Handover:
 
     def __init__(self) -> None:
         self.fds: tuple[int, ...] = ()
-        self._writers: list[threading.Thread] = []
+        self._writers: list[tuple[threading.Thread, int]] = []  # (writer, its pipe's write end)
         self._directory: str | None = None
 
     def __enter__(self) -> Handover:
@@ -252,7 +252,8 @@ class Handover:
             return self.file("secret", value)
         read_end, write_end = os.pipe()
         self.fds += (read_end,)
-        self._writers.append(threading.Thread(target=_write_all, args=(write_end, value.encode("utf-8")), daemon=True))
+        writer = threading.Thread(target=_write_all, args=(write_end, value.encode("utf-8")), daemon=True)
+        self._writers.append((writer, write_end))
         return f"/dev/fd/{read_end}"
 
     def file(self, name: str, content: str) -> str:
@@ -267,15 +268,17 @@ class Handover:
 
     def started(self) -> None:
         """The child holds its copies of the pipes now: write them."""
-        for writer in self._writers:
+        for writer, _ in self._writers:
             writer.start()
 
     def __exit__(self, *exc) -> None:
         for fd in self.fds:  # a writer still blocked (az never read) gets EPIPE and ends
             os.close(fd)
-        for writer in self._writers:
-            if writer.is_alive() or writer.ident is not None:
-                writer.join()
+        for writer, write_end in self._writers:
+            if writer.ident is not None:
+                writer.join()  # it closes its write end
+            else:
+                os.close(write_end)  # az never started
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
 

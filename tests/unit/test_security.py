@@ -167,3 +167,16 @@ def test_a_run_disables_core_dumps(fake, cli, workdir):
 
     cli("status")
     assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)
+
+
+def test_no_pipe_is_left_open_when_az_cannot_start(tmp_path):
+    from azwrap.redact import Redactor
+    from azwrap.runner import AzNotFound, Runner, Secret
+
+    broken = tmp_path / "az"
+    broken.write_bytes(b"\x7fELF not really a program")
+    broken.chmod(0o755)
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(AzNotFound):
+        Runner(str(broken), Redactor(), quiet=True).run("datastore", ["--client-secret", Secret("s3cr3t-value")])
+    assert set(os.listdir("/proc/self/fd")) == before
