@@ -77,7 +77,13 @@ def _version(setup, az_check: Check) -> Check:
     except AzFailed as error:
         return Check("az", FAIL, f"{az_check.detail}: `az version` failed ({error.reason or f'exit {error.exit_code}'})",
                      INSTALL_HINT)
-    return Check("az", OK, f"azure-cli {versions.get('azure-cli', '?')} at {az_check.detail}")
+    started = setup.runner.launch
+    how = ""
+    if started.prefix[0] != started.program:
+        how = f", run as {started.prefix[0]} {' '.join(started.prefix[1:])} (the MSI's az.cmd, without cmd.exe)"
+    elif started.via_cmd:
+        how = " (a batch file run through cmd.exe: values holding & | < > ^ % ( ) \" ! are refused)"
+    return Check("az", OK, f"azure-cli {versions.get('azure-cli', '?')} at {az_check.detail}{how}")
 
 
 def _login(setup) -> Check:

@@ -97,10 +97,13 @@ def test_a_batch_file_az_refuses_a_special_value_with_exit_2_before_any_call(win
 def test_the_msi_python_receives_the_arguments_and_az_installer(windows, tmp_path, fp, monkeypatch):
     wbin = msi_tree(tmp_path, MSI_NEW)
     python = str(wbin.parent / "python.exe")
-    fp.register([python, "-IBm", "azure.cli", "group", "create", "--name", "rg(1)&x"], stdout="{}")
+    seen = {}
+    fp.register([python, "-IBm", "azure.cli", "group", "create", "--name", "rg(1)&x"], stdout="{}",
+                callback=lambda process: seen.update(process.kwargs["env"]))  # fmt: skip
     az = runner.Runner(str(wbin / "az.cmd"), Redactor(), quiet=True)
     az.run("workspace", ["group", "create", "--name", "rg(1)&x"])
     assert fp.calls[0] == [python, "-IBm", "azure.cli", "group", "create", "--name", "rg(1)&x"]
+    assert seen["AZ_INSTALLER"] == "MSI" and seen["AZURE_CORE_OUTPUT"] == "json"  # what az.cmd sets, and ours
 
 
 def test_posix_launches_az_as_found(tmp_path):
@@ -117,3 +120,16 @@ def test_the_powershell_script_refuses_values_az_cmd_would_mangle(cli, option, v
     assert result.stdout == ""
     bash = cli("plan", "--account", "mydatalake", "--shell", "bash", option, value)
     assert bash.exit_code == 0 and value in bash.stdout or repr(value)[1:-1] in bash.stdout
+
+
+def test_doctor_says_how_az_is_run(windows, tmp_path, fp, cli, workdir, monkeypatch):
+    import json
+
+    wbin = msi_tree(tmp_path, MSI_OLD)
+    python = str(wbin.parent / "python.exe")
+    monkeypatch.setenv("PATH", str(wbin))
+    fp.register([python, "-IBm", "azure.cli", "version"], stdout=json.dumps({"azure-cli": "2.91.0"}))
+    fp.register([python, "-IBm", "azure.cli", "account", "show"], returncode=1, stdout="", stderr="ERROR: az login\n")
+    fp.register([python, "-IBm", "azure.cli", "extension", "list"], stdout="[]")
+    result = cli("doctor")
+    assert f"run as {python} -IBm azure.cli (the MSI's az.cmd, without cmd.exe)" in result.stdout
