@@ -88,8 +88,14 @@ def reveal(state: dict) -> str | None:
 def for_disk(state: dict, store: str) -> dict:
     """The state as it is written: with the keyring store, the password moved to the OS credential store."""
     sp = state["outputs"].get("sp")
-    if store != KEYRING or not sp or "password" not in sp:
+    if not sp or "password" not in sp:
         return state
+    if store != KEYRING:
+        if sp.get("secret_store") != KEYRING:
+            return state
+        on_disk = copy.deepcopy(state)  # back from the keyring into the file (the keyring entry is left)
+        del on_disk["outputs"]["sp"]["secret_store"]
+        return on_disk
     keyring = _keyring()
     try:
         if keyring.get_password(SERVICE, sp["appId"]) != sp["password"]:

@@ -160,3 +160,15 @@ def test_doctor_says_where_the_secret_is(memory, fake, cli, workdir):
     result = cli("doctor", "--account", ACCOUNT, "--format", "json")
     [store] = [c for c in json.loads(result.stdout) if c["check"] == "store"]
     assert store["status"] == "ok" and "the OS credential store" in store["detail"]
+
+
+def test_switching_stores_moves_the_secret_at_the_next_save(memory):
+    recorded = {"version": 1, "steps": {}, "outputs": {"sp": {"appId": SP["appId"], "tenant": SP["tenant"],
+                                                              "password": SECRET}}}  # fmt: skip
+    to_keyring = secrets.for_disk(recorded, "keyring")
+    assert to_keyring["outputs"]["sp"] == {"appId": SP["appId"], "tenant": SP["tenant"], "secret_store": "keyring"}
+    assert memory.passwords[("azwrap", SP["appId"])] == SECRET
+    revealed = json.loads(json.dumps(to_keyring))
+    assert secrets.reveal(revealed) == SECRET
+    back = secrets.for_disk(revealed, "file")
+    assert back["outputs"]["sp"] == {"appId": SP["appId"], "tenant": SP["tenant"], "password": SECRET}
