@@ -623,3 +623,22 @@ def test_app_delete_removes_the_principal_not_its_role_assignments(home):
     assert [r["id"] for r in state(home)["role_assignments"]] == [made["id"]]  # left behind: delete those first
     ok(home, "role", "assignment", "delete", "--ids", made["id"])
     assert state(home)["role_assignments"] == []
+
+
+def test_an_at_path_that_cannot_be_opened_is_passed_on_literally_and_an_inherited_pipe_is_read(home):
+    setup(home, "v1", resources=True)
+    base = ["ml", "datastore", "attach-adls-gen2", "--account-name", "acct1", "--client-id", "cid", "--tenant-id", "tid",
+            "--file-system", "fs1", "-w", "aml", "-g", "aml-rg"]  # fmt: skip
+    ok(home, *base, "--name", "Literal", "--client-secret", "@/dev/fd/987")  # no such descriptor: silently literal
+    assert state(home)["datastores"]["aml-rg/aml/Literal"]["client_secret"] == "@/dev/fd/987"
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"pipe-secret")
+    os.close(write_end)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_"))}
+    env.update(AZSIM_HOME=str(home), AZURE_EXTENSION_USE_DYNAMIC_INSTALL="no")
+    argv = [sys.executable, str(SIM), *base, "--name", "Piped", "--client-secret", f"@/dev/fd/{read_end}"]
+    done = subprocess.run(argv, env=env, pass_fds=(read_end,), capture_output=True, text=True, timeout=30)
+    os.close(read_end)
+    assert done.returncode == 0, done.stderr
+    assert state(home)["datastores"]["aml-rg/aml/Piped"]["client_secret"] == "pipe-secret"
+    assert state(home)["calls"][-1][-1] == f"@/dev/fd/{read_end}"  # the raw argv is recorded, not the secret
