@@ -21,6 +21,9 @@ from pathlib import Path
 DEFAULT_PATH = Path(".azwrap") / "state.json"
 VERSION = 1
 GITIGNORE = "*\n"  # nothing in azwrap's directory is meant for git: the state holds a secret
+# Added to a `.azwrap` the user made (no .gitignore yet): ignores all the same, but does not mark the
+# directory as made by azwrap (GITIGNORE exactly does), so its modes stay the user's.
+ADDED_GITIGNORE = "# added by azwrap: the state file here holds a secret\n*\n"
 TEMP_PREFIX, TEMP_SUFFIX = ".state-", ".tmp"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # not on Windows, where planting a link needs admin rights
 
@@ -307,6 +310,8 @@ def _ensure_directory(directory: Path) -> None:
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)
         _create_gitignore(directory)
+    elif directory.name == ".azwrap" and not os.path.lexists(directory / ".gitignore"):
+        _create_gitignore(directory, ADDED_GITIGNORE)  # keep the secret out of git, even in a .azwrap of yours
     _make_directory_private(directory)
 
 
@@ -396,14 +401,14 @@ def _is_azwraps(directory: Path) -> bool:
         return handle.read() == GITIGNORE
 
 
-def _create_gitignore(directory: Path) -> None:
+def _create_gitignore(directory: Path, content: str = GITIGNORE) -> None:
     # O_EXCL: never write through a link or over a file that is already there.
     try:
         fd = os.open(directory / ".gitignore", os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
     except FileExistsError:
         return
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(GITIGNORE)
+        handle.write(content)
 
 
 def _directory_problem(directory: Path) -> str | None:

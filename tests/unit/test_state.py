@@ -79,7 +79,10 @@ def test_a_directory_the_user_made_is_never_chmodded(tmp_path):
     state.save(directory / "state.json", state.empty())
     state.load(directory / "state.json")
     assert stat.S_IMODE(directory.stat().st_mode) == 0o755
-    assert not (directory / ".gitignore").exists()
+    # ... but the secret is kept out of git all the same
+    assert (directory / ".gitignore").read_text().endswith("\n*\n")
+    state.load(directory / "state.json")
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o755
 
 
 def test_the_users_own_folder_is_left_as_it_is(tmp_path):
