@@ -195,18 +195,23 @@ def test_show_missing_exits_3(home):
     setup(home, "v1", resources=True)
     cases = [
         ["group", "show", "-n", "nope"],
-        ["storage", "account", "show", "-n", "nope"],
         ["storage", "account", "show", "-n", "acct1", "-g", "aml-rg"],
         ["storage", "fs", "show", "-n", "nope", "--account-name", "acct1"],
-        ["ml", "workspace", "show", "-w", "nope", "-g", "aml-rg"],
-        ["ml", "computetarget", "show", "-n", "nope", "-w", "aml", "-g", "aml-rg"],
-        ["ml", "datastore", "show", "-n", "nope", "-w", "aml", "-g", "aml-rg"],
         ["ad", "sp", "show", "--id", "00000000-0000-0000-0000-000000000001"],
     ]
     for args in cases:
         r = run(home, *args)
         assert r.returncode == 3, (args, r.stderr)
         assert "ERROR: " in r.stderr
+    # REFERENCE.md section 7: without --resource-group a validator fails first (exit 2), and the v1
+    # extension's "not found" is an ordinary SDK error (exit 1), not az's 3.
+    r = run(home, "storage", "account", "show", "-n", "nope")
+    assert r.returncode == 2, r.stderr
+    for args in (["ml", "workspace", "show", "-w", "nope", "-g", "aml-rg"],
+                 ["ml", "computetarget", "show", "-n", "nope", "-w", "aml", "-g", "aml-rg"],
+                 ["ml", "datastore", "show", "-n", "nope", "-w", "aml", "-g", "aml-rg"]):
+        r = run(home, *args)
+        assert r.returncode == 1 and "not found" in r.stderr, (args, r.stderr)
     r = run(home, "group", "show", "-n", "nope")
     assert "(ResourceGroupNotFound) Resource group 'nope' could not be found." in r.stderr
 
