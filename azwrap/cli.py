@@ -7,12 +7,14 @@ import math
 import os
 import signal
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from . import __version__, doctor, launch, lifecycle, scripts, secrets
+from . import destroy as teardown
 from . import state as state_file
 from .engine import FIRST_RETRY_DELAY, Setup, status_report
 from .errors import MissingInput, Refused
@@ -20,6 +22,7 @@ from .redact import Redactor
 from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az, remove_stale_private_dirs
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from .state import StateError
+from .commands import with_subscription
 from .steps import BY_NAME, STEPS, plan
 
 EXIT_AZ_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -39,17 +42,49 @@ def _validate(ctx: click.Context, param: click.Parameter, value):
 
 
 def setting_option(setting: str) -> click.Option:
+    # No click default: a value not given comes from the state, then from the book (resolve_settings).
     default = getattr(DEFAULTS, setting)
     return click.Option(
         [_option_name(setting), setting],
-        default=default,
+        default=None,
         type={"max_nodes": int, "ml_cli": click.Choice(["v1", "v2"])}.get(setting, str),
         envvar=f"AZWRAP_{setting.upper()}",
         show_envvar=True,
-        show_default=default is not None,
+        show_default=str(default) if default is not None else False,
         callback=_validate,
-        help=HELP[setting],
+        help=HELP[setting] + " Remembered from the last run.",
     )
+
+
+SOURCES = {ParameterSource.COMMANDLINE: "option", ParameterSource.ENVIRONMENT: "environment"}
+
+
+def resolve_settings(options: dict, recorded: dict) -> tuple[Settings, dict]:
+    """Each setting from its option, its AZWRAP_* variable, the value the state recorded, or the book's
+    default, in that order; and where each came from (for status, and to tell a change)."""
+    ctx = click.get_current_context()
+    values, sources = {}, {}
+    for name in NAMES:
+        given = options.pop(name, None)
+        source = ctx.get_parameter_source(name) if name in ctx.params else None
+        if given is not None and source in SOURCES:
+            values[name], sources[name] = given, SOURCES[source]
+        elif recorded.get(name) is not None:
+            broken = check(name, recorded[name])
+            if broken:
+                raise Failure(f"the state records {_option_name(name)} {recorded[name]!r}, which is not valid "
+                              f"(must be {broken}); give {_option_name(name)} to replace it", EXIT_USAGE)
+            values[name], sources[name] = recorded[name], "state"
+        else:
+            values[name], sources[name] = getattr(DEFAULTS, name), "default"
+    return Settings(**values), sources
+
+
+def _recorded_settings(state_path: Path) -> dict:
+    try:
+        return state_file.load(state_path).get("settings", {})
+    except StateError as error:
+        raise Failure(str(error), EXIT_USAGE) from None
 
 
 def run_options(steps) -> list[click.Option]:
@@ -64,9 +99,15 @@ def run_options(steps) -> list[click.Option]:
                      help="Where the client secret is kept: keyring = the OS credential store (Windows Credential "
                           "Manager, macOS Keychain), file = the 0600 state file; auto = keyring on Windows and macOS, "
                           "file elsewhere."),
+        setting_option("subscription"),
     ]  # fmt: skip
     if not steps:
         return options
+    if steps[0].name != "login" or len(steps) > 1:
+        options.append(click.Option(
+            ["--no-refresh"], is_flag=True,
+            help="Trust the state: skip a step recorded done without checking that what it made is still there.",
+        ))  # fmt: skip
     if len(steps) > 1:
         names = [step.name for step in steps if step.name != "login"]
         options.append(click.Option(
@@ -131,14 +172,14 @@ class Failure(click.ClickException):
         self.exit_code = exit_code
 
 
-def _settings(options: dict, uses) -> Settings:
-    values = {name: options.pop(name) for name in NAMES if name in options}
-    if "account" in uses and values.get("account") is None:
+def _settings(options: dict, uses, state_path: Path) -> Settings:
+    settings, _ = resolve_settings(options, _recorded_settings(state_path))
+    if "account" in uses and settings.account is None:
         raise click.UsageError(
             "Missing option '--account' (or AZWRAP_ACCOUNT): the ADLS Gen2 storage account name. "
             "It is globally unique, so azwrap has no default for it."
         )
-    return Settings(**values)
+    return settings
 
 
 def _check_source(settings: Settings, uses) -> None:
@@ -182,17 +223,20 @@ def run_az(steps, action):
         skip_doctor = options.pop("skip_doctor", True)
         keep_old_sp = options.pop("keep_old_sp", False)
         secret_store = secrets.resolve(options.pop("secret_store"))
-        settings = _settings(options, uses)
+        refresh = not options.pop("no_refresh", False)
+        extra = {name: options.pop(name) for name in list(options) if name not in NAMES}
+        settings = _settings(options, uses, state_path)
         _check_source(settings, uses)
         redact = Redactor()
         setup = None
         try:
             remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
-            runner = Runner(find_az(az_given), redact, quiet=quiet)
+            runner = Runner(find_az(az_given), redact, quiet=quiet, subscription=settings.subscription)
             for name in uses:
                 runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
-                          first_retry_delay=_retry_delay(), keep_old_sp=keep_old_sp, secret_store=secret_store)
+                          first_retry_delay=_retry_delay(), keep_old_sp=keep_old_sp, secret_store=secret_store,
+                          refresh=refresh)
             # Refusals that need no az call come first, then doctor's read-only checks.
             setup.preflight(steps)
             if any(step.name != "login" for step in steps):
@@ -201,7 +245,7 @@ def run_az(steps, action):
                 secrets.check_usable(secret_store)
             if not skip_doctor:
                 _doctor_before_all(setup, runner.az)
-            action(setup)
+            action(setup, **extra)
         except (AzNotFound, launch.Unsafe) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except (StateError, MissingInput, Refused) as error:
@@ -267,7 +311,7 @@ def main():
 main.add_command(click.Command(
     "all",
     callback=run_az(STEPS, lambda setup: (setup.run_all(), _tell_env(setup))),
-    params=[setting_option(name) for name in NAMES] + run_options(STEPS) + [
+    params=[setting_option(name) for name in NAMES if name != "subscription"] + run_options(STEPS) + [
         click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
     ],
     help=_help(
@@ -315,11 +359,11 @@ def _doctor_before_all(setup: Setup, az_path: str) -> None:
 
 
 def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Path, secret_store: str, **options) -> None:
-    settings = Settings(**options)
+    settings, _ = resolve_settings(options, state_file.peek(state_path).get("settings", {}))
     az_check = doctor.az_program(az_path)
     redact = Redactor()
-    setup = Setup(settings, Runner(az_check.detail, redact, quiet=quiet or output_format == "json"), state_path,
-                  secret_store=secrets.resolve(secret_store))
+    runner = Runner(az_check.detail, redact, quiet=quiet or output_format == "json", subscription=settings.subscription)
+    setup = Setup(settings, runner, state_path, secret_store=secrets.resolve(secret_store))
     checks = doctor.run(setup, az_check)
     if output_format == "json":
         click.echo(json.dumps(doctor.as_dicts(checks), indent=2))
@@ -383,18 +427,25 @@ main.add_command(click.Command(
 ))  # fmt: skip
 
 
-def _plan(shell: str, output_format: str, **options) -> None:
-    if options["account"] is None:
-        options["account"] = ACCOUNT_PLACEHOLDER
+def _plan(shell: str, output_format: str, state_path: Path, destroy: bool, **options) -> None:
+    recorded = state_file.peek(state_path)  # plan changes nothing, not even the state's modes
+    settings, _ = resolve_settings(options, recorded.get("settings", {}))
+    if settings.account is None:
+        settings = replace(settings, account=ACCOUNT_PLACEHOLDER)
         click.echo(f"azwrap: no --account given; the plan uses the placeholder {ACCOUNT_PLACEHOLDER}", err=True)
     if shell == "powershell" and output_format == "script":
-        for name, value in options.items():
+        for name, value in asdict(settings).items():
             if isinstance(value, str) and value != ACCOUNT_PLACEHOLDER:
                 try:
                     launch.refuse_in_powershell_script(value, _option_name(name))
                 except launch.Unsafe as error:
                     raise Failure(str(error), EXIT_USAGE) from None
-    invocations = plan(Settings(**options))
+    if destroy:
+        subscription_id = recorded.get("subscription", {}).get("id", "<subscription-id>")
+        invocations = teardown.plan(recorded, settings, subscription_id).invocations()
+    else:
+        invocations = plan(settings)
+    invocations = [replace(inv, args=with_subscription(inv.args, settings.subscription)) for inv in invocations]
     if output_format == "json":
         click.echo(scripts.render_json(invocations))
     else:
@@ -409,6 +460,8 @@ main.add_command(click.Command(
         click.Option(["--format", "output_format"], type=click.Choice(["script", "json"]), default="script",
                      show_default=True, help="A script to copy and paste, or the commands as JSON."),
         *(setting_option(name) for name in NAMES),
+        state_option(),
+        click.Option(["--destroy"], is_flag=True, help="The teardown of the recorded setup (what `azwrap destroy` runs)."),
     ],
     help=_help(
         "Print the az commands as a script; run nothing.",
@@ -420,20 +473,52 @@ main.add_command(click.Command(
 ))  # fmt: skip
 
 
-def _status(output_format: str, state_path: Path) -> None:
+def _status(output_format: str, state_path: Path, refresh: bool, az_path: str | None, **options) -> None:
     try:
-        report = status_report(state_file.load(state_path), state_path)
+        recorded = state_file.load(state_path)
     except StateError as error:
         raise Failure(str(error), EXIT_USAGE) from None
+    settings, sources = resolve_settings(options, recorded.get("settings", {}))
+    report = status_report(recorded, state_path, settings, sources)
+    if refresh:
+        _status_live(report, settings, recorded, state_path, az_path)
     if output_format == "json":
         click.echo(json.dumps(report, indent=2))
         return
     click.echo(f"state: {state_path}")
+    if report["subscription"]:
+        sub = report["subscription"]
+        click.echo(f"subscription: {sub.get('name')} ({sub.get('id')}), tenant {sub.get('tenantId')}")
     for step in report["steps"]:
         when = f"  {step['done_at']}" if step["done_at"] else ""
         click.echo(f"  {step['step']:<10} {step['status']:<8}{when}")
+    click.echo("settings (value, where it comes from):")
+    for name, entry in report["settings"].items():
+        click.echo(f"  {_option_name(name):<15} {str(entry['value']):<32} {entry['source']}")
+    if report["resources"]:
+        click.echo("resources (recorded" + (", live" if refresh else "") + "):")
+    for entry in report["resources"]:
+        live = f"  {entry['live']}" if refresh else ""
+        click.echo(f"  {entry['resource']:<50} {'made by azwrap' if entry['created'] else 'yours':<15}{live}")
     for name, value in report["outputs"].items():
         click.echo(f"  {name} = {value}")
+
+
+def _status_live(report: dict, settings: Settings, recorded: dict, state_path: Path, az_path: str | None) -> None:
+    """Each recorded resource probed, read-only, next to what the state says."""
+    redact = Redactor()
+    try:
+        runner = Runner(find_az(az_path), redact, quiet=True, subscription=settings.subscription)
+        setup = Setup(settings, runner, state_path)
+        setup._state = recorded
+        if not setup.signed_in():
+            raise Failure("not signed in to Azure (az account show failed): run `azwrap login` first", EXIT_USAGE)
+        for entry in report["resources"]:
+            entry["live"] = "present" if setup.present(entry["key"]) else "MISSING"
+    except AzNotFound as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+    except AzFailed as error:
+        raise Failure(redact(error.message()), EXIT_AZ_FAILED) from None
 
 
 main.add_command(click.Command(
@@ -442,11 +527,74 @@ main.add_command(click.Command(
     params=[
         text_or_json_option(),
         state_option(),
+        click.Option(["--refresh"], is_flag=True,
+                     help="Also look, read-only, whether each recorded resource is still there (runs az)."),
+        click.Option(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
+                     help="The az executable, with --refresh. [default: az found on PATH]"),
+        *(setting_option(name) for name in NAMES),
     ],
     help=_help(
-        "Show which steps are done, when, and what they recorded.",
-        "Reads the state file only; runs no az command and never shows the client secret.",
+        "Show which steps are done, when, what they recorded, and the setup's settings.",
+        "Reads the state file only and never shows the client secret; each setting is shown with where its "
+        "value comes from (option, environment, state, default). With --refresh it also probes Azure, "
+        "read-only, and shows recorded and live side by side.",
         "azwrap status --format json",
     ),
     short_help="Show which steps are done and what they recorded (never the secret).",
+))  # fmt: skip
+
+
+def _destroy(setup: Setup, yes: bool, what_if: bool) -> None:
+    """Delete what azwrap made for this setup: list, confirm, then delete in reverse dependency order."""
+    setup.check_subscription()
+    plan_ = teardown.plan(setup.state, setup.settings, setup.known().subscription_id)
+    for line in teardown.describe(plan_):
+        click.echo(line, err=True)
+    if what_if or not plan_.deletions:
+        return
+    if not yes:
+        _confirm_destroy(setup.settings.account or "")
+    teardown.run(setup, plan_, heartbeat=_heartbeat())
+    click.echo("Destroyed: what azwrap made is deleted, and its secret forgotten. `azwrap all` builds the "
+               "setup again with the same settings.", err=True)
+
+
+def _confirm_destroy(account: str) -> None:
+    # The PowerShell way: the list first, then a question a reflex cannot answer.
+    if not sys.stdin.isatty():
+        raise Failure("no terminal to confirm the deletion: run `azwrap destroy --yes`, or look first with "
+                      "`azwrap destroy --what-if`. Nothing was deleted.", EXIT_USAGE)
+    typed = click.prompt(f"Type the storage account name ({account}) to delete all of the above", default="",
+                         show_default=False, err=True)
+    if typed.strip() != account:
+        raise Failure("not confirmed: nothing was deleted.", EXIT_USAGE)
+
+
+def _heartbeat() -> float:
+    """Seconds between "still deleting" lines: AZWRAP_HEARTBEAT (the tests make it short)."""
+    try:
+        return max(float(os.environ.get("AZWRAP_HEARTBEAT", teardown.HEARTBEAT_SECONDS)), 0.01)
+    except ValueError:
+        raise click.UsageError("AZWRAP_HEARTBEAT is not a number of seconds.") from None
+
+
+main.add_command(click.Command(
+    "destroy",
+    callback=run_az([], _destroy),
+    params=[
+        click.Option(["--yes", "-y"], is_flag=True, help="Do not ask for the storage account name to confirm."),
+        click.Option(["--what-if"], is_flag=True, help="List what would be deleted and kept; delete nothing."),
+        *run_options([]),
+    ],
+    help=_help(
+        "Delete what azwrap created for this setup, and nothing else.",
+        "Reads the state: role assignments first, then the datastore and compute (when the workspace stays), the "
+        "workspace (purged, so that its name is free again), the resource groups azwrap created (in a group of "
+        "yours: the storage account, filesystem or file it created), and the app registration with its secret. "
+        "What you made yourself is kept. It lists everything first and asks you to type the storage account "
+        "name; --yes skips the question, --what-if only lists. A run that fails or is interrupted is finished "
+        "by running destroy again.",
+        "azwrap destroy --what-if",
+    ),
+    short_help="Delete what azwrap created (asks first; --what-if lists only).",
 ))  # fmt: skip

@@ -6,6 +6,7 @@ objects; the runner fills them in, the script renderers print them as $sp.appId 
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -84,8 +85,6 @@ class Guard:
     exists: Callable[[object], bool]  # the probe's JSON (None: not found, exit 3) -> already there?
     what: str  # e.g. "filesystem fs1"
     shape: type = dict  # what the probe's JSON must be
-    with_state: bool = False  # exists(json, state): the answer depends on what azwrap recorded
-    # exists may also return the argv of a command to run before creating it anew (v1 datastore detach).
 
 
 @dataclass(frozen=True)
@@ -98,6 +97,8 @@ class Invocation:
     guard: Guard | None = None
     # Role assignments right after creating a principal fail until the directory replicates.
     retry_replication: bool = False
+    makes: str | None = None  # the resource it creates (resources.py), recorded as azwrap's
+    before: bool = False  # runs only to make way for the next invocation (a stale datastore's detach)
 
     @property
     def refs(self) -> list[Ref]:
@@ -133,7 +134,105 @@ def extension_list() -> Args:
 
 def extension_remove_line(name: str) -> str:
     """The command that removes an extension, for the user to run (azwrap never does it itself)."""
-    return " ".join(["az", "extension", "remove", "--name", name])
+    return line(("extension", "remove", "--name", name))
+
+
+def line(args: Args) -> str:
+    """A command for the user to read or copy (messages); never run through a shell."""
+    return shlex.join(["az", *map(str, args)])
+
+
+# --subscription is an ARM option: `az ad` (Microsoft Graph), login, version, extension and config
+# do not accept it, and `az account` commands take their own (REFERENCE.md section 7).
+_NO_SUBSCRIPTION = (("ad",), ("login",), ("logout",), ("version",), ("extension",), ("config",), ("account",))
+
+
+def with_subscription(args: Args, subscription: str | None) -> Args:
+    """args with `--subscription S` when a subscription is chosen and the command accepts it."""
+    if not subscription or any(tuple(args[: len(words)]) == words for words in _NO_SUBSCRIPTION):
+        return args
+    return (*args, "--subscription", subscription)
+
+
+def account_show_for(subscription: str | None) -> Args:
+    return ("account", "show", "--subscription", subscription) if subscription else account_show()
+
+
+def account_set(subscription_id: str) -> Args:
+    return ("account", "set", "--subscription", subscription_id)
+
+
+# --- read-only probes (README "Probes") and ARM ids ---------------------------------------
+
+ML_WORKSPACES = "Microsoft.MachineLearningServices/workspaces"
+ARM = "https://management.azure.com"
+# A GA api-version of Microsoft.MachineLearningServices that takes forceToPurge on DELETE.
+ML_API_VERSION = "2024-10-01"
+
+
+def group_id(subscription_id: str, group: str) -> str:
+    return f"/subscriptions/{subscription_id}/resourceGroups/{group}"
+
+
+def workspace_id(subscription_id: str, s: Settings) -> str:
+    return f"{group_id(subscription_id, s.aml_group)}/providers/{ML_WORKSPACES}/{s.workspace}"
+
+
+def compute_id(subscription_id: str, s: Settings) -> str:
+    return f"{workspace_id(subscription_id, s)}/computes/{s.compute}"
+
+
+def group_exists(name: str) -> Args:
+    return ("group", "exists", "--name", name)
+
+
+def resource_show(resource_id: str) -> Args:
+    # az's own not-found (exit 3), unlike the v1 extension's `show` commands (REFERENCE.md section 7).
+    return ("resource", "show", "--ids", resource_id)
+
+
+def storage_fs_file_exists(s: Settings) -> Args:
+    return ("storage", "fs", "file", "exists", "--file-system", s.filesystem, "--path", s.upload_path,
+            "--account-name", s.account)  # fmt: skip
+
+
+def role_assignment_list(assignee: str, scope: str) -> Args:
+    return ("role", "assignment", "list", "--assignee", assignee, "--scope", scope)
+
+
+def datastore_list(s: Settings) -> Args:
+    return ("ml", "datastore", "list", "--workspace-name", s.workspace, "--resource-group", s.aml_group)
+
+
+# --- deletes (azwrap destroy; REFERENCE.md section 7) ------------------------------------
+
+
+def group_delete(name: str) -> Args:
+    return ("group", "delete", "--name", name, "--yes")
+
+
+def storage_account_delete(s: Settings) -> Args:
+    return ("storage", "account", "delete", "--name", s.account, "--resource-group", s.adls_group, "--yes")
+
+
+def storage_fs_delete(s: Settings) -> Args:
+    return ("storage", "fs", "delete", "--name", s.filesystem, "--account-name", s.account, "--yes")
+
+
+def storage_fs_file_delete(s: Settings) -> Args:
+    return ("storage", "fs", "file", "delete", "--file-system", s.filesystem, "--path", s.upload_path,
+            "--account-name", s.account, "--yes")  # fmt: skip
+
+
+def workspace_purge(workspace_arm_id: str) -> Args:
+    """The ARM purge: also for a workspace already soft-deleted, which `az ml workspace delete` cannot find."""
+    return ("rest", "--method", "delete",
+            "--url", f"{ARM}{workspace_arm_id}?api-version={ML_API_VERSION}&forceToPurge=true")  # fmt: skip
+
+
+def v2_workspace_delete(s: Settings) -> Args:
+    return ("ml", "workspace", "delete", "--name", s.workspace, "--resource-group", s.aml_group,
+            "--permanently-delete", "--all-resources", "--yes")  # fmt: skip
 
 
 def storage_account_check_name(s: Settings) -> Args:
@@ -141,7 +240,9 @@ def storage_account_check_name(s: Settings) -> Args:
 
 
 def storage_account_show_in_group(s: Settings) -> Args:
-    return ("storage", "account", "show", "--name", s.account, "--resource-group", s.adls_group)
+    # With --resource-group a missing account exits 3 (without it: 2, REFERENCE.md section 7). The group
+    # comes first so that this probe is never mistaken for the book's `storage account show --name A`.
+    return ("storage", "account", "show", "--resource-group", s.adls_group, "--name", s.account)
 
 
 def group_create(location: str, name: str) -> Args:
@@ -248,19 +349,6 @@ def v1_compute_create(s: Settings) -> Args:
     )  # fmt: skip
 
 
-def v1_compute_show(s: Settings) -> Args:
-    return (
-        "ml", "computetarget", "show",
-        "--name", s.compute,
-        "--workspace-name", s.workspace,
-        "--resource-group", s.aml_group,
-    )  # fmt: skip
-
-
-def v1_datastore_show(s: Settings) -> Args:
-    return ("ml", "datastore", "show", "--name", s.datastore, "--workspace-name", s.workspace, "--resource-group", s.aml_group)
-
-
 def v1_datastore_attach(s: Settings) -> Args:
     return (
         "ml", "datastore", "attach-adls-gen2",
@@ -340,8 +428,6 @@ def v2_workspace_show(s: Settings) -> Args:
     return ("ml", "workspace", "show", "--name", s.workspace, "--resource-group", s.aml_group)
 
 
-def v2_compute_show(s: Settings) -> Args:
-    return ("ml", "compute", "show", "--name", s.compute, "--workspace-name", s.workspace, "--resource-group", s.aml_group)
 
 
 @dataclass(frozen=True)
@@ -354,11 +440,8 @@ class Dialect:
     compute_create: Callable[[Settings], Args]
     datastore_attach: Callable[[Settings], Args]
     workspace_show: Callable[[Settings], Args]
-    compute_show: Callable[[Settings], Args]
-    # v1's attach fails on an existing datastore; v2's create silently replaces it: both probe first.
-    datastore_show: Callable[[Settings], Args]
-    compute_delete: str  # the command that removes a compute, for messages
-    datastore_detach: str  # likewise for a datastore
+    compute_delete: Callable[[Settings], Args]
+    datastore_delete: Callable[[Settings], Args]
 
 
 V1 = Dialect(
@@ -368,10 +451,9 @@ V1 = Dialect(
     compute_create=v1_compute_create,
     datastore_attach=v1_datastore_attach,
     workspace_show=v1_workspace_show,
-    compute_show=v1_compute_show,
-    datastore_show=v1_datastore_show,
-    compute_delete="az ml computetarget delete",
-    datastore_detach="az ml datastore detach",
+    compute_delete=lambda s: ("ml", "computetarget", "delete", "--name", s.compute, "--workspace-name", s.workspace,
+                              "--resource-group", s.aml_group),
+    datastore_delete=v1_datastore_detach,
 )
 
 V2 = Dialect(
@@ -381,10 +463,10 @@ V2 = Dialect(
     compute_create=v2_compute_create,
     datastore_attach=v2_datastore_create,
     workspace_show=v2_workspace_show,
-    compute_show=v2_compute_show,
-    datastore_show=v2_datastore_show,
-    compute_delete="az ml compute delete",
-    datastore_detach="az ml datastore delete",
+    compute_delete=lambda s: ("ml", "compute", "delete", "--name", s.compute, "--workspace-name", s.workspace,
+                              "--resource-group", s.aml_group, "--yes"),
+    datastore_delete=lambda s: ("ml", "datastore", "delete", "--name", s.datastore, "--workspace-name", s.workspace,
+                                "--resource-group", s.aml_group),
 )
 
 DIALECTS = {dialect.name: dialect for dialect in (V1, V2)}

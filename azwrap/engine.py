@@ -7,24 +7,27 @@ import hashlib
 import time
 from pathlib import Path
 
+from dataclasses import asdict
+
 from . import commands as az
-from . import lifecycle, secrets
+from . import lifecycle, planning, resources, secrets
 from . import state as state_file
-from .commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref
+from .commands import CAPTURED_FIELDS, DIALECTS, SECRET_REFS, Concat, FileArg, Invocation, Ref
 from .errors import MissingInput, Refused
 from .runner import AzFailed, Joined, PrivateFile, Runner, Secret
-from .settings import DEFAULTS, Settings
-from .steps import PRODUCERS, STEPS, Step
+from .settings import Settings
+from .steps import BY_NAME, PRODUCERS, STEPS, Known, Step
 
 # stderr of `az role assignment create` while a new principal is not yet visible everywhere
 # (directory replication, REFERENCE.md section 4): worth retrying; anything else is not.
 REPLICATION_ERRORS = ("Cannot find user or service principal in graph database", "does not exist in the directory",
                       "PrincipalNotFound")  # fmt: skip
 FIRST_RETRY_DELAY, MAX_RETRY_DELAY = 2.0, 30.0
-
-
-# Where an upload goes: another destination is a new upload, not an overwrite.
-UPLOAD_DESTINATION = ("account", "filesystem", "upload_path")
+# What `ml workspace create` says while a soft-deleted workspace holds the name (also for a while
+# after a purge was answered: REFERENCE.md section 7).
+SOFT_DELETED = "Soft-deleted workspace exists"
+# Steps that change nothing in Azure (az's own sign-in and extensions): no subscription to check.
+LOCAL_STEPS = ("login", "extension")
 
 
 def force_hint(step: str) -> str:
@@ -49,15 +52,19 @@ class Setup:
     def __init__(self, settings: Settings, runner: Runner, state_path: Path, *,
                  force: frozenset[str] = frozenset(), retry_timeout: float = 300.0, keep_old_sp: bool = False,
                  secret_store: str = "file",
-                 first_retry_delay: float = FIRST_RETRY_DELAY, sleep=time.sleep, clock=time.monotonic):  # fmt: skip
+                 first_retry_delay: float = FIRST_RETRY_DELAY, sleep=time.sleep, clock=time.monotonic,
+                 refresh: bool = True):  # fmt: skip
         self.settings, self.runner, self.state_path = settings, runner, state_path
         self.force, self.retry_timeout, self.first_retry_delay = force, retry_timeout, first_retry_delay
-        self.sleep, self.clock = sleep, clock
+        self.sleep, self.clock, self.refresh = sleep, clock, refresh
         self.keep_old_sp = keep_old_sp  # --keep-old-sp: a principal --force sp replaces is not deleted
         self.secret_store = secret_store  # "file" or "keyring" (secrets.resolve)
         self._state: dict | None = None
         self.current_step: str | None = None
         self.account: dict | bool | None = None  # `az account show` JSON; False: not signed in
+        self._present: dict[str, bool] = {}  # resource key -> found by its probe in this run
+        self._answers: dict = {}  # probe args -> answer, within one step
+        self._subscription_checked = False
 
     @property
     def state(self) -> dict:
@@ -70,6 +77,15 @@ class Setup:
     @property
     def outputs(self) -> dict:
         return self.state["outputs"]
+
+    @property
+    def dialect(self):
+        return DIALECTS[self.settings.ml_cli]
+
+    def known(self) -> Known:
+        subscription_id = self.account.get("id") if isinstance(self.account, dict) else None
+        recorded = self.state.get("subscription", {}).get("id")
+        return Known(subscription_id or recorded or Known().subscription_id, self.state["resources"], self.outputs)
 
     # --- what to run ------------------------------------------------------------------------
 
@@ -84,36 +100,67 @@ class Setup:
         lifecycle.finish(self)  # what an interrupted run left: a replaced principal, a rotation
 
     def preflight(self, steps) -> None:
-        """Before any az call: raise Refused if a step would refuse later; say which done steps rerun."""
+        """Before any az call: raise Refused if a step would refuse later; say which done steps rerun,
+        and what a changed setting makes azwrap create anew."""
         rerun = []
         for step in steps:
-            reason = self.decide(step)
-            if step.name != "login" and step.name in self.state["steps"] and reason is not None:
-                rerun.append(f"{step.name} ({reason})")
+            if step.name == "login" or step.name not in self.state["steps"]:
+                continue
+            reason = self._recorded_reason(step)
+            if reason is None:
+                continue
+            changes = planning.changed_settings(step, self.settings, self.state["steps"][step.name])
+            anew = planning.made_anew(step, self.settings, changes) if reason.startswith("settings") else []
+            rerun.append(f"{step.name} ({reason}" + (f"; creates {', '.join(anew)} anew" if anew else "") + ")")
         if rerun:
             self.runner.echo("azwrap: steps done earlier that will run again: " + "; ".join(rerun))
 
+    def _recorded_reason(self, step: Step) -> str | None:
+        reason = planning.recorded_reason(step, self.settings, self.state, self.force, self._inputs(step))
+        if reason is None and "source" in step.uses:
+            return self._decide_reupload(step, self.state["steps"][step.name])
+        return reason
+
     def decide(self, step: Step) -> str | None:
-        """Why step must run (None: done earlier with the same settings and inputs, skip it)."""
-        if step.name == "login":
-            return "sign in"  # never recorded: whether az is signed in changes outside azwrap
-        if step.name in self.force:
-            return "forced with --force"
-        record = self.state["steps"].get(step.name)
-        if record is None:
-            return "not done yet"
-        # A setting a record lacks was added to azwrap later: the step ran with its default.
-        ran_with = {name: record.get("settings", {}).get(name, getattr(DEFAULTS, name)) for name in step.uses}
-        changed = {name: old for name, old in ran_with.items() if getattr(self.settings, name) != old}
-        if "source" in step.uses and not set(changed) & set(UPLOAD_DESTINATION):
-            return self._decide_reupload(step, record)
-        if changed:
-            return "settings changed since it ran: " + ", ".join(
-                f"{name} {old!r} -> {getattr(self.settings, name)!r}" for name, old in changed.items())
-        inputs = self._inputs(step)
-        if any(inputs.get(name) != value for name, value in record.get("inputs", {}).items()):
-            return "the service principal it used has changed"
-        return None
+        """Why step must run (None: done earlier with the same settings and inputs, and still there)."""
+        reason = self._recorded_reason(step)
+        if reason is not None or not self.refresh:
+            return reason
+        return planning.refresh_reason(self.missing(step))
+
+    def missing(self, step: Step) -> list[str]:
+        """What a step recorded done made that its probes no longer find (read-only calls)."""
+        labels = []
+        for resource in resources.of_step(step.name):
+            if not self.present(resource.key):
+                record = self.state["resources"].get(resource.key)
+                labels.append(resource.label(planning.recorded_settings(self.settings, record)))
+        if step.name == "extension" and not self._extension_installed():
+            labels.append(f"the {self.dialect.extension} extension")
+        return labels
+
+    def present(self, key: str) -> bool:
+        """Whether resource key is there: its container first, then its own probe; asked once per run."""
+        if key not in self._present:
+            parent = resources.BY_KEY[key].inside
+            # A role assignment goes with its principal (and az cannot list those of a deleted one).
+            principal = key not in resources.ROLE_KEYS or self.present("sp")
+            self._present[key] = principal and (parent is None or self.present(parent)) and self._probe(key)
+        return self._present[key]
+
+    def _probe(self, key: str) -> bool:
+        record = self.state["resources"].get(key)
+        settings = planning.recorded_settings(self.settings, record)
+        probe = resources.probe(key, settings, self.known().subscription_id, self.outputs, record)
+        if probe is None:
+            return True  # nothing recorded to look for (a state from before azwrap recorded it)
+        answer = self.runner.run(self.current_step or "refresh", list(probe.args), capture=True,
+                                 not_found_ok=True, shape=probe.shape)  # fmt: skip
+        return probe.present(answer)
+
+    def _extension_installed(self) -> bool:
+        guard = BY_NAME["extension"].invocations(self.settings)[0].guard
+        return guard.exists(self.runner.run("extension", list(guard.probe), capture=True, shape=list))
 
     def _decide_reupload(self, step: Step, record: dict) -> None:
         """An upload to where one was done: nothing to do for the same content, refused for another
@@ -126,68 +173,126 @@ class Setup:
     def signed_in(self) -> bool:
         """Whether az is signed in (`az account show` succeeds); asked once per run."""
         if self.account is None:
+            args = az.account_show_for(self.settings.subscription)
             try:
-                self.account = self.runner.run("login", list(az.account_show()), capture=True, shape=dict)
+                self.account = self.runner.run("login", list(args), capture=True, shape=dict)
             except AzFailed as error:
                 if error.reason:  # it answered, but not as az does
                     raise
                 self.account = False
         return self.account is not False
 
+    def check_subscription(self) -> None:
+        """Before the first change: signed in, to the subscription the state belongs to (recorded
+        with the first step that changes anything)."""
+        if self._subscription_checked:
+            return
+        if not self.signed_in():
+            raise Refused("not signed in to Azure (az account show failed): run `azwrap login` first")
+        recorded = self.state.get("subscription")
+        if recorded and recorded.get("id") != self.account.get("id"):
+            raise Refused(
+                f"the setup in {self.state_path} belongs to subscription {recorded.get('name')!r} ({recorded.get('id')}), "
+                f"but az is signed in to {self.account.get('name')!r} ({self.account.get('id')}); nothing was changed. "
+                f"Switch back with:\n  {az.line(az.account_set(recorded['id']))}\nor give --subscription {recorded['id']}"
+            )
+        self._subscription_checked = True
+
+    def _record_setup(self) -> None:
+        """Remember the settings and the subscription: later commands need no options."""
+        self.state["settings"] = {name: value for name, value in asdict(self.settings).items()}
+        if "subscription" not in self.state and isinstance(self.account, dict):
+            account = self.account
+            self.state["subscription"] = {"id": account.get("id"), "name": account.get("name"),
+                                          "tenantId": account.get("tenantId")}  # fmt: skip
+        self._save()
+
     # --- running a step ---------------------------------------------------------------------
 
     def run_step(self, step: Step) -> None:
+        if step.name != "login":
+            self._check_inputs(step, step.invocations(self.settings))  # needs no az call: first
+        if step.name not in LOCAL_STEPS:
+            self.check_subscription()
         reason = self.decide(step)
         if reason is None:
             self.runner.echo(f"{step.name}: done earlier, skipped")
             if step.name == "sp":
                 lifecycle.delete_retired(self)  # left by a run that failed to delete it
             return
-        if reason not in ("not done yet", "sign in"):
+        if reason not in (planning.NOT_DONE, planning.SIGN_IN):
             self.runner.echo(f"{step.name}: running again: {reason}")
+        self._check_prerequisites(step)
         forced = step.name in self.force
-        invocations = step.invocations(self.settings, forced)
+        invocations = step.invocations(self.settings, forced, self.known())
         self._check_inputs(step, invocations)
         self.current_step = step.name
+        if step.name != "login":
+            self._record_setup()
+        self._answers = {}  # a step's guards that share a probe ask it once, until a call changes something
+        made_way = False  # the previous call removed what was in the way: nothing to probe for
         for invocation in invocations:
-            if invocation.capture == "sp" and "sp" in self.outputs and not forced:
-                self._reuse_principal(step)
+            if invocation.capture == "sp" and "sp" in self.outputs and not forced and self._principal_exists(step):
                 continue
             # Probes run even under --force: a forced step re-runs, it does not create twice.
-            if invocation.guard and self._already_there(step, invocation):
+            if invocation.guard and not made_way and self._already_there(step, invocation):
                 continue
+            made_way = invocation.before
+            if invocation.before:
+                self.runner.echo(f"{step.name}: {invocation.guard.what} was made by azwrap for an earlier principal "
+                                 "or dialect; removing it first")  # fmt: skip
             self._run(step, invocation)
+            self._answers = {}
+        for resource in resources.of_step(step.name):
+            self._present[resource.key] = True  # just made, or found by its guard
         if step.name != "login":
             self._record_done(step)
         if step.name == "sp":
             lifecycle.delete_retired(self)  # the principal --force sp replaced, now that the new one works
         self.current_step = None
 
-    def _reuse_principal(self, step: Step) -> None:
-        # create-for-rbac makes a new principal and secret on every call (REFERENCE.md section 4):
-        # reuse the recorded one, after checking that it still exists.
+    def _check_prerequisites(self, step: Step) -> None:
+        """A step run before the steps it builds on fails late in az: say which to run first instead."""
+        for need in step.needs:
+            if need in self.state["steps"]:
+                continue
+            there = self._extension_installed() if need == "extension" else all(
+                self.present(resource.key) for resource in resources.of_step(need) if resource.key != "sp")
+            if not there:
+                raise Refused(f"step '{step.name}' needs what step '{need}' makes, which is neither recorded in "
+                              f"{self.state_path} nor found in Azure: run `azwrap {need}` first")  # fmt: skip
+
+    def _principal_exists(self, step: Step) -> bool:
+        """create-for-rbac makes a new principal and secret on every call (REFERENCE.md section 4): reuse
+        the recorded one while it exists; one deleted behind azwrap's back is replaced."""
         app_id = self.outputs["sp"]["appId"]
-        if self.runner.run(step.name, list(az.ad_sp_show(app_id)), capture=True, not_found_ok=True, shape=dict) is None:
-            raise Refused(f"the service principal {app_id} recorded in {self.state_path} no longer exists "
-                          f"(az ad sp show exit 3); to create a new one, {force_hint('sp')}")  # fmt: skip
-        self.runner.echo(f"{step.name}: reusing the service principal {app_id} recorded in {self.state_path}")
+        if self.present("sp"):
+            self.runner.echo(f"{step.name}: reusing the service principal {app_id} recorded in {self.state_path}")
+            return True
+        self.runner.echo(f"{step.name}: the service principal {app_id} recorded in {self.state_path} no longer "
+                         "exists: creating a new one")  # fmt: skip
+        del self.outputs["sp"]
+        for key in ("sp", *resources.ROLE_KEYS):
+            self.state["resources"].pop(key, None)
+        return False
 
     def _already_there(self, step: Step, invocation: Invocation) -> bool:
         guard = invocation.guard
-        found = self.runner.run(step.name, list(guard.probe), capture=True, not_found_ok=True, shape=guard.shape)
-        verdict = guard.exists(found, self.state) if guard.with_state else guard.exists(found)
-        if isinstance(verdict, tuple):  # the argv that makes room first (v1: detach the datastore azwrap made)
-            self.runner.echo(f"{step.name}: {guard.what} was made by azwrap with an earlier principal; removing it first")
-            self.runner.run(step.name, list(verdict))
-            return False
-        if verdict:
-            self.runner.echo(f"{step.name}: {guard.what} exists already, not created again")
+        if guard.probe not in self._answers:
+            self._answers[guard.probe] = self.runner.run(step.name, list(guard.probe), capture=True,
+                                                         not_found_ok=True, shape=guard.shape)  # fmt: skip
+        found = self._answers[guard.probe]
+        if guard.exists(found):
+            if not invocation.before:
+                self.runner.echo(f"{step.name}: {guard.what} exists already, not created again")
+            if invocation.makes:
+                self._record_resource(invocation.makes, created=False)
             return True
         return False
 
     def _run(self, step: Step, invocation: Invocation) -> None:
         args = [self._resolve(arg) for arg in invocation.args]
-        capture = invocation.capture is not None
+        capture = invocation.capture is not None or invocation.makes in resources.ROLE_KEYS
         deadline = self.clock() + self.retry_timeout
         delay = self.first_retry_delay
         while True:
@@ -195,15 +300,38 @@ class Setup:
                 result = self.runner.run(step.name, args, capture=capture, shape=dict if capture else object)
                 break
             except AzFailed as error:
-                replication = any(text in line for line in error.stderr_tail for text in REPLICATION_ERRORS)
-                if not (invocation.retry_replication and replication) or self.clock() + delay > deadline:
+                why = self._retryable(invocation, error)
+                if why is None or self.clock() + delay > deadline:
+                    self._refuse_soft_deleted(invocation, error)
                     raise
-                self.runner.echo(f"{step.name}: the principal is not visible to role assignments yet "
-                                 f"(directory replication); retrying in {delay:g}s")  # fmt: skip
+                self.runner.echo(f"{step.name}: {why}; retrying in {delay:g}s")
                 self.sleep(delay)
                 delay = min(delay * 2, MAX_RETRY_DELAY)
-        if capture:
+        if invocation.capture:
             self._record_capture(step.name, invocation, result)
+        if invocation.makes:
+            self._record_resource(invocation.makes, created=True,
+                                  assignment_id=result.get("id") if invocation.makes in resources.ROLE_KEYS else None)
+
+    def _retryable(self, invocation: Invocation, error: AzFailed) -> str | None:
+        stderr = "\n".join(error.stderr_tail)
+        if invocation.retry_replication and any(text in stderr for text in REPLICATION_ERRORS):
+            return "the principal is not visible to role assignments yet (directory replication)"
+        if invocation.makes == "workspace" and SOFT_DELETED in stderr and self.state.get("purged", {}).get("workspace"):
+            # azwrap destroy purged it: Azure may answer the purge before the name is free.
+            return "the purged workspace still holds its name"
+        return None
+
+    def _refuse_soft_deleted(self, invocation: Invocation, error: AzFailed) -> None:
+        if invocation.makes != "workspace" or not any(SOFT_DELETED in line for line in error.stderr_tail):
+            return
+        s = self.settings
+        record = self.state["resources"].get("workspace", {})
+        fix = ("`azwrap destroy` (it made this workspace) purges it" if record.get("created")
+               else f"purge it (this deletes its data for good):\n  {az.line(az.workspace_purge(az.workspace_id(self.known().subscription_id, s)))}")
+        raise Refused(f"workspace {s.workspace} in {s.aml_group} cannot be created: a soft-deleted workspace holds "
+                      f"the name (deleted workspaces keep it for 14 days, also when their resource group was "
+                      f"deleted). Choose another --workspace, or {fix}")  # fmt: skip
 
     def _check_inputs(self, step: Step, invocations: list[Invocation]) -> None:
         """Fail before any az call when a value another step records is missing or was made for other settings."""
@@ -268,6 +396,30 @@ class Setup:
                 f"delete it (az ad app delete --id {result['appId']}), fix the state file, and run again"
             ) from None
 
+    def _record_resource(self, key: str, *, created: bool, assignment_id: str | None = None) -> None:
+        """What the setup uses, and whether azwrap made it (only what it made is ever deleted)."""
+        resource = resources.BY_KEY[key]
+        named = self.settings.subset(resource.uses)
+        old = self.state["resources"].get(key, {})
+        # Found existing, but recorded as made by azwrap earlier (a step resumed after a failure).
+        ours = created or (old.get("created") and old.get("settings") == named) or self._same_group_ours(key)
+        record = {"created": bool(ours), "settings": named}
+        if key in ("workspace", "compute", "datastore"):
+            record["dialect"] = self.settings.ml_cli  # how to delete it, and whether the other dialect made it
+        if assignment_id or old.get("id"):
+            record["id"] = assignment_id or old.get("id")
+        self.state["resources"][key] = record
+        self.state.get("purged", {}).pop(key, None)
+        self._save()
+
+    def _same_group_ours(self, key: str) -> bool:
+        """--aml-group and --adls-group may name one group: found by the second step, it is still azwrap's."""
+        if key not in resources.GROUP_KEYS:
+            return False
+        other = resources.GROUP_KEYS[1 - resources.GROUP_KEYS.index(key)]
+        record = self.state["resources"].get(other, {})
+        return bool(record.get("created")) and record.get("settings", {}).get(other) == getattr(self.settings, key)
+
     def _record_done(self, step: Step) -> None:
         record = {"done_at": _now(), "settings": self.settings.subset(step.uses), "inputs": self._inputs(step)}
         if "source" in step.uses:
@@ -279,8 +431,12 @@ class Setup:
         state_file.save(self.state_path, secrets.for_disk(self.state, self.secret_store))
 
 
-def status_report(state: dict, state_path: Path) -> dict:
-    """Each step done or pending, when, and the recorded non-secret outputs."""
+_ORDER = {resource.key: n for n, resource in enumerate(resources.RESOURCES)}
+
+
+def status_report(state: dict, state_path: Path, settings: Settings, sources: dict) -> dict:
+    """Each step done or pending, when; the settings and where each comes from; the recorded resources
+    and non-secret outputs."""
     steps = []
     for step in STEPS:
         record = state["steps"].get(step.name)
@@ -294,4 +450,16 @@ def status_report(state: dict, state_path: Path) -> dict:
     upload = state["steps"].get("upload")
     if upload and upload.get("sha256"):
         outputs["upload.sha256"] = upload["sha256"]
-    return {"state_file": str(state_path), "steps": steps, "outputs": outputs}
+    recorded = state.get("settings", {})
+    return {
+        "state_file": str(state_path),
+        "subscription": state.get("subscription"),
+        "steps": steps,
+        "settings": {name: {"value": value, "source": sources[name], "recorded": recorded.get(name)}
+                     for name, value in asdict(settings).items()},
+        "resources": [{"key": key, "resource": resources.BY_KEY[key].label(planning.recorded_settings(settings, record)),
+                       "created": bool(record.get("created")), **({"id": record["id"]} if record.get("id") else {})}
+                      for key, record in sorted(state["resources"].items(), key=lambda item: _ORDER.get(item[0], 99))
+                      if key in resources.BY_KEY],
+        "outputs": outputs,
+    }  # fmt: skip

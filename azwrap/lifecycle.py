@@ -9,6 +9,7 @@ import datetime
 import re
 
 from . import commands as az
+from . import resources
 from . import state as state_file
 from .errors import MissingInput
 from .runner import AzFailed
@@ -59,6 +60,7 @@ def rotate(setup) -> None:
     if not sp:
         raise MissingInput(f"no service principal is recorded in {setup.state_path}: run `azwrap sp` first")
     _check_datastore_settings(setup)
+    setup.check_subscription()
     setup.current_step = "rotate"
     if setup.state.get(ROTATION, {}).get("stage") != "datastore":
         _reset(setup, sp)
@@ -115,10 +117,11 @@ def _reattach(setup) -> None:
         return  # no datastore yet: `azwrap datastore` attaches it with the new secret
     settings = setup.settings
     if settings.ml_cli == "v1":
-        found = setup.runner.run("rotate", list(az.v1_datastore_show(settings)), capture=True, not_found_ok=True)
-        if found is not None:
+        # `az ml datastore list`: the v1 extension's `show` does not exit 3 for a missing datastore.
+        found = setup.runner.run("rotate", list(az.datastore_list(settings)), capture=True, shape=list)
+        if resources.datastore_entry(found, settings.datastore) is not None:
             setup.runner.run("rotate", list(az.v1_datastore_detach(settings)))
-    [attach] = datastore.invocations(settings)
+    attach = next(inv for inv in datastore.invocations(settings, known=setup.known()) if not inv.before)
     setup._run(datastore, attach)
     setup._record_done(datastore)
     setup.runner.echo(f"rotate: datastore {settings.datastore} attached again with the new secret")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import launch
+from .commands import with_subscription
 from .redact import Redactor
 from .state import pid_alive, posix
 
@@ -106,9 +107,11 @@ def _echo_err(line: str) -> None:
 class Runner:
     """Runs az calls for the steps: echoes each, streams az's stderr, parses JSON, raises AzFailed."""
 
-    def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err):
+    def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err,
+                 subscription: str | None = None):
         self.az, self.redact, self.quiet, self.echo = az, redact, quiet, echo
         self.launch = launch.launcher(az)
+        self.subscription = subscription  # added to every command that takes --subscription
 
     def display(self, argv: list[str]) -> str:
         """The shell line shown for argv (logs and errors); secrets masked."""
@@ -117,6 +120,7 @@ class Runner:
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
         (None: not found, if that is ok)."""
+        args = with_subscription(tuple(args), self.subscription)
         with Handover() as handover:
             argv = [self.az, *(self._arg(arg, handover) for arg in args)]
             for value in argv[1:]:

@@ -58,6 +58,7 @@ RULES = {
     "source": (_matches(r"[^\x00-\x1f\x7f]{1,4096}"), "a path to a local file"),
     "datastore": (_matches(r"[A-Za-z0-9_]{1,255}"), "1-255 characters: letters, digits and '_'"),
     "ml_cli": (lambda value: value in ("v1", "v2"), "v1 (the book's azure-cli-ml) or v2 (the current ml extension)"),
+    "subscription": (_matches(r"[A-Za-z0-9][^\x00-\x1f\x7f]{0,99}"), "a subscription id or name"),
 }
 
 
@@ -78,6 +79,7 @@ class Settings:
     source: str = "input.csv"
     datastore: str = "MLData"
     ml_cli: str = "v1"  # the book's azure-cli-ml; "v2" is the current ml extension
+    subscription: str | None = None  # az's --subscription on every command that takes it; None: az's default
 
     def subset(self, names) -> dict:
         """The named settings as a plain dict (what a step ran with)."""
@@ -101,6 +103,7 @@ HELP = {
     "source": "Local file to upload.",
     "datastore": "Name of the datastore in the workspace.",
     "ml_cli": "Azure ML CLI: v1 = the book's azure-cli-ml extension (retired 2025-09-30), v2 = the current ml extension.",
+    "subscription": "Subscription (id or name) for every az command that takes --subscription. [default: az's current one]",
 }
 
 

@@ -38,7 +38,9 @@ def posix() -> bool:
 
 
 def empty() -> dict:
-    return {"version": VERSION, "steps": {}, "outputs": {}}
+    """steps: what each step did; outputs: the values captured from az's JSON ($sp, $acc, $aml);
+    resources: what the setup uses and whether azwrap made it; settings and subscription: the setup's."""
+    return {"version": VERSION, "steps": {}, "outputs": {}, "resources": {}}
 
 
 def load(path: Path) -> dict:
@@ -131,6 +133,7 @@ def _parse(path: Path, text: str) -> dict:
         raise StateError(f"state file {path} is not an azwrap state (version {VERSION}); it is left as it is")
     state.setdefault("steps", {})
     state.setdefault("outputs", {})
+    state.setdefault("resources", {})
     damage = damaged_field(state)
     if damage:
         raise StateError(f"state file {path} is damaged ({damage}); move it away or fix it (it is left as it is)")
@@ -156,6 +159,12 @@ _FREE_TEXT = {("sp", "password")}
 def damaged_field(state: dict) -> str | None:
     """The first field of state that azwrap would not have written, named; None when all are sound."""
     steps, outputs = state["steps"], state["outputs"]
+    for part in ("resources", "settings", "subscription", "purged"):
+        if not isinstance(state.get(part, {}), dict):
+            return f"{part}: not an object"
+    for key, record in (state.get("resources") or {}).items():
+        if not isinstance(record, dict) or not isinstance(record.get("settings", {}), dict):
+            return f"resources.{key}: not an object with settings"
     if not isinstance(steps, dict):
         return "steps: not an object"
     for name, record in steps.items():

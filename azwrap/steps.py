@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import commands as az
+from . import resources
 from .commands import DIALECTS, Dialect, Guard, Invocation, other_dialect
 from .errors import Refused
 from .settings import Settings
 
+# Stands for the subscription id in probes built where none is known (plan, --help).
+ANY_SUBSCRIPTION = "<subscription-id>"
 
-def call(args, capture=None, guard=None, retry_replication=False) -> dict:
-    return {"args": args, "capture": capture, "guard": guard, "retry_replication": retry_replication}
+
+@dataclass(frozen=True)
+class Known:
+    """What a run knows beyond the settings, for the probes: the subscription, and what the state records."""
+
+    subscription_id: str = ANY_SUBSCRIPTION
+    resources: dict = field(default_factory=dict)  # state["resources"]
+    outputs: dict = field(default_factory=dict)  # state["outputs"]
+
+    def ours(self, key: str) -> bool:
+        return bool(self.resources.get(key, {}).get("created"))
+
+
+def call(args, capture=None, guard=None, retry_replication=False, makes=None, before=False) -> dict:
+    return {"args": args, "capture": capture, "guard": guard, "retry_replication": retry_replication,
+            "makes": makes, "before": before}  # fmt: skip
 
 
 def _found(json_output) -> bool:
@@ -25,13 +42,21 @@ class Step:
     summary: str  # one line, for `azwrap --help`
     example: str  # shown in the command's --help
     uses: tuple[str, ...]  # the settings its az invocations are built from
-    build: Callable[..., list[dict]]  # (settings, dialect, force) -> [call(...)]
+    build: Callable[..., list[dict]]  # (settings, dialect, force, known) -> [call(...)]
+    needs: tuple[str, ...] = ()  # steps whose resources its commands act on
 
-    def invocations(self, settings: Settings, force: bool = False) -> list[Invocation]:
-        return [Invocation(self.name, **spec) for spec in self.build(settings, DIALECTS[settings.ml_cli], force)]
+    def invocations(self, settings: Settings, force: bool = False, known: Known | None = None) -> list[Invocation]:
+        specs = self.build(settings, DIALECTS[settings.ml_cli], force, known or Known())
+        return [Invocation(self.name, **spec) for spec in specs]
 
 
-def _extension(s: Settings, d: Dialect, force: bool) -> list[dict]:
+def _group(name: str) -> Guard:
+    # `az group create` on an existing group is a PUT that replaces its tags (Azure/azure-cli#11513):
+    # a group that exists is used as it is.
+    return Guard(az.group_exists(name), lambda exists: exists is True, f"resource group {name}", bool)
+
+
+def _extension(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
     def installed(extensions) -> bool:
         names = {extension.get("name") for extension in extensions if isinstance(extension, dict)}
         other = other_dialect(d)
@@ -46,10 +71,12 @@ def _extension(s: Settings, d: Dialect, force: bool) -> list[dict]:
     return [call(az.extension_add(d.extension), guard=Guard(az.extension_list(), installed, f"extension {d.extension}", list))]
 
 
-def _workspace(s: Settings, d: Dialect, force: bool) -> list[dict]:
+def _workspace(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
+    # az resource show, not `az ml workspace show`: the v1 extension's not-found is not exit 3.
+    workspace = Guard(az.resource_show(az.workspace_id(known.subscription_id, s)), _found, f"workspace {s.workspace}")
     return [
-        call(az.group_create(s.location, s.aml_group)),
-        call(d.workspace_create(s), guard=Guard(d.workspace_show(s), _found, f"workspace {s.workspace}")),
+        call(az.group_create(s.location, s.aml_group), guard=_group(s.aml_group), makes="aml_group"),
+        call(d.workspace_create(s), guard=workspace, makes="workspace"),
     ]
 
 
@@ -64,89 +91,103 @@ def _dig(data, *paths):
     return None
 
 
-def _compute(s: Settings, d: Dialect, force: bool) -> list[dict]:
+def _compute(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
     def matches(compute) -> bool:
         if compute is None:
             return False
-        size = _dig(compute, "size", "vmSize", "properties.properties.vmSize")
-        max_nodes = _dig(compute, "max_instances", "scaleSettings.maxNodeCount",
-                         "properties.properties.scaleSettings.maxNodeCount")  # fmt: skip
+        # az resource show prints ARM's shape; the other paths are what v1 and v2 `show` print.
+        size = _dig(compute, "properties.properties.vmSize", "size", "vmSize")
+        max_nodes = _dig(compute, "properties.properties.scaleSettings.maxNodeCount", "max_instances",
+                         "scaleSettings.maxNodeCount")  # fmt: skip
         if (size is not None and str(size).lower() != s.vm_size.lower()) or (
             max_nodes is not None and int(max_nodes) != s.max_nodes
         ):
             raise Refused(
                 f"compute {s.compute} exists with vm size {size} and at most {max_nodes} node(s), not "
                 f"{s.vm_size} and {s.max_nodes}; azwrap does not change an existing cluster. Choose another "
-                f"--compute, or delete it first: {d.compute_delete} --name {s.compute} "
-                f"--workspace-name {s.workspace} --resource-group {s.aml_group}"
+                f"--compute, or delete it first: {az.line(d.compute_delete(s))}"
             )
         return True
 
-    return [call(d.compute_create(s), guard=Guard(d.compute_show(s), matches, f"compute {s.compute}"))]
+    compute = Guard(az.resource_show(az.compute_id(known.subscription_id, s)), matches, f"compute {s.compute}")
+    return [call(d.compute_create(s), guard=compute, makes="compute")]
 
 
-def _datastore(s: Settings, d: Dialect, force: bool) -> list[dict]:
-    def absent(datastore, state: dict):
-        """False: create it; True: it is there with the recorded principal; the detach argv: detach it,
-        then create it (v1, one azwrap made); Refused: someone else's."""
+def _datastore(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
+    """Attach the datastore; one azwrap made for an earlier principal is replaced, anyone else's refused."""
+    app_id = known.outputs.get("sp", {}).get("appId")
+
+    def current(datastores) -> bool:  # the attach can be skipped
+        datastore = resources.datastore_entry(datastores, s.datastore)
         if datastore is None:
             return False
-        client_id = _dig(datastore, "clientId", "credentials.client_id")
-        recorded = state["outputs"].get("sp", {}).get("appId")
-        where = (_dig(datastore, "accountName", "account_name"), _dig(datastore, "filesystem"))
-        record = state["steps"].get("datastore")
-        made_here = record is not None and all(
-            record.get("settings", {}).get(name) == getattr(s, name) for name in ("datastore", "workspace", "aml_group"))
-        other_dialect = made_here and record.get("settings", {}).get("ml_cli", "v1") != d.name
-        if recorded and client_id == recorded and where == (s.account, s.filesystem) and not other_dialect:
+        where = (datastore.get("accountName") or datastore.get("account_name"), datastore.get("filesystem"))
+        if app_id and resources.datastore_client(datastore) == app_id and where == (s.account, s.filesystem) and (
+                known.resources.get("datastore", {}).get("dialect", d.name) == d.name):
             return True  # attached as wanted already (e.g. by a run killed before it recorded it)
-        if made_here:
-            # azwrap made it with an earlier principal: v2's create replaces it; v1's attach cannot, so detach first.
-            return False if d.name == "v2" else az.v1_datastore_detach(s)
-        whose = "not made by azwrap"
-        raise Refused(
-            f"datastore {s.datastore} exists in workspace {s.workspace} with the credentials of {client_id} "
-            f"({whose}); azwrap does not replace it. Detach it first, then run again: "
-            f"{d.datastore_detach} --name {s.datastore} --workspace-name {s.workspace} --resource-group {s.aml_group}"
-        )
+        if not known.ours("datastore"):
+            raise Refused(
+                f"datastore {s.datastore} exists in workspace {s.workspace}, not made by azwrap; azwrap "
+                f"does not replace it (it may be someone else's). Choose another --datastore, or remove it first: "
+                f"{az.line(d.datastore_delete(s))}"
+            )
+        return False  # azwrap's, for an earlier principal or made in the other dialect: made anew
 
-    return [call(d.datastore_attach(s), guard=Guard(d.datastore_show(s), absent, f"datastore {s.datastore}",
-                                                    with_state=True))]
+    def nothing_to_detach(datastores) -> bool:  # else azwrap's, for another principal: v1 cannot replace it
+        return resources.datastore_entry(datastores, s.datastore) is None or current(datastores)
+
+    what = f"datastore {s.datastore}"
+    calls = [call(d.datastore_attach(s), guard=Guard(az.datastore_list(s), current, what, list), makes="datastore")]
+    if d.name == "v1":  # v2's create replaces a datastore of the same name
+        calls.insert(0, call(d.datastore_delete(s), guard=Guard(az.datastore_list(s), nothing_to_detach, what, list), before=True))
+    return calls
 
 
-def _storage(s: Settings, d: Dialect, force: bool) -> list[dict]:
+def _storage(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
+    def usable(account) -> bool:
+        if account is None:
+            return False
+        if account.get("isHnsEnabled") is not True:
+            raise Refused(f"storage account {s.account} exists in {s.adls_group} without hierarchical namespace; "
+                          "ADLS Gen2 needs it. Choose another --account.")  # fmt: skip
+        return True
+
+    # An existing account is used as it is: `storage account create` would update its properties.
+    account = Guard(az.storage_account_show_in_group(s), usable, f"storage account {s.account}")
     fs_exists = Guard(az.storage_fs_exists(s), lambda out: bool(out and out.get("exists")), f"filesystem {s.filesystem}")
     return [
-        call(az.group_create(s.location, s.adls_group)),
-        call(az.storage_account_create(s)),  # a PUT: re-running it is harmless
-        call(az.storage_fs_create(s), guard=fs_exists),  # fails with ContainerAlreadyExists
+        call(az.group_create(s.location, s.adls_group), guard=_group(s.adls_group), makes="adls_group"),
+        call(az.storage_account_create(s), guard=account, makes="account"),
+        call(az.storage_fs_create(s), guard=fs_exists, makes="filesystem"),  # fails with ContainerAlreadyExists
     ]
 
 
-def _sp(s: Settings, d: Dialect, force: bool) -> list[dict]:
+def _sp(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
     return [
-        call(az.sp_create_for_rbac(), "sp"),
+        call(az.sp_create_for_rbac(), "sp", makes="sp"),
         call(az.storage_account_show(s), "acc"),
-        call(az.role_assignment_create("Storage Blob Data Contributor", az.ACC_ID), retry_replication=True),
+        call(az.role_assignment_create("Storage Blob Data Contributor", az.ACC_ID), retry_replication=True,
+             makes="storage_role"),
     ]
 
 
-def _grant(s: Settings, d: Dialect, force: bool) -> list[dict]:
+def _grant(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
     return [
         call(d.workspace_show(s), "aml"),
-        call(az.role_assignment_create("Contributor", az.AML_ID), retry_replication=True),
+        call(az.role_assignment_create("Contributor", az.AML_ID), retry_replication=True, makes="workspace_role"),
     ]
 
 
 STEPS: tuple[Step, ...] = (
-    Step("login", "Sign in to Azure (az login).", "azwrap login", (), lambda s, d, force: [call(az.login())]),
+    Step("login", "Sign in to Azure (az login).", "azwrap login", (), lambda s, d, force, known: [call(az.login())]),
     Step("extension", "Add the Azure ML extension to az.", "azwrap extension --ml-cli v2", ("ml_cli",), _extension),
     Step("workspace", "Create the ML resource group and the Azure ML workspace.",
          "azwrap workspace --location 'West Europe' --aml-group ml-rg",
-         ("location", "aml_group", "workspace", "ml_cli"), _workspace),
+         ("location", "aml_group", "workspace", "ml_cli"), _workspace, needs=("extension",)),
     Step("compute", "Create the compute cluster in the workspace.",
          "azwrap compute --max-nodes 2 --vm-size STANDARD_D2_V2",
-         ("max_nodes", "compute", "vm_size", "workspace", "aml_group", "ml_cli"), _compute),
+         ("max_nodes", "compute", "vm_size", "workspace", "aml_group", "ml_cli"), _compute,
+         needs=("extension", "workspace")),
     Step("storage", "Create the ADLS resource group, HNS storage account and filesystem.",
          "azwrap storage --account mydatalake",
          ("location", "adls_group", "account", "filesystem"), _storage),
@@ -154,14 +195,17 @@ STEPS: tuple[Step, ...] = (
          "azwrap upload --account mydatalake --source data/input.csv",
          ("filesystem", "upload_path", "source", "account"),
          # Upload refuses to replace a file; --force upload re-uploads a changed source.
-         lambda s, d, force: [call(az.storage_fs_file_upload(s, overwrite=force))]),
+         lambda s, d, force, known: [call(az.storage_fs_file_upload(s, overwrite=force), makes="upload")],
+         needs=("storage",)),
     Step("sp", "Create a service principal with Storage Blob Data Contributor on the account.",
-         "azwrap sp --account mydatalake", ("account",), _sp),
+         "azwrap sp --account mydatalake", ("account",), _sp, needs=("storage",)),
     Step("datastore", "Attach the filesystem as a datastore, authenticated as the principal.",
          "azwrap datastore --account mydatalake --datastore MLData",
-         ("account", "filesystem", "datastore", "workspace", "aml_group", "ml_cli"), _datastore),
+         ("account", "filesystem", "datastore", "workspace", "aml_group", "ml_cli"), _datastore,
+         needs=("extension", "workspace", "storage", "sp")),
     Step("grant", "Give the principal Contributor on the workspace.",
-         "azwrap grant --workspace aml --aml-group aml-rg", ("workspace", "aml_group", "ml_cli"), _grant),
+         "azwrap grant --workspace aml --aml-group aml-rg", ("workspace", "aml_group", "ml_cli"), _grant,
+         needs=("extension", "workspace", "sp")),
 )  # fmt: skip
 
 BY_NAME = {step.name: step for step in STEPS}
@@ -171,5 +215,5 @@ PRODUCERS = {inv.capture: step.name for step in STEPS for inv in step.invocation
 
 
 def plan(settings: Settings) -> list[Invocation]:
-    """The book's invocations in order, in the dialect settings.ml_cli names (no probes)."""
-    return [invocation for step in STEPS for invocation in step.invocations(settings)]
+    """The book's invocations in order, in the dialect settings.ml_cli names (no probes, no detach)."""
+    return [invocation for step in STEPS for invocation in step.invocations(settings) if not invocation.before]
