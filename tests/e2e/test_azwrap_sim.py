@@ -266,7 +266,7 @@ def test_switching_an_existing_v1_setup_to_v2(tmp_path):
     assert "az extension remove --name azure-cli-ml" in refused.stderr
     assert len(place.state()["datastores"]) == 1 and place.state()["extensions"].keys() == {"azure-cli-ml"}
     sh.Command(str(SIM))("extension", "remove", "--name", "azure-cli-ml", _env=place.env)
-    # v1's datastore must be replaced by v2's: v2's create updates an existing datastore in place.
+    # v1's datastore is made anew by v2's create (azwrap made it, in the other dialect).
     result = place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2")
     assert "will run again: extension" in result.stderr
     state = place.state()

@@ -75,12 +75,15 @@ def doctor_calls(logged_in=True) -> list[list[str]]:
 # by the BOOK index they guard, with az's answer when the resource does not exist yet.
 PROBES = {
     1: (["extension", "list"], {"stdout": "[]"}),
-    3: (["ml", "workspace", "show", "--workspace-name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
-    4: (["ml", "computetarget", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"],
-        NOT_FOUND),
+    # a group that exists is used as it is: `group create` would reset its tags
+    2: (["group", "exists", "--name", "aml-rg"], {"stdout": "false"}),
+    # az resource show (exit 3), not the v1 extension's show (exit 1 for a missing workspace)
+    3: (["resource", "show", "--ids", AML_ID], NOT_FOUND),
+    4: (["resource", "show", "--ids", AML_ID + "/computes/d1compute"], NOT_FOUND),
+    5: (["group", "exists", "--name", "adls-rg"], {"stdout": "false"}),
+    6: (["storage", "account", "show", "--resource-group", "adls-rg", "--name", ACCOUNT], NOT_FOUND),
     7: (["storage", "fs", "exists", "--name", "fs1", "--account-name", ACCOUNT], {"stdout": '{\n  "exists": false\n}'}),
-    12: (["ml", "datastore", "show", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"],
-         NOT_FOUND),
+    12: (["ml", "datastore", "list", "--workspace-name", "aml", "--resource-group", "aml-rg"], {"stdout": "[]"}),
 }
 
 # What az prints on stdout for each invocation, in the real shapes (only these keys matter).
@@ -91,6 +94,22 @@ OUTPUTS = {
     "ml workspace show": AML_SHOW,
     "role assignment create": {"id": ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1", "principalType": "ServicePrincipal"},
 }
+
+
+def step_record(*names: str) -> dict:
+    """State records of steps done earlier (what a step's prerequisites need), with the book's settings."""
+    return {name: {"done_at": "2026-12-01T10:00:00+00:00", "settings": {}} for name in names}
+
+
+def seed_state(workdir, *, done=(), sp=False, path=".azwrap/state.json") -> None:
+    """The state earlier sessions left: steps `done` recorded, and `azwrap sp`'s principal if sp."""
+    path = workdir / path
+    state_dir = path.parent
+    state_dir.mkdir(mode=0o700, exist_ok=True)
+    (state_dir / ".gitignore").write_text("*\n")
+    outputs = {"sp": {k: SP[k] for k in ("appId", "password", "tenant")}} if sp else {}
+    path.write_text(json.dumps({"version": 1, "steps": step_record(*done), "outputs": outputs}))
+    path.chmod(0o600)
 
 
 def stdout_for(args) -> str:
@@ -154,6 +173,8 @@ class FakeAz:
         With fail_at (an index into BOOK), that invocation fails with `fail` and nothing after it
         is registered.
         """
+        if steps is not None and set(steps) - {"login", "extension"}:
+            self.logged_in()  # a step command checks the subscription before it changes anything
         for index, (step, args) in enumerate(BOOK):
             if not (steps is None and (login or step != "login") or steps and step in steps):
                 continue
@@ -164,14 +185,44 @@ class FakeAz:
                 return self.on(args, **(fail or FAIL))
             self.on(args, stderr=RBAC_WARNING + "\n" if "create-for-rbac" in args else None)
 
+    def present(self, steps=None) -> None:
+        """Register the refresh probes of a completed setup (of the named steps), each finding its resource."""
+        for args, answer in refresh_probes(steps):
+            self.on(args, stdout=json.dumps(answer))
+
     def calls(self) -> list[list[str]]:
         """argv of every az call made, without the az path."""
         return [list(call)[1:] for call in self.fp.calls]
 
 
+ROLE_ID = ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1"  # what the fake's role create prints
+
+
+def refresh_probes(steps=None) -> list[tuple[list[str], object]]:
+    """Before skipping a step recorded done, azwrap checks, read-only, that what it made is there:
+    one probe per resource, in the book's order, with the answer of a resource that is there."""
+    probes = {
+        "extension": [(["extension", "list"], [{"name": "azure-cli-ml", "version": "1.41.0"}])],
+        "workspace": [(PROBES[2][0], True), (PROBES[3][0], {"id": AML_ID, "name": "aml"})],
+        "compute": [(PROBES[4][0], {"id": AML_ID + "/computes/d1compute", "name": "d1compute"})],
+        "storage": [(PROBES[5][0], True), (PROBES[6][0], ACC_SHOW), (PROBES[7][0], {"exists": True})],
+        "upload": [(["storage", "fs", "file", "exists", "--file-system", "fs1", "--path", "models/highspenders/input.csv",
+                     "--account-name", ACCOUNT], {"exists": True})],
+        "sp": [(["ad", "sp", "show", "--id", SP["appId"]], {"appId": SP["appId"], "id": "0b"}),
+               (["role", "assignment", "list", "--assignee", SP["appId"], "--scope", ACC_ID], [{"id": ROLE_ID}])],
+        "datastore": [(PROBES[12][0], [{"name": "MLData", "clientId": SP["appId"], "accountName": ACCOUNT,
+                                        "filesystem": "fs1"}])],
+        "grant": [(["role", "assignment", "list", "--assignee", SP["appId"], "--scope", AML_ID], [{"id": ROLE_ID}])],
+    }  # fmt: skip
+    return [probe for step, step_probes in probes.items() if steps is None or step in steps for probe in step_probes]
+
+
 def expected(steps=None, *, login=False, probes=True, until=14) -> list[list]:
-    """The az calls of a fresh run of the named steps (all but login by default): BOOK plus probes."""
-    calls = []
+    """The az calls of a fresh run of the named steps (all but login by default): BOOK plus probes.
+
+    A step command first asks `az account show` (signed in, and to the state's subscription).
+    """
+    calls = [["account", "show"]] if steps is not None and set(steps) - {"login", "extension"} else []
     for index, (step, args) in enumerate(BOOK[: until + 1]):
         if (steps is None and (login or step != "login")) or (steps and step in steps):
             if probes and index in PROBES:

@@ -4,7 +4,7 @@ import json
 import os
 import stat
 
-from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, SECRET, SP, doctor_calls, expected, normalised
+from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, SECRET, SP, doctor_calls, expected, normalised, seed_state
 
 
 
@@ -89,6 +89,7 @@ def test_each_command_is_echoed_to_stderr_unless_quiet(fake, cli, workdir):
 
 
 def test_quiet_silences_the_echo_but_not_azs_stderr(fake, cli, workdir):
+    seed_state(workdir, done=["storage"])
     fake.book(["sp"])
     quiet = cli("sp", "--account", ACCOUNT, "--quiet")
     assert quiet.exit_code == 0, quiet.output

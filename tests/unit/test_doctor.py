@@ -8,7 +8,7 @@ import pytest
 from .conftest import ACCOUNT, ACCOUNT_SHOW, NOT_LOGGED_IN, NOT_FOUND, VERSION
 
 CHECK_NAME = ["storage", "account", "check-name", "--name", ACCOUNT]
-IN_MY_GROUP = ["storage", "account", "show", "--name", ACCOUNT, "--resource-group", "adls-rg"]
+IN_MY_GROUP = ["storage", "account", "show", "--resource-group", "adls-rg", "--name", ACCOUNT]
 
 
 def register(fake, *, version=None, login=True, extensions=(), name=None, mine=None):

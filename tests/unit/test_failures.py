@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import ACCOUNT, BOOK, SECRET, doctor_calls, expected, normalised
+from .conftest import ACCOUNT, BOOK, SECRET, doctor_calls, expected, normalised, seed_state
 
 RUN = BOOK[1:]  # `all` when already signed in
 
@@ -24,7 +24,14 @@ def test_failure_at_each_invocation_stops_there(index, fake, cli, workdir):
     assert SECRET not in result.output
 
 
+def sp_ready(fake, workdir):
+    """`azwrap sp` in a later session: storage done earlier, signed in."""
+    seed_state(workdir, done=["storage"])
+    fake.logged_in()
+
+
 def test_not_found_exit_code_is_reported(fake, cli, workdir):
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1], stderr="WARNING: credentials\n")
     fake.on(BOOK[10][1], returncode=3, stdout="", stderr="ERROR: (ResourceNotFound) The Resource 'Microsoft.Storage/storageAccounts/mydatalake' was not found.\n")
     result = cli("sp", "--account", ACCOUNT)
@@ -34,6 +41,7 @@ def test_not_found_exit_code_is_reported(fake, cli, workdir):
 
 
 def test_a_failure_after_create_for_rbac_keeps_the_new_secret(fake, cli, workdir):
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1])
     fake.on(BOOK[10][1], returncode=1, stdout="", stderr="ERROR: boom\n")
     assert cli("sp", "--account", ACCOUNT).exit_code == 1
@@ -43,6 +51,7 @@ def test_a_failure_after_create_for_rbac_keeps_the_new_secret(fake, cli, workdir
 
 
 def test_garbage_instead_of_json_is_a_clear_error_that_never_echoes_stdout(fake, cli, workdir):
+    sp_ready(fake, workdir)
     table = f"AppId    Password\n-------  --------\nabc      {SECRET}\n"  # a table, as with core.output=table
     fake.on(BOOK[9][1], stdout=table)
     result = cli("sp", "--account", ACCOUNT)
@@ -50,10 +59,11 @@ def test_garbage_instead_of_json_is_a_clear_error_that_never_echoes_stdout(fake,
     assert "Error: step 'sp' failed (az printed" in result.stderr
     assert "not JSON" in result.stderr
     assert SECRET not in result.output
-    assert len(fake.calls()) == 1
+    assert fake.calls()[1:] == [BOOK[9][1]]  # after `az account show`: nothing after the failed call
 
 
 def test_json_without_the_needed_fields_is_an_error(fake, cli, workdir):
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1], stdout=json.dumps({"displayName": "x"}))
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 1
@@ -61,6 +71,7 @@ def test_json_without_the_needed_fields_is_an_error(fake, cli, workdir):
 
 
 def test_az_stderr_holding_the_secret_is_masked(fake, cli, workdir):
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1], stderr=f"WARNING: debug says password={SECRET}\n")
     fake.on(BOOK[10][1])
     fake.on(BOOK[11][1], returncode=1, stdout="", stderr=f"ERROR: echoing {SECRET} back\n")
@@ -113,6 +124,7 @@ def test_an_az_that_cannot_start_is_a_clear_error(cli, workdir, tmp_path):
     f"appId: x\npassword: {SECRET}\n",  # not JSON at all
 ])  # fmt: skip
 def test_az_messages_are_never_relayed_with_a_secret_azwrap_could_not_read(stdout, fake, cli, workdir):
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1], stdout=stdout, stderr=f"WARNING: the secret is {SECRET}\n")
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 1
@@ -121,6 +133,7 @@ def test_az_messages_are_never_relayed_with_a_secret_azwrap_could_not_read(stdou
 
 
 def test_a_failed_create_for_rbac_relays_its_error_masked(fake, cli, workdir):
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1], returncode=1, stdout=json.dumps({"password": SECRET}), stderr=f"ERROR: boom {SECRET}\n")
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 1

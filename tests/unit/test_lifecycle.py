@@ -29,6 +29,7 @@ def state(workdir):
 
 
 def new_principal(fake):
+    fake.logged_in()
     fake.on(BOOK[9][1], stdout=json.dumps(NEW))
     fake.on(BOOK[10][1])
     fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", NEW["appId"],
@@ -54,21 +55,23 @@ def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(d
     fake.fp.calls.clear()
     fake.on(OLD_ROLES, returncode=1, stdout="", stderr="ERROR: Cannot find user or service principal in graph database\n")
     fake.on(["ad", "app", "delete", "--id", SP["appId"]], **NOT_FOUND)  # deleted meanwhile: fine
-    resumed = cli("sp", "--account", ACCOUNT)
+    fake.logged_in()
+    resumed = cli("sp", "--no-refresh")
     assert resumed.exit_code == 0, resumed.output
     assert "sp: done earlier, skipped" in resumed.stderr
-    assert fake.calls() == [OLD_ROLES, ["ad", "app", "delete", "--id", SP["appId"]]]
+    assert fake.calls() == [["account", "show"], OLD_ROLES, ["ad", "app", "delete", "--id", SP["appId"]]]
     assert "retired_sp" not in state(done)
 
 
 def test_rotate_v1_records_the_new_secret_then_detaches_and_attaches_the_datastore(done, fake, cli):
+    fake.logged_in()
     fake.on(RESET, stdout=json.dumps(ROTATED), stderr="WARNING: The output includes credentials\n")
-    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": SP["appId"]}))
+    fake.on(PROBES[12][0], stdout=json.dumps([{"name": "MLData", "clientId": SP["appId"]}]))
     fake.on(["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"])
     fake.on(BOOK[12][1])
     result = cli("rotate", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
-    assert fake.calls()[0] == RESET and fake.calls()[2][:3] == ["ml", "datastore", "detach"]
+    assert fake.calls()[1] == RESET and fake.calls()[3][:3] == ["ml", "datastore", "detach"]
     assert fake.secret_file_contents[-1] == ROTATED["password"]  # the attach got the new secret
     recorded = state(done)
     assert recorded["outputs"]["sp"]["password"] == ROTATED["password"] and "rotation" not in recorded
@@ -77,8 +80,9 @@ def test_rotate_v1_records_the_new_secret_then_detaches_and_attaches_the_datasto
 
 
 def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done, fake, cli):
+    fake.logged_in()
     fake.on(RESET, stdout=json.dumps(ROTATED))
-    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": SP["appId"]}))
+    fake.on(PROBES[12][0], stdout=json.dumps([{"name": "MLData", "clientId": SP["appId"]}]))
     fake.on(["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"])
     fake.on(BOOK[12][1], returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) try later\n")
     assert cli("rotate", "--account", ACCOUNT).exit_code == 1
@@ -86,7 +90,8 @@ def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done
     assert state(done)["outputs"]["sp"]["password"] == ROTATED["password"]
     fake.fp.calls.clear()
     fake.doctor()
-    fake.on(PROBES[12][0], **NOT_FOUND)  # detached by the first run
+    fake.present()
+    fake.on(PROBES[12][0], stdout="[]")  # detached by the first run
     fake.on(BOOK[12][1])
     result = cli("all", "--account", ACCOUNT)  # `all` finishes it too
     assert result.exit_code == 0, result.output
@@ -96,11 +101,13 @@ def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done
 
 
 def test_rotate_interrupted_during_the_reset_resets_again(done, fake, cli):
+    fake.logged_in()
+    fake.logged_in()
     fake.on(RESET, returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) half way\n")
     assert cli("rotate", "--account", ACCOUNT).exit_code == 1
     assert state(done)["rotation"] == {"stage": "reset"}  # the recorded secret may be dead: do it again
     fake.on(RESET, stdout=json.dumps(ROTATED))
-    fake.on(PROBES[12][0], **NOT_FOUND)
+    fake.on(PROBES[12][0], stdout="[]")
     fake.on(BOOK[12][1])
     assert cli("rotate", "--account", ACCOUNT).exit_code == 0
     assert state(done)["outputs"]["sp"]["password"] == ROTATED["password"]
@@ -113,6 +120,7 @@ def test_rotate_v2_creates_the_datastore_again_with_the_new_secret(fake, cli, wo
     register_v2(fake, FileSpy())
     assert cli("all", "--account", ACCOUNT, "--ml-cli", "v2").exit_code == 0
     spy = FileSpy()
+    fake.logged_in()
     fake.on(RESET, stdout=json.dumps(ROTATED))
     fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
     result = cli("rotate", "--account", ACCOUNT, "--ml-cli", "v2")

@@ -8,7 +8,18 @@ import time
 
 import pytest
 
-from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls, normalised
+from azwrap.steps import BY_NAME
+
+from .conftest import (ACC_ID, ACC_SHOW, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls,
+                       normalised, refresh_probes, seed_state)
+
+ACCOUNT_SHOW = ["account", "show"]
+
+
+def sp_ready(fake, workdir):
+    """`azwrap sp` in a later session: storage done earlier, signed in."""
+    seed_state(workdir, done=["storage"])
+    fake.logged_in()
 
 GRAPH = ("ERROR: Cannot find user or service principal in graph database for '6f1c2a9e'. If the assignee is an "
          "appId, make sure the corresponding service principal is created with 'az ad sp create --id 6f1c2a9e'.\n")  # fmt: skip
@@ -32,9 +43,11 @@ def state(workdir):
 
 def test_second_run_skips_every_done_step(done, fake, cli):
     fake.doctor()
-    result = cli("all", "--account", ACCOUNT)
+    fake.present()
+    result = cli("all")  # no options: the settings are the recorded ones
     assert result.exit_code == 0, result.output
-    assert fake.calls() == doctor_calls()  # read-only checks, then nothing
+    # read-only checks, then one probe per resource the setup holds, and no change at all
+    assert fake.calls() == doctor_calls() + [args for args, _ in refresh_probes()]
     for step in ("extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"):
         assert f"{step}: done earlier, skipped" in result.stderr
 
@@ -44,7 +57,9 @@ def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, c
     fake.doctor()
     swap = lambda args: [a.replace(ACCOUNT, other) if isinstance(a, str) else a for a in args]  # noqa: E731
     fake.on(["storage", "account", "check-name", "--name", other], stdout=json.dumps(NAME_AVAILABLE))
-    fake.on(swap(BOOK[5][1]))
+    fake.present(["extension", "workspace", "compute", "grant"])
+    fake.on(PROBES[5][0], stdout="true")  # adls-rg is there: not created again
+    fake.on(swap(PROBES[6][0]), **NOT_FOUND)
     fake.on(swap(BOOK[6][1]))
     fake.on(swap(PROBES[7][0]), stdout='{"exists": false}')
     fake.on(swap(BOOK[7][1]))
@@ -53,7 +68,10 @@ def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, c
     fake.on(swap(BOOK[10][1]), stdout=json.dumps({"id": "/subscriptions/x/storageAccounts/otherlake"}))
     fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", SP["appId"],
              "--scope", "/subscriptions/x/storageAccounts/otherlake"])  # fmt: skip
-    fake.on(PROBES[12][0], **NOT_FOUND)  # the old datastore was detached
+    # azwrap's datastore points at the old account: v1 cannot replace it, so it is detached first
+    fake.on(PROBES[12][0], stdout=json.dumps([{"name": "MLData", "clientId": SP["appId"], "accountName": ACCOUNT,
+                                                "filesystem": "fs1"}]))  # fmt: skip
+    fake.on(["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"])
     fake.on(swap(BOOK[12][1]))
     result = cli("all", "--account", other)
     assert result.exit_code == 0, result.output
@@ -63,11 +81,14 @@ def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, c
         assert f"{step}: done earlier, skipped" in result.stderr
     assert ["ad", "sp", "create-for-rbac"] not in fake.calls()
     assert state(done)["steps"]["storage"]["settings"]["account"] == other
+    assert BOOK[5][1] not in fake.calls()  # the existing group was not PUT again
+    assert "creates storage account otherlake in adls-rg" in result.stderr  # announced before it ran
 
 
 def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done, fake, cli):
     new = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
     fake.doctor()
+    fake.present(["extension", "workspace", "compute", "storage", "upload"])
     fake.on(BOOK[9][1], stdout=json.dumps(new))
     fake.on(BOOK[10][1])
     fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
@@ -78,7 +99,7 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     fake.on(["role", "assignment", "list", "--assignee", SP["appId"], "--all"], stdout=json.dumps(old_roles))
     fake.on(["role", "assignment", "delete", "--ids", *(r["id"] for r in old_roles)], stdout="")
     fake.on(["ad", "app", "delete", "--id", SP["appId"]], stdout="")
-    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": SP["appId"]}))  # the old principal's
+    fake.on(PROBES[12][0], stdout=json.dumps([{"name": "MLData", "clientId": SP["appId"]}]))  # the old principal's
     # v1's attach cannot replace a datastore: the one azwrap attached with the old principal is detached first.
     detach = ["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"]
     fake.on(detach)
@@ -89,7 +110,7 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     assert result.exit_code == 0, result.output
     assert "sp: running again: forced with --force" in result.stderr
     assert "datastore: running again: the service principal it used has changed" in result.stderr
-    assert "was made by azwrap with an earlier principal; removing it first" in result.stderr
+    assert "was made by azwrap for an earlier principal or dialect; removing it first" in result.stderr
     assert "grant: running again: the service principal it used has changed" in result.stderr
     assert state(done)["outputs"]["sp"]["password"] == new["password"]  # the new secret is kept
     assert fake.secret_file_contents[-1] == new["password"]  # ... and attached
@@ -105,27 +126,38 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
 
 
 def test_a_v1_datastore_azwrap_did_not_make_is_refused_with_the_detach_command(done, fake, cli):
-    fake.on(PROBES[12][0], stdout=json.dumps({"name": "MLData", "clientId": "c0c0c0c0-0000-0000-0000-000000000000"}))
+    fake.logged_in()
+    fake.on(PROBES[12][0], stdout=json.dumps([{"name": "MLData", "clientId": "c0c0c0c0-0000-0000-0000-000000000000"}]))
     record = state(done)
-    del record["steps"]["datastore"]
+    del record["steps"]["datastore"], record["resources"]["datastore"]
     (done / ".azwrap" / "state.json").write_text(json.dumps(record))
     result = cli("datastore", "--account", ACCOUNT)
     assert result.exit_code == 2, result.output
     assert "not made by azwrap" in result.stderr and "az ml datastore detach --name MLData" in result.stderr
-    assert fake.calls() == [PROBES[12][0]]
+    assert fake.calls() == [ACCOUNT_SHOW, PROBES[12][0]]
 
 
-def test_principal_gone_exits_2_and_creates_nothing(fake, cli, workdir):
+def test_a_principal_deleted_behind_azwraps_back_is_made_again(fake, cli, workdir):
+    seed_state(workdir, done=["storage"])
     fake.book(["sp"])  # sp once: records the principal
     assert cli("sp", "--account", ACCOUNT).exit_code == 0
     fake.fp.calls.clear()
+    new = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
+    fake.logged_in()
+    fake.present(["storage"])
     fake.on(SP_SHOW, **NOT_FOUND)
-    # A changed setting makes sp run again; the recorded principal is checked before reuse.
-    result = cli("sp", "--account", "otherlake")
-    assert result.exit_code == 2
-    assert f"the service principal {SP['appId']} recorded in" in result.stderr
-    assert "no longer exists" in result.stderr and "--force sp" in result.stderr
-    assert fake.calls() == [SP_SHOW]
+    fake.on(BOOK[9][1], stdout=json.dumps(new))
+    fake.on(BOOK[10][1])
+    role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
+            "--scope", ACC_ID]  # fmt: skip
+    fake.on(role)
+    result = cli("sp")  # the account is remembered
+    assert result.exit_code == 0, result.output
+    assert "recorded done, but the service principal (app registration) and its secret and " in result.stderr
+    assert f"the service principal {SP['appId']} recorded in" in result.stderr and "creating a new one" in result.stderr
+    # its storage role went with it: not probed, just made again for the new principal
+    assert fake.calls() == [ACCOUNT_SHOW, SP_SHOW, BOOK[9][1], BOOK[10][1], role]
+    assert state(workdir)["outputs"]["sp"]["appId"] == new["appId"]
 
 
 def test_changed_source_is_not_uploaded_without_force_upload(done, fake, cli):
@@ -139,30 +171,43 @@ def test_changed_source_is_not_uploaded_without_force_upload(done, fake, cli):
 
 def test_force_upload_overwrites(done, fake, cli):
     (done / "input.csv").write_text("customer_id,total_spend\n1,1.0\n")
+    fake.logged_in()
     fake.on(BOOK[8][1] + ["--overwrite"])
     result = cli("upload", "--account", ACCOUNT, "--force")
     assert result.exit_code == 0, result.output
-    assert fake.calls() == [BOOK[8][1] + ["--overwrite"]]
-    assert cli("upload", "--account", ACCOUNT).stderr.strip() == "upload: done earlier, skipped"
+    assert fake.calls() == [ACCOUNT_SHOW, BOOK[8][1] + ["--overwrite"]]
+    fake.logged_in()
+    fake.present(["storage", "upload"])
+    assert cli("upload", "--quiet").stderr.strip() == "upload: done earlier, skipped"
 
 
-@pytest.mark.parametrize("index", [3, 4, 7], ids=["workspace", "compute", "filesystem"])
+@pytest.mark.parametrize("index", [2, 3, 4, 5, 6, 7],
+                         ids=["aml-group", "workspace", "compute", "adls-group", "account", "filesystem"])
 def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli, workdir):
     step, args = BOOK[index]
+    seed_state(workdir, done=BY_NAME[step].needs)
+    fake.logged_in()
     probe = PROBES[index][0]
-    fake.on(probe, stdout='{"exists": true}' if "exists" in probe else json.dumps({"name": "x", "id": "/x"}))
-    for other_step, other_args in BOOK:
+    found = {2: "true", 5: "true", 6: json.dumps(ACC_SHOW), 7: '{"exists": true}'}.get(index, json.dumps({"name": "x", "id": "/x"}))
+    fake.on(probe, stdout=found)
+    for other_index, (other_step, other_args) in enumerate(BOOK):
         if other_step == step and other_args != args:
+            if other_index in PROBES:
+                fake.on(PROBES[other_index][0], **PROBES[other_index][1])
             fake.on(other_args)
     result = cli(step, *(["--account", ACCOUNT] if step == "storage" else []))
     assert result.exit_code == 0, result.output
     assert args not in fake.calls()
     assert "exists already, not created again" in result.stderr
+    # found, not made: `azwrap destroy` will leave it alone
+    key = {2: "aml_group", 3: "workspace", 4: "compute", 5: "adls_group", 6: "account", 7: "filesystem"}[index]
+    assert state(workdir)["resources"][key]["created"] is False
 
 
 @pytest.mark.parametrize("failures", [1, 2, 3, 4, 5])
 def test_replication_delay_is_retried_until_it_succeeds(failures, fake, cli, workdir, monkeypatch):
     monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1])
     fake.on(BOOK[10][1])
     for _ in range(failures):
@@ -176,6 +221,7 @@ def test_replication_delay_is_retried_until_it_succeeds(failures, fake, cli, wor
 
 def test_another_role_assignment_error_fails_at_once(fake, cli, workdir, monkeypatch):
     monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1])
     fake.on(BOOK[10][1])
     fake.on(BOOK[11][1], returncode=1, stdout="", stderr="ERROR: (AuthorizationFailed) no permission\n")
@@ -187,6 +233,7 @@ def test_another_role_assignment_error_fails_at_once(fake, cli, workdir, monkeyp
 
 def test_replication_retry_gives_up_after_retry_timeout(fake, cli, workdir, monkeypatch):
     monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
+    sp_ready(fake, workdir)
     fake.on(BOOK[9][1])
     fake.on(BOOK[10][1])
     fake.on(BOOK[11][1], returncode=1, stdout="", stderr=GRAPH)
@@ -245,8 +292,9 @@ def test_state_readable_by_others_is_made_private_with_a_warning(done, fake, cli
 
 
 def test_state_written_elsewhere_than_in_azwraps_own_directory_gets_no_gitignore(fake, cli, workdir):
-    fake.book(["sp"])
-    assert cli("sp", "--account", ACCOUNT, "--state-file", "s.json").exit_code == 0
+    fake.on(["extension", "list"], stdout="[]")
+    fake.on(["extension", "add", "-n", "azure-cli-ml"])
+    assert cli("extension", "--state-file", "s.json").exit_code == 0
     assert not (workdir / ".gitignore").exists()
     assert stat.S_IMODE((workdir / "s.json").stat().st_mode) == 0o600
 
@@ -258,16 +306,17 @@ def test_another_source_for_the_same_destination_is_refused_unless_the_same_cont
     assert "other.csv differs from the file uploaded" in result.stderr
     assert "--force (azwrap upload)" in result.stderr
     (done / "copy.csv").write_bytes((done / "input.csv").read_bytes())
+    fake.logged_in()
+    fake.present(["storage", "upload"])
     same = cli("upload", "--account", ACCOUNT, "--source", "copy.csv")
     assert same.exit_code == 0 and "upload: done earlier, skipped" in same.stderr
-    assert fake.calls() == []
+    assert fake.calls() == [ACCOUNT_SHOW, *(args for args, _ in refresh_probes(["storage", "upload"]))]
 
 
 def test_force_still_probes_so_a_forced_step_does_not_create_twice(done, fake, cli):
-    fake.on(BOOK[5][1])
-    fake.on(BOOK[6][1])
-    fake.on(PROBES[7][0], stdout='{"exists": true}')
+    fake.logged_in()
+    fake.present(["storage"])
     result = cli("storage", "--account", ACCOUNT, "--force")
     assert result.exit_code == 0, result.output
-    assert BOOK[7][1] not in fake.calls()
+    assert not {tuple(BOOK[i][1]) for i in (5, 6, 7)} & {tuple(call) for call in fake.calls()}
     assert "filesystem fs1 exists already" in result.stderr

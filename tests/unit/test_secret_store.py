@@ -9,7 +9,7 @@ import pytest
 
 from azwrap import secrets, state
 
-from .conftest import ACCOUNT, BOOK, PROBES, SECRET, SP
+from .conftest import ACCOUNT, BOOK, PROBES, SECRET, SP, seed_state
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -65,10 +65,12 @@ def test_keyring_store_keeps_the_secret_out_of_the_state_file(memory, fake, cli,
 
 
 def test_a_later_step_reads_the_secret_from_the_keyring(memory, fake, cli, workdir, monkeypatch):
+    seed_state(workdir, done=["extension", "workspace", "storage"])
     fake.book(["sp"])
     assert cli("sp", "--account", ACCOUNT, "--secret-store", "keyring").exit_code == 0
     fake.fp.calls.clear()
-    fake.on(PROBES[12][0], returncode=3, stdout="", stderr="ERROR: not found\n")
+    fake.logged_in()
+    fake.on(PROBES[12][0], stdout="[]")
     fake.on(BOOK[12][1])
     monkeypatch.setenv("AZWRAP_SECRET_STORE", "keyring")
     result = cli("datastore", "--account", ACCOUNT)
@@ -132,12 +134,14 @@ def test_keyring_not_installed_is_a_clear_usage_error(fake, cli, workdir, monkey
 
 def test_a_keyring_that_refuses_the_new_secret_names_the_principal_to_delete(memory, fake, cli, workdir):
     memory.fail = True
+    seed_state(workdir, done=["storage"])
+    fake.logged_in()
     fake.on(BOOK[9][1])
     result = cli("sp", "--account", ACCOUNT, "--secret-store", "keyring")
     assert result.exit_code == 2, result.output
     assert "the store is locked" in result.stderr and f"az ad app delete --id {SP['appId']}" in result.stderr
     assert SECRET not in result.output
-    assert fake.calls() == [BOOK[9][1]]
+    assert fake.calls() == [["account", "show"], BOOK[9][1]]
 
 
 def test_a_secret_missing_from_the_keyring_is_a_clear_error(memory, fake, cli, workdir):

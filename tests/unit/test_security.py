@@ -7,7 +7,7 @@ import pytest
 
 from azwrap import state as state_module
 
-from .conftest import ACC_ID, ACCOUNT, BOOK, SECRET, SP
+from .conftest import ACC_ID, ACCOUNT, BOOK, SECRET, SP, seed_state, step_record
 
 
 def test_a_state_that_cannot_be_written_stops_sp_before_any_az_call(fake, cli, workdir, monkeypatch):
@@ -40,13 +40,15 @@ def test_a_save_failing_right_after_create_for_rbac_names_the_principal_and_its_
         real_save(path, content)
 
     monkeypatch.setattr(state_module, "save", save_fails_once_created)
+    seed_state(workdir, done=["storage"])
+    fake.logged_in()
     fake.on(BOOK[9][1])
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 2, result.output
     assert f"The service principal {SP['appId']} was created but could not be recorded" in result.stderr
     assert f"az ad app delete --id {SP['appId']}" in result.stderr
     assert SECRET not in result.output
-    assert fake.calls() == [BOOK[9][1]]  # nothing after it
+    assert fake.calls() == [["account", "show"], BOOK[9][1]]  # nothing after it
 
 
 @pytest.mark.parametrize("outputs", [
@@ -136,10 +138,10 @@ def test_on_windows_the_secret_is_a_private_file_removed_after_the_call(fake, cl
     fake.on(BOOK[12][1])
     (workdir / ".azwrap").mkdir(mode=0o700)
     (workdir / ".azwrap" / "state.json").write_text(json.dumps({
-        "version": 1, "steps": {"sp": {"settings": {"account": ACCOUNT}}},
+        "version": 1, "steps": {"sp": {"settings": {"account": ACCOUNT}}, **step_record("extension", "workspace", "storage")},
         "outputs": {"sp": {k: SP[k] for k in ("appId", "password", "tenant")}, "acc": {"id": ACC_ID}}}))
-    fake.on(["ml", "datastore", "show", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"],
-            returncode=3, stdout="", stderr="ERROR: not found\n")
+    fake.logged_in()
+    fake.on(["ml", "datastore", "list", "--workspace-name", "aml", "--resource-group", "aml-rg"], stdout="[]")
     result = cli("datastore", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
     assert fake.secret_file_kinds == ["file"] and fake.secret_file_modes == [0o600]

@@ -4,28 +4,24 @@ import json
 
 import pytest
 
-from azwrap.steps import STEPS
+from azwrap.steps import BY_NAME, STEPS
 
-from .conftest import ACCOUNT, SECRET, SP, expected, normalised
+from .conftest import ACCOUNT, SECRET, SP, expected, normalised, seed_state
 
 # Step commands and the options they need beyond the defaults.
 ARGS = {"storage": ["--account", ACCOUNT], "upload": ["--account", ACCOUNT], "sp": ["--account", ACCOUNT],
         "datastore": ["--account", ACCOUNT]}  # fmt: skip
 
 
-def record_sp(workdir):
+def record_sp(workdir, done=()):
     """The state `azwrap sp` leaves behind, as if run in an earlier session."""
-    state_dir = workdir / ".azwrap"
-    state_dir.mkdir(mode=0o700)
-    path = state_dir / "state.json"
-    path.write_text(json.dumps({"version": 1, "steps": {}, "outputs": {"sp": {k: SP[k] for k in ("appId", "password", "tenant")}}}))
-    path.chmod(0o600)
+    seed_state(workdir, done=done, sp=True)
 
 
 @pytest.mark.parametrize("step", [s.name for s in STEPS])
 def test_step_alone_runs_its_book_invocations(step, fake, cli, workdir):
-    if step in ("datastore", "grant"):
-        record_sp(workdir)
+    # The steps it builds on were done in an earlier session (else it says which to run first).
+    seed_state(workdir, done=BY_NAME[step].needs, sp=step in ("datastore", "grant"))
     fake.book([step])
     result = cli(step, *ARGS.get(step, []))
     assert result.exit_code == 0, result.output
@@ -42,24 +38,28 @@ def test_step_without_a_recorded_principal_says_run_sp_first(step, fake, cli, wo
 
 
 def test_sp_reuses_a_recorded_principal_instead_of_creating_another(fake, cli, workdir):
-    record_sp(workdir)
+    record_sp(workdir, done=["storage"])
     fake.on(["ad", "sp", "show", "--id", SP["appId"]], stdout=json.dumps({"appId": SP["appId"], "id": "obj"}))
     fake.book(["sp"])
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
     assert ["ad", "sp", "create-for-rbac"] not in fake.calls()
-    assert normalised(fake.calls()) == [["ad", "sp", "show", "--id", SP["appId"]], *expected(["sp"])[1:]]
+    account_show, create_for_rbac, *rest = expected(["sp"])
+    assert normalised(fake.calls()) == [account_show, ["ad", "sp", "show", "--id", SP["appId"]], *rest]
     assert f"reusing the service principal {SP['appId']}" in result.stderr
 
 
 def test_steps_in_separate_processes_pass_the_principal_through_the_state(fake, cli, workdir):
-    fake.book(["sp", "datastore"])
+    seed_state(workdir, done=["extension", "workspace", "storage"])
+    fake.book(["sp"])
+    fake.book(["datastore"])
     assert cli("sp", "--account", ACCOUNT).exit_code == 0
     assert cli("datastore", "--account", ACCOUNT).exit_code == 0
     assert fake.secret_file_contents == [SECRET]
 
 
 def test_state_file_option_and_env_var(fake, cli, workdir, monkeypatch):
+    seed_state(workdir, done=["extension", "workspace", "storage"], path="elsewhere/s.json")
     fake.book(["sp"])
     assert cli("sp", "--account", ACCOUNT, "--state-file", "elsewhere/s.json").exit_code == 0
     assert (workdir / "elsewhere" / "s.json").exists()

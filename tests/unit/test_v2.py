@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from . import powershell
-from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NOT_FOUND, SECRET, SP, doctor_calls
+from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NOT_FOUND, PROBES, SECRET, SP, doctor_calls, seed_state, step_record
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 V2_YAML = (
@@ -31,13 +31,8 @@ V2_ML = {
     12: ["ml", "datastore", "create", "--file", ANY, "--set", ANY, "--workspace-name", "aml", "--resource-group", "aml-rg"],
     13: ["ml", "workspace", "show", "--name", "aml", "--resource-group", "aml-rg"],
 }  # fmt: skip
-V2_PROBES = {
-    1: (["extension", "list"], {"stdout": "[]"}),
-    3: (["ml", "workspace", "show", "--name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
-    4: (["ml", "compute", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
-    7: (["storage", "fs", "exists", "--name", "fs1", "--account-name", ACCOUNT], {"stdout": '{"exists": false}'}),
-    12: (["ml", "datastore", "show", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"], NOT_FOUND),
-}  # fmt: skip
+# The probes are the same in both dialects: core commands whose not-found is az's own (README "Probes").
+V2_PROBES = dict(PROBES)
 V2_BOOK = [(step, V2_ML.get(i, args)) for i, (step, args) in enumerate(BOOK)]
 
 
@@ -131,13 +126,14 @@ def test_switching_dialect_says_which_steps_run_again(fake, cli, workdir):
     fake.doctor()
     fake.on(["extension", "list"], stdout="[]")  # the user removed azure-cli-ml
     fake.on(V2_ML[1])
-    fake.on(BOOK[2][1])
+    fake.on(V2_PROBES[2][0], stdout="true")
     fake.on(V2_PROBES[3][0], stdout=json.dumps({"name": "aml", "id": AML_ID}))
     fake.on(V2_PROBES[4][0], stdout=json.dumps({"name": "d1compute", "size": "STANDARD_D1_V2", "max_instances": 1}))
     # The datastore v1 attached (azwrap did, as the state records): v2's create replaces it.
     spy = FileSpy()
-    fake.on(V2_PROBES[12][0], stdout=json.dumps({"name": "MLData", "account_name": ACCOUNT, "filesystem": "fs1",
-                                                 "credentials": {"client_id": SP["appId"]}}))  # fmt: skip
+    fake.on(V2_PROBES[12][0], stdout=json.dumps([{"name": "MLData", "accountName": ACCOUNT, "filesystem": "fs1",
+                                                  "clientId": SP["appId"]}]))  # fmt: skip
+    fake.present(["storage", "upload", "sp"])
     fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
     fake.on(V2_ML[13], stdout=json.dumps({"id": AML_ID, "name": "aml"}))
     fake.on(BOOK[14][1])
@@ -152,12 +148,15 @@ def test_switching_dialect_says_which_steps_run_again(fake, cli, workdir):
 
 
 def test_an_existing_compute_of_another_size_is_not_silently_kept(fake, cli, workdir):
-    fake.on(V2_PROBES[4][0], stdout=json.dumps({"name": "d1compute", "size": "STANDARD_D1_V2", "max_instances": 1}))
+    seed_state(workdir, done=["extension", "workspace"])
+    fake.logged_in()
+    arm = {"name": "d1compute", "properties": {"properties": {"vmSize": "STANDARD_D1_V2", "scaleSettings": {"maxNodeCount": 1}}}}
+    fake.on(V2_PROBES[4][0], stdout=json.dumps(arm))  # az resource show prints ARM's shape
     result = cli("compute", "--ml-cli", "v2", "--max-nodes", "3")
     assert result.exit_code == 2
     assert "exists with vm size STANDARD_D1_V2 and at most 1 node(s), not STANDARD_D1_V2 and 3" in result.stderr
     assert "az ml compute delete --name d1compute" in result.stderr
-    assert fake.calls() == [V2_PROBES[4][0]]
+    assert fake.calls() == [["account", "show"], V2_PROBES[4][0]]
 
 
 def test_v2_plan_json_has_the_datastore_yaml_and_the_secret_reference(cli):
@@ -209,33 +208,39 @@ def test_every_datastore_yaml_value_reads_back_as_the_same_string(value):
 def _recorded(workdir, datastore_done: bool):
     from .conftest import ACC_ID as acc_id
 
-    steps = {"sp": {"settings": {"account": ACCOUNT}}}
+    steps = {"sp": {"settings": {"account": ACCOUNT}}, **step_record("extension", "workspace", "storage")}
+    resources = {}
     if datastore_done:
+        resources["datastore"] = {"created": True, "dialect": "v2",
+                                  "settings": {"datastore": "MLData", "workspace": "aml", "aml_group": "aml-rg"}}
         steps["datastore"] = {"settings": {"account": ACCOUNT, "filesystem": "fs1", "datastore": "MLData",
                                            "workspace": "aml", "aml_group": "aml-rg", "ml_cli": "v2"},
                               "inputs": {"$sp.appId": "0b0b0b0b-1111-2222-3333-444455556666"}}  # fmt: skip
     (workdir / ".azwrap").mkdir(mode=0o700)
     (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, "steps": steps, "outputs": {
-        "sp": {k: SP[k] for k in ("appId", "password", "tenant")}, "acc": {"id": acc_id}}}))
+        "sp": {k: SP[k] for k in ("appId", "password", "tenant")}, "acc": {"id": acc_id}}, "resources": resources}))
 
 
 def _datastore_json(client_id):
-    return json.dumps({"name": "MLData", "account_name": ACCOUNT, "filesystem": "fs1", "type": "azure_data_lake_gen2",
-                       "credentials": {"client_id": client_id, "tenant_id": SP["tenant"]}})  # fmt: skip
+    """`az ml datastore list` (v2's shape) holding one datastore MLData."""
+    return json.dumps([{"name": "MLData", "account_name": ACCOUNT, "filesystem": "fs1", "type": "azure_data_lake_gen2",
+                        "credentials": {"client_id": client_id, "tenant_id": SP["tenant"]}}])  # fmt: skip
 
 
 def test_v2_refuses_to_replace_a_datastore_azwrap_did_not_create(fake, cli, workdir):
     _recorded(workdir, datastore_done=False)
+    fake.logged_in()
     fake.on(V2_PROBES[12][0], stdout=_datastore_json("c01eag0e-0000-0000-0000-000000000000"))
     result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 2, result.output
     assert "datastore MLData exists in workspace aml" in result.stderr and "not made by azwrap" in result.stderr
     assert "az ml datastore delete --name MLData" in result.stderr
-    assert fake.calls() == [V2_PROBES[12][0]]  # nothing replaced
+    assert fake.calls() == [["account", "show"], V2_PROBES[12][0]]  # nothing replaced
 
 
 def test_v2_replaces_a_datastore_it_created_when_its_principal_changed(fake, cli, workdir):
     _recorded(workdir, datastore_done=True)
+    fake.logged_in()
     spy = FileSpy()
     fake.on(V2_PROBES[12][0], stdout=_datastore_json("0b0b0b0b-1111-2222-3333-444455556666"))  # the old principal
     fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
@@ -247,8 +252,9 @@ def test_v2_replaces_a_datastore_it_created_when_its_principal_changed(fake, cli
 
 def test_v2_keeps_a_datastore_already_attached_with_the_recorded_principal(fake, cli, workdir):
     _recorded(workdir, datastore_done=False)
+    fake.logged_in()
     fake.on(V2_PROBES[12][0], stdout=_datastore_json(SP["appId"]))
     result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
     assert "datastore MLData exists already, not created again" in result.stderr
-    assert fake.calls() == [V2_PROBES[12][0]]
+    assert fake.calls() == [["account", "show"], V2_PROBES[12][0]]

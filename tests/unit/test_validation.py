@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import ACCOUNT
+from .conftest import ACCOUNT, seed_state
 
 BAD = [
     ("--account", "MyDataLake", "lowercase letters and digits only"),
@@ -87,6 +87,8 @@ def test_source_must_be_a_file_before_anything_runs(make, fake, cli, workdir):
 
 def test_settings_reach_the_argv(fake, cli, workdir):
     (workdir / "sales.csv").write_text("a,b\n")
+    seed_state(workdir, done=["storage"])
+    fake.logged_in()
     fake.on(["storage", "fs", "file", "upload", "--file-system", "data-2", "--path", "in/sales.csv",
              "--source", "sales.csv", "--account-name", "lake7"])  # fmt: skip
     result = cli("upload", "--account", "lake7", "--filesystem", "data-2", "--upload-path", "in/sales.csv", "--source", "sales.csv")
@@ -119,6 +121,8 @@ def test_a_bad_retry_delay_is_a_usage_error(value, fake, cli, workdir, monkeypat
 
 def test_a_source_starting_with_a_dash_reaches_az_as_a_relative_path(fake, cli, workdir):
     (workdir / "-in.csv").write_text("a,b\n", encoding="utf-8")
+    seed_state(workdir, done=["storage"])
+    fake.logged_in()
     fake.on(["storage", "fs", "file", "upload", "--file-system", "fs1", "--path", "models/highspenders/input.csv",
              "--source", "./-in.csv", "--account-name", ACCOUNT])
     result = cli("upload", "--account", ACCOUNT, "--source", "-in.csv")
