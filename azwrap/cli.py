@@ -348,6 +348,9 @@ def _doctor_before_all(setup: Setup, az_path: str) -> None:
     if not setup.signed_in():
         setup.run_step(BY_NAME["login"])
         setup.account = None  # ask again
+    # Another subscription than the setup's is refused before its checks could mislead.
+    if setup.state.get("subscription"):
+        setup.check_subscription()
     # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
     checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path), secret_expiry=False)
     for line in doctor.lines(checks):

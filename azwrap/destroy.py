@@ -65,7 +65,7 @@ def plan(state: dict, settings: Settings, subscription_id: str) -> Teardown:
     deletions, kept, gone_with = [], [], {}
     for key in resources.ROLE_KEYS:
         if key in records and records[key].get("id"):
-            deletions.append(Deletion(key, label(key), az.role_assignment_delete(records[key]["id"])))
+            deletions.append(Deletion(key, label(key), az.role_assignment_delete([records[key]["id"]])))
     workspace_goes = ours("workspace") or group_goes("aml_group")
     for key in ("datastore", "compute"):
         if ours(key) and not workspace_goes:
