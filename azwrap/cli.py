@@ -16,6 +16,7 @@ from . import __version__, doctor, launch, lifecycle, scripts, secrets
 from . import state as state_file
 from .engine import FIRST_RETRY_DELAY, Setup, status_report
 from .errors import MissingInput, Refused
+from .quoting import echo_shell
 from .redact import Redactor
 from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az, remove_stale_private_dirs
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
@@ -162,6 +163,14 @@ def _retry_delay() -> float:
     return delay
 
 
+def _echo_shell() -> str:
+    """How echoed `$ az ...` lines are quoted (AZWRAP_ECHO_SHELL, else by platform)."""
+    try:
+        return echo_shell()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM ends a run the way Ctrl-C does: child stopped, state kept
 
@@ -184,11 +193,12 @@ def run_az(steps, action):
         secret_store = secrets.resolve(options.pop("secret_store"))
         settings = _settings(options, uses)
         _check_source(settings, uses)
+        shell = _echo_shell()
         redact = Redactor()
         setup = None
         try:
             remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
-            runner = Runner(find_az(az_given), redact, quiet=quiet)
+            runner = Runner(find_az(az_given), redact, quiet=quiet, shell=shell)
             for name in uses:
                 runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
@@ -318,8 +328,8 @@ def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Pa
     settings = Settings(**options)
     az_check = doctor.az_program(az_path)
     redact = Redactor()
-    setup = Setup(settings, Runner(az_check.detail, redact, quiet=quiet or output_format == "json"), state_path,
-                  secret_store=secrets.resolve(secret_store))
+    runner = Runner(az_check.detail, redact, quiet=quiet or output_format == "json", shell=_echo_shell())
+    setup = Setup(settings, runner, state_path, secret_store=secrets.resolve(secret_store))
     checks = doctor.run(setup, az_check)
     if output_format == "json":
         click.echo(json.dumps(doctor.as_dicts(checks), indent=2))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shlex
 import shutil
 import stat
 import subprocess
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import launch
+from .quoting import command_line, echo_shell
 from .redact import Redactor
 from .state import pid_alive, posix
 
@@ -106,13 +106,16 @@ def _echo_err(line: str) -> None:
 class Runner:
     """Runs az calls for the steps: echoes each, streams az's stderr, parses JSON, raises AzFailed."""
 
-    def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err):
+    def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err,
+                 shell: str | None = None):  # fmt: skip
         self.az, self.redact, self.quiet, self.echo = az, redact, quiet, echo
         self.launch = launch.launcher(az)
+        self.shell = shell or echo_shell()  # how echoed lines are quoted: "powershell" or "bash"
 
     def display(self, argv: list[str]) -> str:
-        """The shell line shown for argv (logs and errors); secrets masked."""
-        return self.redact(shlex.join(["az", *argv[1:]]))
+        """The line shown for argv (echo, logs, errors), quoted for the user's shell; secrets masked."""
+        # Masked before quoting too: quoting may change how a secret inside a value is spelled.
+        return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`

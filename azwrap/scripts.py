@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 import shlex
 
 from .commands import SP_PASSWORD, Concat, FileArg, Invocation, Ref
+from .quoting import ps_quote, ps_single_quoted
 
-# PowerShell ends a single-quoted string at any of these quote characters; inside one, each is
-# doubled to stand for itself.
-_PS_QUOTES = "'\u2018\u2019\u201a\u201b"
 # In a double-quoted string (and a @"..."@ here-string) these are special; a backtick escapes them.
 _PS_DOUBLE_SPECIAL = '`$"\u201c\u201d\u201e'
-# Passed as typed in argument mode: flags, and words of these characters that start plainly.
-_PS_BARE = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*|[A-Za-z0-9_][A-Za-z0-9_./:=+-]*")
-
-
-def ps_single_quoted(value: str) -> str:
-    """value as a PowerShell single-quoted string: nothing inside is expanded."""
-    return "'" + "".join(ch * 2 if ch in _PS_QUOTES else ch for ch in value) + "'"
-
-
-def ps_quote(value: str) -> str:
-    """value as one PowerShell argument: bare when it is plainly safe, else single-quoted."""
-    return value if _PS_BARE.fullmatch(value) else ps_single_quoted(value)
 
 
 class PowerShell:
