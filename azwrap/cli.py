@@ -41,6 +41,9 @@ def _validate(ctx: click.Context, param: click.Parameter, value):
 
 def setting_option(setting: str) -> click.Option:
     default = getattr(DEFAULTS, setting)
+    if isinstance(default, bool):
+        return click.Option([_option_name(setting), setting], is_flag=True, envvar=f"AZWRAP_{setting.upper()}",
+                            show_envvar=True, help=HELP[setting])  # fmt: skip
     return click.Option(
         [_option_name(setting), setting],
         default=default,
@@ -311,9 +314,7 @@ main.add_command(click.Command(
 
 def _doctor_before_all(setup: Setup, az_path: str) -> None:
     # Signing in changes nothing in Azure, and the checks of the storage account need it.
-    if not setup.signed_in():
-        setup.run_step(BY_NAME["login"])
-        setup.account = None  # ask again
+    setup.sign_in()
     # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
     checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path), secret_expiry=False)
     for line in doctor.lines(checks):

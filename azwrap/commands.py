@@ -111,8 +111,9 @@ class Invocation:
 # --- commands outside `az ml`: the same in every dialect -------------------------------
 
 
-def login() -> Args:
-    return ("login",)
+def login(s: Settings) -> Args:
+    # REFERENCE.md section 7: `az login [--use-device-code] [--tenant T]`.
+    return ("login",) + (("--use-device-code",) if s.use_device_code else ()) + (("--tenant", s.tenant) if s.tenant else ())
 
 
 def account_show() -> Args:

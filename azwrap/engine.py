@@ -14,7 +14,7 @@ from .commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation,
 from .errors import MissingInput, Refused
 from .runner import AzFailed, Joined, PrivateFile, Runner, Secret
 from .settings import DEFAULTS, Settings
-from .steps import PRODUCERS, STEPS, Step
+from .steps import BY_NAME, PRODUCERS, STEPS, Step
 
 # stderr of `az role assignment create` while a new principal is not yet visible everywhere
 # (directory replication, REFERENCE.md section 4): worth retrying; anything else is not.
@@ -58,6 +58,7 @@ class Setup:
         self._state: dict | None = None
         self.current_step: str | None = None
         self.account: dict | bool | None = None  # `az account show` JSON; False: not signed in
+        self.signed_in_here = False  # this run ran `az login`
 
     @property
     def state(self) -> dict:
@@ -77,11 +78,29 @@ class Setup:
         """The whole book in order; `az login` only when `az account show` says we are not signed in."""
         for step in STEPS:
             if step.name == "login":
-                if self.signed_in():
-                    self.runner.echo("login: already signed in (az account show), skipped")
-                    continue
+                self.sign_in()
+                continue
             self.run_step(step)
         lifecycle.finish(self)  # what an interrupted run left: a replaced principal, a rotation
+
+    def sign_in(self) -> None:
+        """Run `az login` unless signed in (to --tenant, when given); say which, once per run."""
+        if self.signed_in():
+            if not self.signed_in_here:
+                self.runner.echo("login: already signed in (az account show), skipped")
+            return
+        tenant = self.settings.tenant
+        if self.account and tenant:
+            self.runner.echo(f"login: signed in to tenant {self.account.get('tenantId')}, not {tenant}; signing in")
+        else:
+            self.runner.echo("login: not signed in (az account show failed); signing in")
+        self.run_step(BY_NAME["login"])
+        self.account, self.signed_in_here = None, True  # ask `az account show` again
+
+    def _in_tenant(self) -> bool:
+        """Signed in to --tenant (by id or domain), or no tenant asked for."""
+        tenant = (self.settings.tenant or "").lower()
+        return not tenant or tenant in (str(self.account.get(key, "")).lower() for key in ("tenantId", "tenantDefaultDomain"))
 
     def preflight(self, steps) -> None:
         """Before any az call: raise Refused if a step would refuse later; say which done steps rerun."""
@@ -132,7 +151,7 @@ class Setup:
                 if error.reason:  # it answered, but not as az does
                     raise
                 self.account = False
-        return self.account is not False
+        return self.account is not False and self._in_tenant()
 
     # --- running a step ---------------------------------------------------------------------
 

@@ -58,6 +58,11 @@ RULES = {
     "source": (_matches(r"[^\x00-\x1f\x7f]{1,4096}"), "a path to a local file"),
     "datastore": (_matches(r"[A-Za-z0-9_]{1,255}"), "1-255 characters: letters, digits and '_'"),
     "ml_cli": (lambda value: value in ("v1", "v2"), "v1 (the book's azure-cli-ml) or v2 (the current ml extension)"),
+    "tenant": (
+        _matches(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}"),
+        "a tenant id (GUID) or domain such as contoso.onmicrosoft.com",
+    ),
+    "use_device_code": (lambda value: isinstance(value, bool), "a flag"),
 }
 
 
@@ -78,6 +83,8 @@ class Settings:
     source: str = "input.csv"
     datastore: str = "MLData"
     ml_cli: str = "v1"  # the book's azure-cli-ml; "v2" is the current ml extension
+    tenant: str | None = None  # az login --tenant (multi-tenant users)
+    use_device_code: bool = False  # az login --use-device-code (WSL, SSH: no browser here)
 
     def subset(self, names) -> dict:
         """The named settings as a plain dict (what a step ran with)."""
@@ -101,6 +108,8 @@ HELP = {
     "source": "Local file to upload.",
     "datastore": "Name of the datastore in the workspace.",
     "ml_cli": "Azure ML CLI: v1 = the book's azure-cli-ml extension (retired 2025-09-30), v2 = the current ml extension.",
+    "tenant": "Sign in to this tenant (az login --tenant): its id or domain.",
+    "use_device_code": "Sign in with a code shown here, in a browser elsewhere (az login --use-device-code; WSL, SSH).",
 }
 
 
