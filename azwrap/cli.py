@@ -341,7 +341,7 @@ def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Pa
         sys.exit(EXIT_AZ_FAILED)
 
 
-DOCTOR_SETTINGS = ("ml_cli", "account", "adls_group", "source")
+DOCTOR_SETTINGS = ("ml_cli", "location", "account", "aml_group", "adls_group", "filesystem", "upload_path", "source")
 main.add_command(click.Command(
     "doctor",
     callback=_doctor,
@@ -353,11 +353,13 @@ main.add_command(click.Command(
     help=_help(
         "Check, read-only, what would make the setup fail.",
         "One line per check, with the fix for each failure: az found and its version (az version); signed in "
-        "and to which subscription (az account show); the dialect's extension installed or installable and the "
-        "other one absent (az extension list); v1's retirement; the storage account name valid and available "
-        "(az storage account check-name, and az storage account show in your ADLS group when it is taken); the "
-        "source file readable; the state file readable and private. Exit 0 when all pass, 1 otherwise. "
-        "`azwrap all` runs these checks first.",
+        "and to which subscription (az account show); the sign-in still works (az account get-access-token); the "
+        "dialect's extension installed or installable and the other one absent (az extension list; for v1, az "
+        "extension list-available); v1's retirement; the region exists (az account list-locations); the storage "
+        "account name valid and available (az storage account check-name, and az storage account show in your "
+        "ADLS group when it is taken); you may create role assignments (az role assignment list --assignee you); "
+        "the source file readable and the same as the one uploaded; the state file readable and private. "
+        "Exit 0 when all pass, 1 otherwise. `azwrap all` runs these checks first.",
         "azwrap doctor --ml-cli v2 --account mydatalake",
     ),
     short_help="Check, read-only, what would make the setup fail.",

@@ -124,6 +124,25 @@ def version() -> Args:
     return ("version",)
 
 
+def access_token_expiry() -> Args:
+    # `az account show` reads the cache and succeeds on an expired sign-in; getting a token does
+    # not (REFERENCE.md section 7). --query keeps the token itself out of azwrap's pipe.
+    return ("account", "get-access-token", "--query", "expiresOn")
+
+
+def account_list_locations() -> Args:
+    return ("account", "list-locations")
+
+
+def role_assignments_held_by(assignee: str) -> Args:
+    """The assignee's role assignments, also those inherited and those of its groups (doctor)."""
+    return ("role", "assignment", "list", "--assignee", assignee, "--include-inherited", "--include-groups")
+
+
+def extension_list_available() -> Args:
+    return ("extension", "list-available")
+
+
 def extension_add(name: str) -> Args:
     return ("extension", "add", "-n", name)
 

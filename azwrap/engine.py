@@ -142,6 +142,16 @@ class Setup:
         raise Refused(f"step '{step.name}': {self.settings.source} differs from the file uploaded to "
                       f"{self.settings.upload_path}; to overwrite it, {force_hint(step.name)}")  # fmt: skip
 
+    def upload_differs(self, state: dict) -> bool:
+        """Whether the source differs from the file `state` records as uploaded to the same place."""
+        record = state["steps"].get("upload")
+        if record is None:
+            return False
+        ran_with = record.get("settings", {})
+        if any(ran_with.get(name, getattr(DEFAULTS, name)) != getattr(self.settings, name) for name in UPLOAD_DESTINATION):
+            return False  # another destination: a new upload
+        return record.get("sha256") not in (None, sha256_of(self.settings.source))
+
     def signed_in(self) -> bool:
         """Whether az is signed in (`az account show` succeeds); asked once per run."""
         if self.account is None:
