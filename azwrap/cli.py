@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from . import __version__, doctor, launch, lifecycle, scripts, secrets
 from . import state as state_file
@@ -31,6 +32,15 @@ def _option_name(setting: str) -> str:
     return "--" + setting.replace("_", "-")
 
 
+class SourcedOption(click.Option):
+    """An option whose errors name where the bad value came from: the option, or its environment variable."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        if ctx is not None and self.envvar and ctx.get_parameter_source(self.name) == ParameterSource.ENVIRONMENT:
+            return f"environment variable {self.envvar} (for {self.opts[0]})"
+        return " / ".join(f"'{name}'" for name in self.opts)
+
+
 def _validate(ctx: click.Context, param: click.Parameter, value):
     if value is not None:
         broken = check(param.name, value)
@@ -42,9 +52,9 @@ def _validate(ctx: click.Context, param: click.Parameter, value):
 def setting_option(setting: str) -> click.Option:
     default = getattr(DEFAULTS, setting)
     if isinstance(default, bool):
-        return click.Option([_option_name(setting), setting], is_flag=True, envvar=f"AZWRAP_{setting.upper()}",
+        return SourcedOption([_option_name(setting), setting], is_flag=True, envvar=f"AZWRAP_{setting.upper()}",
                             show_envvar=True, help=HELP[setting])  # fmt: skip
-    return click.Option(
+    return SourcedOption(
         [_option_name(setting), setting],
         default=default,
         type={"max_nodes": int, "ml_cli": click.Choice(["v1", "v2"])}.get(setting, str),
@@ -59,11 +69,11 @@ def setting_option(setting: str) -> click.Option:
 def run_options(steps) -> list[click.Option]:
     """Options of every command that runs az; `steps` are the steps it may run (none: doctor)."""
     options = [
-        click.Option(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
+        SourcedOption(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
                      help="The az executable. [default: az found on PATH]"),
         state_option(),
         click.Option(["--quiet", "-q"], is_flag=True, help="Do not echo each az command before running it."),
-        click.Option(["--secret-store"], type=click.Choice(secrets.STORES), default="auto", show_default=True,
+        SourcedOption(["--secret-store"], type=click.Choice(secrets.STORES), default="auto", show_default=True,
                      envvar="AZWRAP_SECRET_STORE", show_envvar=True,
                      help="Where the client secret is kept: keyring = the OS credential store (Windows Credential "
                           "Manager, macOS Keychain), file = the 0600 state file; auto = keyring on Windows and macOS, "
@@ -87,7 +97,7 @@ def run_options(steps) -> list[click.Option]:
                  "with its role assignments, once the new one is recorded and assigned).",
         ))  # fmt: skip
     if any(inv.retry_replication for step in steps for inv in step.invocations(EXAMPLE)):
-        options.append(click.Option(
+        options.append(SourcedOption(
             ["--retry-timeout"], type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
             callback=_finite,
             envvar="AZWRAP_RETRY_TIMEOUT", show_envvar=True,
@@ -110,11 +120,17 @@ FORCE_HELP = {
 
 
 def state_option() -> click.Option:
-    return click.Option(
+    return SourcedOption(
         ["--state-file", "state_path"], envvar="AZWRAP_STATE", show_envvar=True, type=click.Path(dir_okay=False, path_type=Path),
-        default=state_file.DEFAULT_PATH, show_default=True,
+        default=state_file.DEFAULT_PATH, show_default=True, callback=_state_path,
         help="Where azwrap keeps what steps recorded (holds the client secret; kept 0600).",
     )  # fmt: skip
+
+
+def _state_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    if str(value) == ".":  # what Path("") becomes
+        raise click.BadParameter("is empty (or '.'): name the state file, such as .azwrap/state.json.")
+    return value
 
 
 def text_or_json_option() -> click.Option:
@@ -315,6 +331,7 @@ main.add_command(click.Command(
 def _doctor_before_all(setup: Setup, az_path: str) -> None:
     # Signing in changes nothing in Azure, and the checks of the storage account need it.
     setup.sign_in()
+    setup.runner.echo("doctor: read-only checks before any change")
     # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
     checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path), secret_expiry=False)
     for line in doctor.lines(checks):
@@ -397,6 +414,8 @@ main.add_command(click.Command(
 
 
 def _plan(shell: str, output_format: str, **options) -> None:
+    if output_format == "json" and click.get_current_context().get_parameter_source("shell") != ParameterSource.DEFAULT:
+        raise click.UsageError("--shell applies to --format script only: the JSON plan is the same for every shell.")
     if options["account"] is None:
         options["account"] = ACCOUNT_PLACEHOLDER
         click.echo(f"azwrap: no --account given; the plan uses the placeholder {ACCOUNT_PLACEHOLDER}", err=True)

@@ -217,15 +217,23 @@ class Setup:
     def _run(self, step: Step, invocation: Invocation) -> None:
         args = [self._resolve(arg) for arg in invocation.args]
         capture = invocation.capture is not None
-        deadline = self.clock() + self.retry_timeout
-        delay = self.first_retry_delay
+        started = self.clock()
+        deadline = started + self.retry_timeout
+        delay, tries = self.first_retry_delay, 0
         while True:
+            tries += 1
             try:
                 result = self.runner.run(step.name, args, capture=capture, shape=dict if capture else object)
                 break
             except AzFailed as error:
                 replication = any(text in line for line in error.stderr_tail for text in REPLICATION_ERRORS)
-                if not (invocation.retry_replication and replication) or self.clock() + delay > deadline:
+                if not (invocation.retry_replication and replication):
+                    raise
+                if self.clock() + delay > deadline:
+                    error.reason = (f"exit {error.exit_code}; the principal was still not visible to role assignments "
+                                    f"after {tries} {'try' if tries == 1 else 'tries'} over {self.clock() - started:.0f}s "
+                                    f"(--retry-timeout {self.retry_timeout:g}); directory replication can take longer: "
+                                    "run the same command again later")  # fmt: skip
                     raise
                 self.runner.echo(f"{step.name}: the principal is not visible to role assignments yet "
                                  f"(directory replication); retrying in {delay:g}s")  # fmt: skip

@@ -69,15 +69,20 @@ class PrivateFile:
 class AzFailed(Exception):
     """An az call failed, or printed something other than the JSON it was asked for."""
 
-    def __init__(self, step: str, command: str, exit_code: int, stderr_tail: list[str], reason: str = ""):
+    def __init__(self, step: str, command: str, exit_code: int, stderr_tail: list[str], reason: str = "",
+                 shown: bool = False):  # fmt: skip
         self.step, self.command, self.exit_code = step, command, exit_code
         self.stderr_tail, self.reason = stderr_tail, reason
+        self.shown = shown  # az's messages reached the user as they came: not repeated here
         super().__init__(self.message())
 
     def message(self) -> str:
         what = self.reason or f"exit {self.exit_code}"
         lines = [f"step '{self.step}' failed ({what}): {self.command}"]
-        lines += [f"  {line}" for line in self.stderr_tail]
+        if self.shown:
+            lines.append("  (az's messages are above)")
+        else:
+            lines += [f"  {line}" for line in self.stderr_tail]
         return "\n".join(lines)
 
 
@@ -146,7 +151,7 @@ class Runner:
         if code == NOT_FOUND and not_found_ok:
             return None
         if code != 0:
-            raise AzFailed(step, command, code, tail)
+            raise AzFailed(step, command, code, tail, shown=not capture and bool(tail))
         if not capture:
             return None
         if not readable:

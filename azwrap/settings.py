@@ -53,7 +53,8 @@ RULES = {
     ),
     "upload_path": (
         _relative_path,
-        "a relative path such as models/highspenders/input.csv: no leading or doubled '/', no '.' or '..' parts",
+        "a relative path such as models/highspenders/input.csv, parts separated by '/': no leading or doubled '/', "
+        "no '.' or '..' parts, no backslash ('\\') and no control characters",
     ),
     "source": (_matches(r"[^\x00-\x1f\x7f]{1,4096}"), "a path to a local file"),
     "datastore": (_matches(r"[A-Za-z0-9_]{1,255}"), "1-255 characters: letters, digits and '_'"),

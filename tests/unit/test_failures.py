@@ -19,7 +19,13 @@ def test_failure_at_each_invocation_stops_there(index, fake, cli, workdir):
     assert result.exit_code == 1
     assert result.stderr.count("Error: ") == 1
     assert f"Error: step '{failed_step}' failed (exit 1): az {RUN[index][1][0]}" in result.stderr
-    assert "ERROR: (Conflict) injected failure" in result.stderr.split("Error: ")[1]
+    # az's stderr is shown once: as it came (a capturing call's, held back, in the error message instead)
+    assert result.stderr.count("ERROR: (Conflict) injected failure") == 1
+    assert result.stderr.count("WARNING: a warning first") == 1
+    held = " ".join(RUN[index][1][:3]) in ("ad sp create-for-rbac", "storage account show", "ml workspace show")
+    error = result.stderr.split("Error: ")[1]
+    assert ("ERROR: (Conflict) injected failure" in error) == held
+    assert ("(az's messages are above)" in error) == (not held)
     assert "Traceback" not in result.output
     assert normalised(fake.calls()[len(doctor_calls()):]) == expected(until=index + 1)
     assert SECRET not in result.output
