@@ -270,6 +270,11 @@ class BookOrder(click.Group):
     def list_commands(self, ctx):
         return list(self.commands)
 
+    def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
+        if os.environ.get("_AZWRAP_COMPLETE"):
+            from . import completion  # noqa: F401  (registers PowerShell's completion; loaded only when asked)
+        return super()._main_shell_completion(ctx_args, prog_name, complete_var)
+
     def invoke(self, ctx):
         launch.disable_core_dumps()  # a core file would hold the secret
         previous = {signum: signal.signal(signum, _interrupt) for signum in STOP_SIGNALS}
@@ -449,6 +454,28 @@ main.add_command(click.Command(
         "azwrap plan --account mydatalake > setup.ps1",
     ),
     short_help="Print the az commands as a PowerShell or bash script.",
+))  # fmt: skip
+
+
+def _completion(shell: str) -> None:
+    from . import completion
+
+    click.echo(completion.script(main, shell), nl=False)
+
+
+main.add_command(click.Command(
+    "completion",
+    callback=_completion,
+    params=[click.Argument(["shell"], type=click.Choice(["powershell", "bash", "zsh", "fish"]))],
+    help=_help(
+        "Print the tab-completion script for your shell.",
+        "Completes commands, options and their choices (--ml-cli, --force STEP, --shell). Install it once: "
+        "PowerShell: add `azwrap completion powershell | Out-String | Invoke-Expression` to $PROFILE; bash "
+        "(4.4+): add `eval \"$(azwrap completion bash)\"` to ~/.bashrc; zsh: add `eval \"$(azwrap completion "
+        "zsh)\"` to ~/.zshrc; fish: `azwrap completion fish > ~/.config/fish/completions/azwrap.fish`.",
+        "azwrap completion powershell | Out-String | Invoke-Expression",
+    ),
+    short_help="Print the tab-completion script for PowerShell, bash, zsh or fish.",
 ))  # fmt: skip
 
 
