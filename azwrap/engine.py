@@ -98,9 +98,10 @@ class Setup:
         self.account, self.signed_in_here = None, True  # ask `az account show` again
 
     def _in_tenant(self) -> bool:
-        """Signed in to --tenant (by id or domain), or no tenant asked for."""
+        """Signed in to --tenant (by id or default domain), or no tenant asked for."""
         tenant = (self.settings.tenant or "").lower()
-        return not tenant or tenant in (str(self.account.get(key, "")).lower() for key in ("tenantId", "tenantDefaultDomain"))
+        # Just signed in with `az login --tenant`: trust it (a custom domain is not in account show).
+        return self.signed_in_here or not tenant or tenant in (str(self.account.get(key, "")).lower() for key in ("tenantId", "tenantDefaultDomain"))
 
     def preflight(self, steps) -> None:
         """Before any az call: raise Refused if a step would refuse later; say which done steps rerun."""

@@ -94,6 +94,7 @@ def test_each_failing_check_exits_1_with_its_fix(case, fake, cli, workdir):
     expected_check = {"az-version": "az", "invalid": "account", "taken": "account"}.get(case, case)
     assert list(failed) == [expected_check]
     assert failed[expected_check]["fix"]
+    assert read_only(fake)
 
 
 def test_an_account_taken_in_the_users_own_group_is_fine(fake, cli, workdir):

@@ -35,8 +35,8 @@ def test_all_passes_the_login_options_and_tells_one_story(fake, cli, workdir):
     assert result.exit_code == 0, result.output
     assert fake.calls()[:4] == [["account", "show"], login, ["version"], ["account", "show"]]
     lines = result.stderr.splitlines()
-    assert lines[:3] == ["$ az account show", "login: not signed in (az account show failed); signing in",
-                         f"$ az {' '.join(login)}"]  # fmt: skip
+    assert lines[:4] == ["$ az account show", "login: not signed in (az account show failed); signing in",
+                         f"$ az {' '.join(login)}", "doctor: read-only checks before any change"]  # fmt: skip
     assert "already signed in" not in result.stderr  # it signed in a moment ago
 
 
@@ -72,3 +72,13 @@ def test_a_bad_tenant_is_refused_before_any_call(fp, az_path, cli, workdir):
 def test_plan_shows_the_login_options(cli):
     script = cli("plan", "--account", ACCOUNT, "--tenant", TENANT, "--use-device-code").stdout
     assert powershell.az_commands(script)[0] == (None, ["az", "login", "--use-device-code", "--tenant", TENANT])
+
+
+def test_a_tenant_by_custom_domain_is_trusted_once_signed_in_to_it(fake, cli, workdir):
+    fake.logged_in(False)
+    fake.on(["login", "--tenant", "contoso.com"])
+    fake.doctor()  # account show names the tenant by id only: contoso.com cannot be compared
+    fake.book()
+    result = cli("all", "--account", ACCOUNT, "--tenant", "contoso.com")
+    assert result.exit_code == 0, result.output
+    assert [call for call in fake.calls() if call[0] == "login"] == [["login", "--tenant", "contoso.com"]]
