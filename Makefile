@@ -23,14 +23,16 @@ test: install
 # The whole setup (azwrap all) against scripts/az-sim, the offline az simulator, in demo/:
 # re-runnable, because it resets the simulator and forgets azwrap's state first.
 demo: install
-	rm -rf '$(DEMO_DIR)/.azwrap'
-	mkdir -p '$(DEMO_DIR)'
-	cp scripts/demo-input.csv '$(DEMO_DIR)/input.csv'
-	AZSIM_HOME='$(DEMO_SIM_HOME)' '$(SIM)' --reset
-	cd '$(DEMO_DIR)' && AZWRAP_AZ='$(SIM)' AZSIM_HOME='$(DEMO_SIM_HOME)' \
+	@echo "Demo: azwrap all against scripts/az-sim, an offline az simulator freshly reset in demo/ (signed out," >&2
+	@echo "nothing created; nothing reaches Azure). Each \$$ line is an az command azwrap runs." >&2
+	@rm -rf '$(DEMO_DIR)/.azwrap'
+	@mkdir -p '$(DEMO_DIR)'
+	@cp scripts/demo-input.csv '$(DEMO_DIR)/input.csv'
+	@AZSIM_HOME='$(DEMO_SIM_HOME)' '$(SIM)' --reset >/dev/null
+	@cd '$(DEMO_DIR)' && AZWRAP_AZ='$(SIM)' AZSIM_HOME='$(DEMO_SIM_HOME)' \
 		'$(abspath $(BIN))/azwrap' all --account $(DEMO_ACCOUNT) --source input.csv --state-file .azwrap/state.json
 	@echo "What the simulated Azure now holds (scripts/az-sim --summary; the secret is not shown):" >&2
-	AZSIM_HOME='$(DEMO_SIM_HOME)' '$(SIM)' --summary
+	@AZSIM_HOME='$(DEMO_SIM_HOME)' '$(SIM)' --summary
 
 lint: install
 	$(BIN)/ruff check --line-length 120 --target-version py310 --select E,F,W,B --ignore E501 azwrap tests

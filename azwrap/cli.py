@@ -18,6 +18,7 @@ from . import destroy as teardown
 from . import state as state_file
 from .engine import FIRST_RETRY_DELAY, Setup, status_report
 from .errors import MissingInput, Refused
+from .quoting import echo_shell
 from .redact import Redactor
 from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az, remove_stale_private_dirs
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
@@ -33,6 +34,15 @@ def _option_name(setting: str) -> str:
     return "--" + setting.replace("_", "-")
 
 
+class SourcedOption(click.Option):
+    """An option whose errors name where the bad value came from: the option, or its environment variable."""
+
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        if ctx is not None and self.envvar and ctx.get_parameter_source(self.name) == ParameterSource.ENVIRONMENT:
+            return f"environment variable {self.envvar} (for {self.opts[0]})"
+        return " / ".join(f"'{name}'" for name in self.opts)
+
+
 def _validate(ctx: click.Context, param: click.Parameter, value):
     if value is not None:
         broken = check(param.name, value)
@@ -44,7 +54,10 @@ def _validate(ctx: click.Context, param: click.Parameter, value):
 def setting_option(setting: str) -> click.Option:
     # No click default: a value not given comes from the state, then from the book (resolve_settings).
     default = getattr(DEFAULTS, setting)
-    return click.Option(
+    if isinstance(default, bool):
+        return SourcedOption([_option_name(setting), setting], is_flag=True, envvar=f"AZWRAP_{setting.upper()}",
+                            show_envvar=True, help=HELP[setting])  # fmt: skip
+    return SourcedOption(
         [_option_name(setting), setting],
         default=None,
         type={"max_nodes": int, "ml_cli": click.Choice(["v1", "v2"])}.get(setting, str),
@@ -90,11 +103,11 @@ def _recorded_settings(state_path: Path) -> dict:
 def run_options(steps) -> list[click.Option]:
     """Options of every command that runs az; `steps` are the steps it may run (none: doctor)."""
     options = [
-        click.Option(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
+        SourcedOption(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
                      help="The az executable. [default: az found on PATH]"),
         state_option(),
         click.Option(["--quiet", "-q"], is_flag=True, help="Do not echo each az command before running it."),
-        click.Option(["--secret-store"], type=click.Choice(secrets.STORES), default="auto", show_default=True,
+        SourcedOption(["--secret-store"], type=click.Choice(secrets.STORES), default="auto", show_default=True,
                      envvar="AZWRAP_SECRET_STORE", show_envvar=True,
                      help="Where the client secret is kept: keyring = the OS credential store (Windows Credential "
                           "Manager, macOS Keychain), file = the 0600 state file; auto = keyring on Windows and macOS, "
@@ -124,7 +137,7 @@ def run_options(steps) -> list[click.Option]:
                  "with its role assignments, once the new one is recorded and assigned).",
         ))  # fmt: skip
     if any(inv.retry_replication for step in steps for inv in step.invocations(EXAMPLE)):
-        options.append(click.Option(
+        options.append(SourcedOption(
             ["--retry-timeout"], type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
             callback=_finite,
             envvar="AZWRAP_RETRY_TIMEOUT", show_envvar=True,
@@ -147,11 +160,17 @@ FORCE_HELP = {
 
 
 def state_option() -> click.Option:
-    return click.Option(
+    return SourcedOption(
         ["--state-file", "state_path"], envvar="AZWRAP_STATE", show_envvar=True, type=click.Path(dir_okay=False, path_type=Path),
-        default=state_file.DEFAULT_PATH, show_default=True,
+        default=state_file.DEFAULT_PATH, show_default=True, callback=_state_path,
         help="Where azwrap keeps what steps recorded (holds the client secret; kept 0600).",
     )  # fmt: skip
+
+
+def _state_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path:
+    if str(value) == ".":  # what Path("") becomes
+        raise click.BadParameter("is empty (or '.'): name the state file, such as .azwrap/state.json.")
+    return value
 
 
 def text_or_json_option() -> click.Option:
@@ -203,6 +222,14 @@ def _retry_delay() -> float:
     return delay
 
 
+def _echo_shell() -> str:
+    """How echoed `$ az ...` lines are quoted (AZWRAP_ECHO_SHELL, else by platform)."""
+    try:
+        return echo_shell()
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt  # SIGTERM ends a run the way Ctrl-C does: child stopped, state kept
 
@@ -227,11 +254,12 @@ def run_az(steps, action):
         extra = {name: options.pop(name) for name in list(options) if name not in NAMES}
         settings = _settings(options, uses, state_path)
         _check_source(settings, uses)
+        shell = _echo_shell()
         redact = Redactor()
         setup = None
         try:
             remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
-            runner = Runner(find_az(az_given), redact, quiet=quiet, subscription=settings.subscription)
+            runner = Runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription)
             for name in uses:
                 runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
@@ -284,6 +312,11 @@ class BookOrder(click.Group):
 
     def list_commands(self, ctx):
         return list(self.commands)
+
+    def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
+        if os.environ.get("_AZWRAP_COMPLETE"):
+            from . import completion  # noqa: F401  (registers PowerShell's completion; loaded only when asked)
+        return super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
     def invoke(self, ctx):
         launch.disable_core_dumps()  # a core file would hold the secret
@@ -345,12 +378,11 @@ main.add_command(click.Command(
 
 def _doctor_before_all(setup: Setup, az_path: str) -> None:
     # Signing in changes nothing in Azure, and the checks of the storage account need it.
-    if not setup.signed_in():
-        setup.run_step(BY_NAME["login"])
-        setup.account = None  # ask again
+    setup.sign_in()
     # Another subscription than the setup's is refused before its checks could mislead.
     if setup.state.get("subscription"):
         setup.check_subscription()
+    setup.runner.echo("doctor: read-only checks before any change")
     # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
     checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path), secret_expiry=False)
     for line in doctor.lines(checks):
@@ -365,7 +397,8 @@ def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Pa
     settings, _ = resolve_settings(options, state_file.peek(state_path).get("settings", {}))
     az_check = doctor.az_program(az_path)
     redact = Redactor()
-    runner = Runner(az_check.detail, redact, quiet=quiet or output_format == "json", subscription=settings.subscription)
+    runner = Runner(az_check.detail, redact, quiet=quiet or output_format == "json", shell=_echo_shell(),
+                    subscription=settings.subscription)
     setup = Setup(settings, runner, state_path, secret_store=secrets.resolve(secret_store))
     checks = doctor.run(setup, az_check)
     if output_format == "json":
@@ -377,7 +410,7 @@ def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Pa
         sys.exit(EXIT_AZ_FAILED)
 
 
-DOCTOR_SETTINGS = ("ml_cli", "account", "adls_group", "source")
+DOCTOR_SETTINGS = ("ml_cli", "location", "account", "aml_group", "adls_group", "filesystem", "upload_path", "source")
 main.add_command(click.Command(
     "doctor",
     callback=_doctor,
@@ -389,11 +422,13 @@ main.add_command(click.Command(
     help=_help(
         "Check, read-only, what would make the setup fail.",
         "One line per check, with the fix for each failure: az found and its version (az version); signed in "
-        "and to which subscription (az account show); the dialect's extension installed or installable and the "
-        "other one absent (az extension list); v1's retirement; the storage account name valid and available "
-        "(az storage account check-name, and az storage account show in your ADLS group when it is taken); the "
-        "source file readable; the state file readable and private. Exit 0 when all pass, 1 otherwise. "
-        "`azwrap all` runs these checks first.",
+        "and to which subscription (az account show); the sign-in still works (az account get-access-token); the "
+        "dialect's extension installed or installable and the other one absent (az extension list; for v1, az "
+        "extension list-available); v1's retirement; the region exists (az account list-locations); the storage "
+        "account name valid and available (az storage account check-name, and az storage account show in your "
+        "ADLS group when it is taken); you may create role assignments (az role assignment list --assignee you); "
+        "the source file readable and the same as the one uploaded; the state file readable and private. "
+        "Exit 0 when all pass, 1 otherwise. `azwrap all` runs these checks first.",
         "azwrap doctor --ml-cli v2 --account mydatalake",
     ),
     short_help="Check, read-only, what would make the setup fail.",
@@ -431,6 +466,8 @@ main.add_command(click.Command(
 
 
 def _plan(shell: str, output_format: str, state_path: Path, destroy: bool, **options) -> None:
+    if output_format == "json" and click.get_current_context().get_parameter_source("shell") != ParameterSource.DEFAULT:
+        raise click.UsageError("--shell applies to --format script only: the JSON plan is the same for every shell.")
     recorded = state_file.peek(state_path)  # plan changes nothing, not even the state's modes
     settings, _ = resolve_settings(options, recorded.get("settings", {}))
     if settings.account is None:
@@ -473,6 +510,28 @@ main.add_command(click.Command(
         "azwrap plan --account mydatalake > setup.ps1",
     ),
     short_help="Print the az commands as a PowerShell or bash script.",
+))  # fmt: skip
+
+
+def _completion(shell: str) -> None:
+    from . import completion
+
+    click.echo(completion.script(main, shell), nl=False)
+
+
+main.add_command(click.Command(
+    "completion",
+    callback=_completion,
+    params=[click.Argument(["shell"], type=click.Choice(["powershell", "bash", "zsh", "fish"]))],
+    help=_help(
+        "Print the tab-completion script for your shell.",
+        "Completes commands, options and their choices (--ml-cli, --force STEP, --shell). Install it once: "
+        "PowerShell: add `azwrap completion powershell | Out-String | Invoke-Expression` to $PROFILE; bash "
+        "(4.4+): add `eval \"$(azwrap completion bash)\"` to ~/.bashrc; zsh: add `eval \"$(azwrap completion "
+        "zsh)\"` to ~/.zshrc; fish: `azwrap completion fish > ~/.config/fish/completions/azwrap.fish`.",
+        "azwrap completion powershell | Out-String | Invoke-Expression",
+    ),
+    short_help="Print the tab-completion script for PowerShell, bash, zsh or fish.",
 ))  # fmt: skip
 
 

@@ -112,8 +112,9 @@ class Invocation:
 # --- commands outside `az ml`: the same in every dialect -------------------------------
 
 
-def login() -> Args:
-    return ("login",)
+def login(s: Settings) -> Args:
+    # REFERENCE.md section 7: `az login [--use-device-code] [--tenant T]`.
+    return ("login",) + (("--use-device-code",) if s.use_device_code else ()) + (("--tenant", s.tenant) if s.tenant else ())
 
 
 def account_show() -> Args:
@@ -122,6 +123,25 @@ def account_show() -> Args:
 
 def version() -> Args:
     return ("version",)
+
+
+def access_token_expiry() -> Args:
+    # `az account show` reads the cache and succeeds on an expired sign-in; getting a token does
+    # not (REFERENCE.md section 7). --query keeps the token itself out of azwrap's pipe.
+    return ("account", "get-access-token", "--query", "expiresOn")
+
+
+def account_list_locations() -> Args:
+    return ("account", "list-locations")
+
+
+def role_assignments_held_by(assignee: str) -> Args:
+    """The assignee's role assignments, also those inherited and those of its groups (doctor)."""
+    return ("role", "assignment", "list", "--assignee", assignee, "--include-inherited", "--include-groups")
+
+
+def extension_list_available() -> Args:
+    return ("extension", "list-available")
 
 
 def extension_add(name: str) -> Args:

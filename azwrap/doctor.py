@@ -35,14 +35,21 @@ def run(setup, az_check: Check, *, secret_expiry: bool = True) -> list[Check]:
     if az_check.status == FAIL:
         return [az_check]
     checks = []
+    # These need a working sign-in: after a failed token check, az would only repeat its error.
+    needs_token = {"location", "account", "rights"}
     for name, check in (("az", lambda: [_version(setup, az_check)]), ("login", lambda: [_login(setup)]),
-                        ("extension", lambda: _extensions(setup)), ("account", lambda: [_account(setup)])):  # fmt: skip
+                        ("token", lambda: [_token(setup)]), ("extension", lambda: _extensions(setup)),
+                        ("location", lambda: [_location(setup)]), ("account", lambda: [_account(setup)]),
+                        ("rights", lambda: [_rights(setup)])):  # fmt: skip
+        if name in needs_token and any(c.check == "token" and c.status == FAIL for c in checks):
+            checks.append(Check(name, SKIP, "not checked: the sign-in does not work"))
+            continue
         try:
             checks += check()
         except AzFailed as error:
             what = error.reason or f"exit {error.exit_code}"
             checks.append(Check(name, FAIL, f"{error.command}: {what}", " ".join(error.stderr_tail[-1:])))
-    checks += [_source(setup.settings.source), _state(setup.state_path), _state_writable(setup.state_path),
+    checks += [_source(setup.settings.source), _upload(setup), _state(setup.state_path), _state_writable(setup.state_path),
                _secret_store(setup)]
     if secret_expiry:
         checks += _secret(setup)
@@ -93,6 +100,90 @@ def _login(setup) -> Check:
     return Check("login", OK, f"signed in to subscription {account.get('name')!r} ({account.get('id')})")
 
 
+def _az_said(error: AzFailed) -> str:
+    """The line of az's stderr that says what went wrong (its ERROR line, else its last)."""
+    tail = error.stderr_tail
+    said = next((line for line in tail if line.startswith("ERROR")), tail[-1] if tail else "")
+    return said or error.reason or f"exit {error.exit_code}"
+
+
+def _token(setup) -> Check:
+    if not setup.signed_in():
+        return Check("token", SKIP, "not signed in")
+    try:
+        expires = _probe(setup, az.access_token_expiry(), str)
+    except AzFailed as error:
+        return Check("token", FAIL, f"the sign-in no longer works (az account get-access-token: {_az_said(error)})",
+                     "run `azwrap login`")  # fmt: skip
+    return Check("token", OK, f"the sign-in works (a token valid until {expires})")
+
+
+def _location(setup) -> Check:
+    wanted = setup.settings.location
+    if not setup.signed_in():
+        return Check("location", SKIP, f"{wanted}: not checked, not signed in")
+    locations = _probe(setup, az.account_list_locations(), list)
+    # ARM takes a region by name or display name, ignoring case and spaces ('Central US' = centralus).
+    known = {_region_key(region.get(key)) for region in locations if isinstance(region, dict) for key in ("name", "displayName")}
+    if _region_key(wanted) in known:
+        return Check("location", OK, f"{wanted} is a region of this subscription")
+    return Check("location", FAIL, f"{wanted!r} is not a region of this subscription (az account list-locations)",
+                 "choose --location from `az account list-locations --query [].displayName`")  # fmt: skip
+
+
+def _region_key(name) -> str:
+    return str(name or "").replace(" ", "").lower()
+
+
+# Built-in roles that may create role assignments (the sp and grant steps do).
+ASSIGNERS = ("Owner", "User Access Administrator", "Role Based Access Control Administrator")
+# Built-in roles that may not; any other role (a custom one) might, so doctor cannot tell.
+NOT_ASSIGNERS = {"Contributor", "Reader", "Storage Account Contributor", "Storage Blob Data Contributor",
+                 "Storage Blob Data Owner", "Storage Blob Data Reader", "AzureML Data Scientist",
+                 "AzureML Compute Operator"}  # fmt: skip
+NEEDS_ASSIGNER = ("the sp and grant steps create role assignments: they need Owner, User Access Administrator or "
+                  "Role Based Access Control Administrator on the subscription or the resource groups")  # fmt: skip
+
+
+def _rights(setup) -> Check:
+    if not setup.signed_in():
+        return Check("rights", SKIP, "not signed in")
+    account = setup.account
+    who, subscription = (account.get("user") or {}).get("name"), str(account.get("id", ""))
+    if not who:
+        return Check("rights", NOTE, "cannot tell who is signed in (az account show has no user name)", NEEDS_ASSIGNER)
+    try:
+        assignments = [a for a in _probe(setup, az.role_assignments_held_by(who), list) if isinstance(a, dict)]
+    except AzFailed as error:
+        return Check("rights", NOTE, f"cannot tell whether {who} may create role assignments ({_az_said(error)})",
+                     NEEDS_ASSIGNER)  # fmt: skip
+    groups = (setup.settings.aml_group, setup.settings.adls_group)
+
+    def covers(assignment, group) -> bool:
+        scope = str(assignment.get("scope", "")).rstrip("/").lower()
+        return (scope in ("", f"/subscriptions/{subscription}".lower(), f"/subscriptions/{subscription}/resourcegroups/{group}".lower())
+                or scope.startswith("/providers/microsoft.management/managementgroups/"))  # fmt: skip
+
+    assigners = [a for a in assignments if a.get("roleDefinitionName") in ASSIGNERS]
+    plain = [a for a in assigners if not a.get("condition")]
+    if all(any(covers(a, group) for a in plain) for group in groups):
+        roles = sorted({a["roleDefinitionName"] for a in plain if any(covers(a, group) for group in groups)})
+        return Check("rights", OK, f"{who} may create role assignments ({', '.join(roles)})")
+    if all(any(covers(a, group) for a in assigners) for group in groups):
+        # Role Based Access Control Administrator is often given with a condition on the roles it may assign.
+        return Check("rights", NOTE, f"{who} may create role assignments only under a condition; cannot tell "
+                                     "whether it allows Storage Blob Data Contributor and Contributor", NEEDS_ASSIGNER)  # fmt: skip
+    others = sorted({str(a.get("roleDefinitionName")) for a in assignments} - NOT_ASSIGNERS - set(ASSIGNERS))
+    if others:
+        return Check("rights", NOTE, f"cannot tell whether {who}'s role(s) {', '.join(others)} allow creating role "
+                                     "assignments", NEEDS_ASSIGNER)  # fmt: skip
+    held = sorted({str(a.get("roleDefinitionName")) for a in assignments}) or ["none"]
+    return Check("rights", FAIL, f"{who} may not create role assignments on {' and '.join(groups)} (roles held: "
+                 f"{', '.join(held)}): the sp step would fail after creating the principal",
+                 "ask an Owner of the subscription for User Access Administrator or Role Based Access Control "
+                 "Administrator (activate it first if it is eligible through PIM)")  # fmt: skip
+
+
 def _extensions(setup) -> list[Check]:
     dialect = DIALECTS[setup.settings.ml_cli]
     checks = []
@@ -110,9 +201,25 @@ def _extensions(setup) -> list[Check]:
                             f"{dialect.extension} ({dialect.name})", az.extension_remove_line(other.extension)))
     elif dialect.extension in installed:
         checks.append(Check("extension", OK, f"{dialect.extension} {installed[dialect.extension]} installed"))
+    elif dialect.name == "v1":
+        checks.append(_v1_offered(setup))
     else:
         checks.append(Check("extension", OK, f"{dialect.extension} not installed yet; the extension step adds it"))
     return checks
+
+
+def _v1_offered(setup) -> Check:
+    """The retired azure-cli-ml may no longer be in the extension index (which needs the network)."""
+    extension = DIALECTS["v1"].extension
+    try:
+        offered = {ext.get("name") for ext in _probe(setup, az.extension_list_available(), list) if isinstance(ext, dict)}
+    except AzFailed as error:
+        return Check("extension", NOTE, f"{extension} not installed; cannot tell whether the extension index still "
+                                        f"offers it ({_az_said(error)})", "use --ml-cli v2")  # fmt: skip
+    if extension in offered:
+        return Check("extension", OK, f"{extension} not installed yet; the extension index offers it, the extension step adds it")
+    return Check("extension", FAIL, f"{extension} is not installed and the extension index no longer offers it",
+                 "use --ml-cli v2 (the current ml extension)")  # fmt: skip
 
 
 def _account(setup) -> Check:
@@ -141,6 +248,22 @@ def _source(source: str) -> Check:
         return Check("source", OK, f"{source} ({path.stat().st_size} bytes)")
     what = "is a directory" if path.is_dir() else "is not readable" if path.exists() else "does not exist"
     return Check("source", FAIL, f"{source} {what}", "create the file, or name it with --source")
+
+
+def _upload(setup) -> Check:
+    settings = setup.settings
+    try:
+        recorded = state_file.peek(setup.state_path)
+        differs = setup.upload_differs(recorded)
+    except (OSError, state_file.StateError):
+        return Check("upload", SKIP, "not checked: the source or the state file cannot be read")
+    if not differs:
+        return Check("upload", OK, f"no other file recorded as uploaded to {settings.upload_path}")
+    if "upload" in setup.force:
+        return Check("upload", NOTE, f"{settings.source} differs from the file uploaded to {settings.upload_path}; "
+                                     "--force upload overwrites it")  # fmt: skip
+    return Check("upload", FAIL, f"{settings.source} differs from the file uploaded to {settings.upload_path}",
+                 "run with --force upload (azwrap all) or --force (azwrap upload) to overwrite it")  # fmt: skip
 
 
 def _state(path: Path) -> Check:

@@ -15,7 +15,7 @@ from . import state as state_file
 from .commands import CAPTURED_FIELDS, DIALECTS, SECRET_REFS, Concat, FileArg, Invocation, Ref
 from .errors import MissingInput, Refused
 from .runner import AzFailed, Joined, PrivateFile, Runner, Secret
-from .settings import Settings
+from .settings import DEFAULTS, Settings
 from .steps import BY_NAME, PRODUCERS, STEPS, Known, Step
 
 # stderr of `az role assignment create` while a new principal is not yet visible everywhere
@@ -65,6 +65,7 @@ class Setup:
         self._present: dict[str, bool] = {}  # resource key -> found by its probe in this run
         self._answers: dict = {}  # probe args -> answer, within one step
         self._subscription_checked = False
+        self.signed_in_here = False  # this run ran `az login`
 
     @property
     def state(self) -> dict:
@@ -93,11 +94,30 @@ class Setup:
         """The whole book in order; `az login` only when `az account show` says we are not signed in."""
         for step in STEPS:
             if step.name == "login":
-                if self.signed_in():
-                    self.runner.echo("login: already signed in (az account show), skipped")
-                    continue
+                self.sign_in()
+                continue
             self.run_step(step)
         lifecycle.finish(self)  # what an interrupted run left: a replaced principal, a rotation
+
+    def sign_in(self) -> None:
+        """Run `az login` unless signed in (to --tenant, when given); say which, once per run."""
+        if self.signed_in():
+            if not self.signed_in_here:
+                self.runner.echo("login: already signed in (az account show), skipped")
+            return
+        tenant = self.settings.tenant
+        if self.account and tenant:
+            self.runner.echo(f"login: signed in to tenant {self.account.get('tenantId')}, not {tenant}; signing in")
+        else:
+            self.runner.echo("login: not signed in (az account show failed); signing in")
+        self.run_step(BY_NAME["login"])
+        self.account, self.signed_in_here = None, True  # ask `az account show` again
+
+    def _in_tenant(self) -> bool:
+        """Signed in to --tenant (by id or default domain), or no tenant asked for."""
+        tenant = (self.settings.tenant or "").lower()
+        # Just signed in with `az login --tenant`: trust it (a custom domain is not in account show).
+        return self.signed_in_here or not tenant or tenant in (str(self.account.get(key, "")).lower() for key in ("tenantId", "tenantDefaultDomain"))
 
     def preflight(self, steps) -> None:
         """Before any az call: raise Refused if a step would refuse later; say which done steps rerun,
@@ -170,6 +190,16 @@ class Setup:
         raise Refused(f"step '{step.name}': {self.settings.source} differs from the file uploaded to "
                       f"{self.settings.upload_path}; to overwrite it, {force_hint(step.name)}")  # fmt: skip
 
+    def upload_differs(self, state: dict) -> bool:
+        """Whether the source differs from the file `state` records as uploaded to the same place."""
+        record = state["steps"].get("upload")
+        if record is None:
+            return False
+        ran_with = record.get("settings", {})
+        if any(ran_with.get(name, getattr(DEFAULTS, name)) != getattr(self.settings, name) for name in planning.UPLOAD_DESTINATION):
+            return False  # another destination: a new upload
+        return record.get("sha256") not in (None, sha256_of(self.settings.source))
+
     def signed_in(self) -> bool:
         """Whether az is signed in (`az account show` succeeds); asked once per run."""
         if self.account is None:
@@ -180,7 +210,7 @@ class Setup:
                 if error.reason:  # it answered, but not as az does
                     raise
                 self.account = False
-        return self.account is not False
+        return self.account is not False and self._in_tenant()
 
     def check_subscription(self) -> None:
         """Before the first change: signed in, to the subscription the state belongs to (recorded
@@ -293,16 +323,27 @@ class Setup:
     def _run(self, step: Step, invocation: Invocation) -> None:
         args = [self._resolve(arg) for arg in invocation.args]
         capture = invocation.capture is not None or invocation.makes in resources.ROLE_KEYS
-        deadline = self.clock() + self.retry_timeout
-        delay = self.first_retry_delay
+        started = self.clock()
+        deadline = started + self.retry_timeout
+        delay, tries = self.first_retry_delay, 0
         while True:
+            tries += 1
             try:
                 result = self.runner.run(step.name, args, capture=capture, shape=dict if capture else object)
                 break
             except AzFailed as error:
                 why = self._retryable(invocation, error)
-                if why is None or self.clock() + delay > deadline:
+                if why is None:
                     self._refuse_soft_deleted(invocation, error)
+                    raise
+                if self.clock() + delay > deadline:
+                    self._refuse_soft_deleted(invocation, error)
+                    what = ("the principal was still not visible to role assignments" if invocation.retry_replication
+                            else "the purged workspace still held its name")
+                    error.reason = (f"exit {error.exit_code}; {what} after {tries} {'try' if tries == 1 else 'tries'} "
+                                    f"over {self.clock() - started:.0f}s (--retry-timeout {self.retry_timeout:g}); "
+                                    f"{'directory replication' if invocation.retry_replication else 'a purge'} can take "
+                                    "longer: run the same command again later")  # fmt: skip
                     raise
                 self.runner.echo(f"{step.name}: {why}; retrying in {delay:g}s")
                 self.sleep(delay)

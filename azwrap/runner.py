@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import json
 import os
-import shlex
 import shutil
 import stat
 import subprocess
@@ -22,6 +21,7 @@ from typing import Callable
 
 from . import launch
 from .commands import with_subscription
+from .quoting import command_line, echo_shell
 from .redact import Redactor
 from .state import pid_alive, posix
 
@@ -70,15 +70,20 @@ class PrivateFile:
 class AzFailed(Exception):
     """An az call failed, or printed something other than the JSON it was asked for."""
 
-    def __init__(self, step: str, command: str, exit_code: int, stderr_tail: list[str], reason: str = ""):
+    def __init__(self, step: str, command: str, exit_code: int, stderr_tail: list[str], reason: str = "",
+                 shown: bool = False):  # fmt: skip
         self.step, self.command, self.exit_code = step, command, exit_code
         self.stderr_tail, self.reason = stderr_tail, reason
+        self.shown = shown  # az's messages reached the user as they came: not repeated here
         super().__init__(self.message())
 
     def message(self) -> str:
         what = self.reason or f"exit {self.exit_code}"
         lines = [f"step '{self.step}' failed ({what}): {self.command}"]
-        lines += [f"  {line}" for line in self.stderr_tail]
+        if self.shown:
+            lines.append("  (az's messages are above)")
+        else:
+            lines += [f"  {line}" for line in self.stderr_tail]
         return "\n".join(lines)
 
 
@@ -108,14 +113,16 @@ class Runner:
     """Runs az calls for the steps: echoes each, streams az's stderr, parses JSON, raises AzFailed."""
 
     def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err,
-                 subscription: str | None = None):
+                 shell: str | None = None, subscription: str | None = None):  # fmt: skip
         self.az, self.redact, self.quiet, self.echo = az, redact, quiet, echo
         self.launch = launch.launcher(az)
+        self.shell = shell or echo_shell()  # how echoed lines are quoted: "powershell" or "bash"
         self.subscription = subscription  # added to every command that takes --subscription
 
     def display(self, argv: list[str]) -> str:
-        """The shell line shown for argv (logs and errors); secrets masked."""
-        return self.redact(shlex.join(["az", *argv[1:]]))
+        """The line shown for argv (echo, logs, errors), quoted for the user's shell; secrets masked."""
+        # Masked before quoting too: quoting may change how a secret inside a value is spelled.
+        return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
@@ -147,7 +154,7 @@ class Runner:
         if code == NOT_FOUND and not_found_ok:
             return None
         if code != 0:
-            raise AzFailed(step, command, code, tail)
+            raise AzFailed(step, command, code, tail, shown=not capture and bool(tail))
         if not capture:
             return None
         if not readable:

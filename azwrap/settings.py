@@ -53,12 +53,18 @@ RULES = {
     ),
     "upload_path": (
         _relative_path,
-        "a relative path such as models/highspenders/input.csv: no leading or doubled '/', no '.' or '..' parts",
+        "a relative path such as models/highspenders/input.csv, parts separated by '/': no leading or doubled '/', "
+        "no '.' or '..' parts, no backslash ('\\') and no control characters",
     ),
     "source": (_matches(r"[^\x00-\x1f\x7f]{1,4096}"), "a path to a local file"),
     "datastore": (_matches(r"[A-Za-z0-9_]{1,255}"), "1-255 characters: letters, digits and '_'"),
     "ml_cli": (lambda value: value in ("v1", "v2"), "v1 (the book's azure-cli-ml) or v2 (the current ml extension)"),
     "subscription": (_matches(r"[A-Za-z0-9][^\x00-\x1f\x7f]{0,99}"), "a subscription id or name"),
+    "tenant": (
+        _matches(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}"),
+        "a tenant id (GUID) or domain such as contoso.onmicrosoft.com",
+    ),
+    "use_device_code": (lambda value: isinstance(value, bool), "a flag"),
 }
 
 
@@ -80,6 +86,8 @@ class Settings:
     datastore: str = "MLData"
     ml_cli: str = "v1"  # the book's azure-cli-ml; "v2" is the current ml extension
     subscription: str | None = None  # az's --subscription on every command that takes it; None: az's default
+    tenant: str | None = None  # az login --tenant (multi-tenant users)
+    use_device_code: bool = False  # az login --use-device-code (WSL, SSH: no browser here)
 
     def subset(self, names) -> dict:
         """The named settings as a plain dict (what a step ran with)."""
@@ -104,6 +112,8 @@ HELP = {
     "datastore": "Name of the datastore in the workspace.",
     "ml_cli": "Azure ML CLI: v1 = the book's azure-cli-ml extension (retired 2025-09-30), v2 = the current ml extension.",
     "subscription": "Subscription (id or name) for every az command that takes --subscription. [default: az's current one]",
+    "tenant": "Sign in to this tenant (az login --tenant): its id or domain.",
+    "use_device_code": "Sign in with a code shown here, in a browser elsewhere (az login --use-device-code; WSL, SSH).",
 }
 
 

@@ -179,7 +179,8 @@ def _grant(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("login", "Sign in to Azure (az login).", "azwrap login", (), lambda s, d, force, known: [call(az.login())]),
+    Step("login", "Sign in to Azure (az login).", "azwrap login --use-device-code --tenant contoso.onmicrosoft.com",
+         ("tenant", "use_device_code"), lambda s, d, force, known: [call(az.login(s))]),
     Step("extension", "Add the Azure ML extension to az.", "azwrap extension --ml-cli v2", ("ml_cli",), _extension),
     Step("workspace", "Create the ML resource group and the Azure ML workspace.",
          "azwrap workspace --location 'West Europe' --aml-group ml-rg",

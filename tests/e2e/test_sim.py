@@ -425,8 +425,12 @@ def test_at_file_expansion_forms(home):
     ok(home, "config", "set", "sim.value=@" + str(p))
     assert state(home)["config"]["sim.value"] == "westus"
     # az leaves an unreadable @path untouched ("assume not a file")
-    r = run(home, "group", "create", "-l", "@" + str(Path(home) / "missing"), "-n", "g3")
-    assert r.returncode == 0 and json.loads(r.stdout)["location"].startswith("@")
+    missing = "@" + str(Path(home) / "missing")
+    ok(home, "config", "set", "sim.other=" + missing)
+    assert state(home)["config"]["sim.other"] == missing
+    # ... and a group in the location "@..." is refused: no such region
+    r = run(home, "group", "create", "-l", missing, "-n", "g3")
+    assert r.returncode == 1 and "LocationNotAvailableForResourceGroup" in r.stderr
     assert ["group", "create", "-l", "@" + str(p), "-n", "g1"] in state(home)["calls"]
 
 

@@ -63,12 +63,37 @@ VERSION = {"azure-cli": "2.91.0", "azure-cli-core": "2.91.0", "azure-cli-telemet
 NAME_AVAILABLE = {"message": None, "nameAvailable": True, "reason": None}
 
 
-def doctor_calls(logged_in=True) -> list[list[str]]:
+# doctor's read-only probes (README "doctor"), written out by hand.
+TOKEN_EXPIRY = ["account", "get-access-token", "--query", "expiresOn"]
+LIST_AVAILABLE = ["extension", "list-available"]
+LIST_LOCATIONS = ["account", "list-locations"]
+MY_ROLES = ["role", "assignment", "list", "--assignee", ACCOUNT_SHOW["user"]["name"], "--include-inherited",
+            "--include-groups"]  # fmt: skip
+LOCATIONS = [{"name": "centralus", "displayName": "Central US", "regionalDisplayName": "(US) Central US",
+              "id": f"/subscriptions/{SUB}/locations/centralus", "type": "Region"},
+             {"name": "westeurope", "displayName": "West Europe", "regionalDisplayName": "(Europe) West Europe",
+              "id": f"/subscriptions/{SUB}/locations/westeurope", "type": "Region"}]  # fmt: skip
+OFFERED = [{"experimental": False, "installed": False, "name": name, "preview": False, "summary": "...", "version": v}
+           for name, v in (("azure-cli-ml", "1.41.0"), ("ml", "2.30.0"))]  # fmt: skip
+
+
+def role_assignment(role: str, scope: str = f"/subscriptions/{SUB}", condition=None) -> dict:
+    """One item of `az role assignment list` for the signed-in user, in az's shape."""
+    return {"condition": condition, "conditionVersion": "2.0" if condition else None, "id": f"{scope}/providers/"
+            "Microsoft.Authorization/roleAssignments/1", "name": "1", "principalId": "5e1",
+            "principalName": ACCOUNT_SHOW["user"]["name"], "principalType": "User", "roleDefinitionName": role,
+            "roleDefinitionId": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/8e3a",
+            "scope": scope, "type": "Microsoft.Authorization/roleAssignments"}  # fmt: skip
+
+
+def doctor_calls(logged_in=True, ml_cli="v1") -> list[list[str]]:
     """What `azwrap all` runs before the book's steps: `az login` if needed, then doctor's checks."""
     probe = [["account", "show"]]
     sign_in = probe if logged_in else probe + [["login"]]
     login_check = [] if logged_in else probe  # asked again after az login; else the first answer serves
-    return sign_in + [["version"], *login_check, ["extension", "list"], ["storage", "account", "check-name", "--name", ACCOUNT]]
+    offered = [LIST_AVAILABLE] if ml_cli == "v1" else []  # v1's extension, not installed: still offered?
+    return sign_in + [["version"], *login_check, TOKEN_EXPIRY, ["extension", "list"], *offered, LIST_LOCATIONS,
+                      ["storage", "account", "check-name", "--name", ACCOUNT], MY_ROLES]  # fmt: skip
 
 
 # azwrap's read-only probes before the book's non-idempotent invocations (README "Probes"),
@@ -164,8 +189,12 @@ class FakeAz:
             self.on(["login"])
             self.logged_in(True)
         self.on(["version"], stdout=json.dumps(VERSION))
+        self.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
         self.on(["extension", "list"], stdout="[]")
+        self.on(LIST_AVAILABLE, stdout=json.dumps(OFFERED))
+        self.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
         self.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout=json.dumps(NAME_AVAILABLE))
+        self.on(MY_ROLES, stdout=json.dumps([role_assignment("Owner")]))
 
     def book(self, steps=None, *, login=False, fail_at=None, fail=None):
         """Register a fresh run of the book's invocations (of the named steps) and azwrap's probes.

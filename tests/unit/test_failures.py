@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from .conftest import ACCOUNT, BOOK, SECRET, doctor_calls, expected, normalised, seed_state
+from .conftest import (ACCOUNT, BOOK, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, OFFERED, SECRET, TOKEN_EXPIRY, doctor_calls,
+                       expected, normalised, seed_state)  # fmt: skip
 
 RUN = BOOK[1:]  # `all` when already signed in
 
@@ -18,7 +19,15 @@ def test_failure_at_each_invocation_stops_there(index, fake, cli, workdir):
     assert result.exit_code == 1
     assert result.stderr.count("Error: ") == 1
     assert f"Error: step '{failed_step}' failed (exit 1): az {RUN[index][1][0]}" in result.stderr
-    assert "ERROR: (Conflict) injected failure" in result.stderr.split("Error: ")[1]
+    # az's stderr is shown once: as it came (a capturing call's, held back, in the error message instead)
+    assert result.stderr.count("ERROR: (Conflict) injected failure") == 1
+    assert result.stderr.count("WARNING: a warning first") == 1
+    # (a role assignment's JSON is read too: its id, for `azwrap destroy`)
+    held = " ".join(RUN[index][1][:3]) in ("ad sp create-for-rbac", "storage account show", "ml workspace show",
+                                           "role assignment create")
+    error = result.stderr.split("Error: ")[1]
+    assert ("ERROR: (Conflict) injected failure" in error) == held
+    assert ("(az's messages are above)" in error) == (not held)
     assert "Traceback" not in result.output
     assert normalised(fake.calls()[len(doctor_calls()):]) == expected(until=index + 1)
     assert SECRET not in result.output
@@ -149,6 +158,9 @@ def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, fake, cli, work
     fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else '{"id": "s", "name": "n"}')
     fake.on(["version"], stdout=output if probe == ["version"] else '{"azure-cli": "2.91.0"}')
     fake.on(["extension", "list"], stdout=output if probe == ["extension", "list"] else "[]")
+    fake.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
+    fake.on(LIST_AVAILABLE, stdout=json.dumps(OFFERED))
+    fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
     fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code in (1, 2), result.output

@@ -131,5 +131,6 @@ def test_doctor_says_how_az_is_run(windows, tmp_path, fp, cli, workdir, monkeypa
     fp.register([python, "-IBm", "azure.cli", "version"], stdout=json.dumps({"azure-cli": "2.91.0"}))
     fp.register([python, "-IBm", "azure.cli", "account", "show"], returncode=1, stdout="", stderr="ERROR: az login\n")
     fp.register([python, "-IBm", "azure.cli", "extension", "list"], stdout="[]")
+    fp.register([python, "-IBm", "azure.cli", "extension", "list-available"], stdout="[]")
     result = cli("doctor")
     assert f"run as {python} -IBm azure.cli (the MSI's az.cmd, without cmd.exe)" in result.stdout

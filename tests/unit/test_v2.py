@@ -7,7 +7,8 @@ import stat
 import pytest
 
 from . import powershell
-from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, NOT_FOUND, PROBES, SECRET, SP, doctor_calls, seed_state, step_record
+from .conftest import (ACC_ID, ACCOUNT, AML_ID, BOOK, LIST_LOCATIONS, LOCATIONS, NOT_FOUND, PROBES, SECRET, SP, TOKEN_EXPIRY,
+                       doctor_calls, seed_state, step_record)  # fmt: skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 V2_YAML = (
@@ -78,7 +79,7 @@ def test_all_v2_runs_the_v2_sequence_and_passes_the_secret_by_pipe(fake, cli, wo
     for index, (step, args) in enumerate(V2_BOOK):
         if step != "login":
             expected += ([V2_PROBES[index][0]] if index in V2_PROBES else []) + [args]
-    calls = fake.calls()[len(doctor_calls()):]
+    calls = fake.calls()[len(doctor_calls(ml_cli="v2")):]
     chosen_paths = [[ANY if i and call[i - 1] in ("--file", "--set") else a for i, a in enumerate(call)] for call in calls]
     assert chosen_paths == expected
     # The YAML of REFERENCE.md section 5 without the secret, a 0600 file; the secret alone in its own pipe.
@@ -111,7 +112,9 @@ def test_v1_refuses_while_the_v2_extension_is_installed(fake, cli, workdir):
 def test_all_v2_with_the_v1_extension_stops_before_any_change(fake, cli, workdir):
     fake.on(["account", "show"], stdout=json.dumps({"id": "sub", "name": "s"}))
     fake.on(["version"], stdout=json.dumps({"azure-cli": "2.91.0"}))
+    fake.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
     fake.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}]))
+    fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
     fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')
     result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 2

@@ -1,0 +1,46 @@
+"""Quoting one argument for PowerShell or a POSIX shell: the generated scripts and the echoed
+`$ az ...` lines use these, so a command is quoted the same way wherever it is shown."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+
+# PowerShell ends a single-quoted string at any of these quote characters; inside one, each is
+# doubled to stand for itself.
+PS_QUOTES = "'\u2018\u2019\u201a\u201b"
+# Passed as typed in argument mode: flags, and words of these characters that start plainly.
+_PS_BARE = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*|[A-Za-z0-9_][A-Za-z0-9_./:=+-]*")
+
+ECHO_SHELL_VAR = "AZWRAP_ECHO_SHELL"
+ECHO_SHELLS = ("powershell", "bash")
+
+
+def ps_single_quoted(value: str) -> str:
+    """value as a PowerShell single-quoted string: nothing inside is expanded."""
+    return "'" + "".join(ch * 2 if ch in PS_QUOTES else ch for ch in value) + "'"
+
+
+def ps_quote(value: str) -> str:
+    """value as one PowerShell argument: bare when it is plainly safe, else single-quoted."""
+    return value if _PS_BARE.fullmatch(value) else ps_single_quoted(value)
+
+
+QUOTE = {"powershell": ps_quote, "bash": shlex.quote}
+
+
+def command_line(shell: str, argv: list[str]) -> str:
+    """argv as one line the user could paste into shell ("powershell" or "bash")."""
+    return " ".join(map(QUOTE[shell], argv))
+
+
+def echo_shell(environ=os.environ, os_name: str = os.name) -> str:
+    """The shell the user most likely types in: AZWRAP_ECHO_SHELL, else PowerShell on Windows
+    (where the book's readers work), POSIX quoting elsewhere. ValueError for another value."""
+    chosen = environ.get(ECHO_SHELL_VAR, "").strip().lower()
+    if not chosen:
+        return "powershell" if os_name == "nt" else "bash"
+    if chosen not in ECHO_SHELLS:
+        raise ValueError(f"{ECHO_SHELL_VAR}={environ[ECHO_SHELL_VAR]!r} is not one of: {', '.join(ECHO_SHELLS)}")
+    return chosen

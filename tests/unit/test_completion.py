@@ -1,0 +1,90 @@
+"""Tab completion for PowerShell, bash, zsh and fish, driven through azwrap's completion entry point."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from . import powershell
+
+MARKERS = {
+    "powershell": "Register-ArgumentCompleter -Native -CommandName azwrap -ScriptBlock",
+    "bash": "complete -o nosort -F _azwrap_completion azwrap",
+    "zsh": "#compdef azwrap",
+    "fish": "complete --no-files --command azwrap",
+}
+
+
+@pytest.mark.parametrize("shell", MARKERS)
+def test_completion_prints_the_script_for_each_shell(shell, fp, cli):
+    result = cli("completion", shell)
+    assert result.exit_code == 0, result.output
+    assert MARKERS[shell] in result.stdout
+    assert f"_AZWRAP_COMPLETE={shell}_complete" in result.stdout or f"_AZWRAP_COMPLETE = '{shell}_complete'" in result.stdout
+    assert len(fp.calls) == 0  # printing a script starts no process (click's bash version check included)
+
+
+def test_the_powershell_script_parses_and_cleans_up_after_itself(cli):
+    script = cli("completion", "powershell").stdout
+    assert powershell.errors(script) == []
+    assert "Remove-Item -LiteralPath 'Env:COMP_WORDS', 'Env:COMP_INCOMPLETE', 'Env:_AZWRAP_COMPLETE'" in script
+
+
+def test_an_unknown_shell_is_a_usage_error(cli):
+    assert cli("completion", "cmd").exit_code == 2
+
+
+def complete(cli, shell: str, line: str) -> list[str]:
+    """What azwrap answers a shell asking to complete `line` (the cursor at its end)."""
+    words = line.split(" ")
+    env = {"_AZWRAP_COMPLETE": f"{shell}_complete", "COMP_WORDS": line}
+    if shell == "powershell":
+        env["COMP_INCOMPLETE"] = words[-1]
+    elif shell == "fish":
+        env["COMP_CWORD"] = words[-1]  # fish passes the word being completed
+    else:
+        env["COMP_CWORD"] = str(len(words) - 1)
+    result = cli(env=env)
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def values(shell: str, lines: list[str]) -> list[str]:
+    if shell == "powershell":
+        return [line.split("\t")[1] for line in lines]
+    if shell == "bash":
+        return [line.split(",", 1)[1] for line in lines]
+    if shell == "zsh":  # type, value, help: three lines each
+        return lines[1::3]
+    return [line.split(",", 1)[1].split("\t")[0] for line in lines]  # fish: type,value<TAB>help
+
+
+@pytest.mark.parametrize("shell", MARKERS)
+@pytest.mark.parametrize("line,expected", [
+    ("azwrap do", ["doctor"]),
+    ("azwrap all --ml-cli ", ["v1", "v2"]),
+    ("azwrap all --force ", ["extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"]),
+    ("azwrap completion p", ["powershell"]),
+    ("azwrap plan --sh", ["--shell"]),
+])  # fmt: skip
+def test_each_shell_completes_commands_options_and_choices(shell, line, expected, cli):
+    assert values(shell, complete(cli, shell, line)) == expected
+
+
+def test_powershell_answers_carry_the_help_text(cli):
+    [line] = complete(cli, "powershell", "azwrap doc")
+    assert line.split("\t") == ["plain", "doctor", "Check, read-only, what would make the setup fail."]
+
+
+def test_the_bash_script_completes_in_a_real_bash(tmp_path):
+    bash = shutil.which("bash")
+    azwrap = Path(sys.executable).parent / "azwrap"
+    assert bash and azwrap.exists()
+    env = {**os.environ, "PATH": f"{azwrap.parent}:{os.environ['PATH']}"}
+    probe = 'source <(azwrap completion bash); COMP_WORDS=(azwrap all --ml-cli ""); COMP_CWORD=3; ' \
+            '_azwrap_completion azwrap; printf "%s\\n" "${COMPREPLY[@]}"'
+    run = subprocess.run([bash, "--norc", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert run.stdout.split() == ["v1", "v2"], run.stderr

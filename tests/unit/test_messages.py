@@ -1,0 +1,82 @@
+"""Messages say what is wrong and where it came from: the option or the environment variable."""
+
+import pytest
+
+from .conftest import ACCOUNT, BOOK, seed_state
+
+REPLICATION = {"returncode": 1, "stdout": "", "stderr": "ERROR: Cannot find user or service principal in graph "
+               f"database for '{BOOK[11][1][6]}'.\n"}  # fmt: skip
+
+
+def test_a_bad_option_value_names_the_option_only(fp, az_path, cli, workdir):
+    result = cli("workspace", "--workspace", "x")
+    assert result.exit_code == 2
+    assert "Invalid value for '--workspace': 'x' is not valid" in result.stderr
+    assert "AZWRAP_WORKSPACE" not in result.stderr
+    assert len(fp.calls) == 0
+
+
+@pytest.mark.parametrize("name,value,option", [
+    ("AZWRAP_WORKSPACE", "x", "--workspace"),
+    ("AZWRAP_MAX_NODES", "two", "--max-nodes"),  # refused by click's int type, before azwrap's rule
+    ("AZWRAP_ML_CLI", "v3", "--ml-cli"),
+])  # fmt: skip
+def test_a_bad_environment_value_names_the_variable(name, value, option, fp, az_path, cli, workdir, monkeypatch):
+    monkeypatch.setenv(name, value)
+    result = cli("compute")
+    assert result.exit_code == 2
+    assert f"Invalid value for environment variable {name} (for {option}):" in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_an_empty_state_file_is_a_clear_usage_error(fp, az_path, cli, workdir):
+    result = cli("workspace", "--state-file", "")
+    assert result.exit_code == 2
+    assert "Invalid value for '--state-file': is empty" in result.stderr
+    assert "cannot read state file" not in result.stderr
+    assert len(fp.calls) == 0
+
+
+def test_the_upload_path_rule_says_backslashes_are_refused(fp, az_path, cli, workdir):
+    result = cli("upload", "--account", ACCOUNT, "--upload-path", "models\\input.csv")
+    assert result.exit_code == 2
+    assert "no backslash ('\\')" in result.stderr
+
+
+def test_shell_with_json_plan_is_a_usage_error(cli):
+    result = cli("plan", "--shell", "bash", "--format", "json", "--account", ACCOUNT)
+    assert result.exit_code == 2
+    assert "--shell applies to --format script only" in result.stderr
+    assert result.stdout == ""
+    assert cli("plan", "--format", "json", "--account", ACCOUNT).exit_code == 0
+
+
+def test_replication_retries_that_run_out_say_how_many_over_how_long(fake, cli, workdir, monkeypatch):
+    seed_state(workdir, done=["storage"])
+    fake.book(["sp"], fail_at=11, fail=REPLICATION)
+    result = cli("sp", "--account", ACCOUNT, "--retry-timeout", "0")
+    assert result.exit_code == 1
+    assert ("still not visible to role assignments after 1 try over 0s (--retry-timeout 0); directory replication "
+            "can take longer: run the same command again later") in result.stderr  # fmt: skip
+    assert result.stderr.count("Cannot find user or service principal") == 1  # az's stderr once
+
+
+def test_retries_are_counted_on_the_clock(fake, workdir):
+    from azwrap.engine import Setup
+    from azwrap.redact import Redactor
+    from azwrap.runner import AzFailed, Runner
+    from azwrap.settings import Settings
+    from azwrap.steps import BY_NAME
+
+    now = [0.0]
+    seed_state(workdir, done=["storage"], path="state.json")
+    fake.book(["sp"], fail_at=11, fail=REPLICATION)
+    for _ in range(2):
+        fake.on(BOOK[11][1], **REPLICATION)
+    setup = Setup(Settings(account=ACCOUNT), Runner(fake.path, Redactor(), shell="bash", echo=lambda line: None),
+                  workdir / "state.json", retry_timeout=10, first_retry_delay=2,
+                  sleep=lambda seconds: now.__setitem__(0, now[0] + seconds), clock=lambda: now[0])  # fmt: skip
+    with pytest.raises(AzFailed) as failed:
+        setup.run_step(BY_NAME["sp"])
+    # tries at 0 s, 2 s and 6 s; the next delay (8 s) would end after the 10 s timeout
+    assert "after 3 tries over 6s (--retry-timeout 10)" in failed.value.message()
