@@ -1,0 +1,163 @@
+"""The teardown plan (pure: from the state's records) and how destroy runs it, with faked az calls."""
+
+import json
+
+import pytest
+
+from azwrap import commands as az
+from azwrap import destroy
+from azwrap.settings import Settings
+
+from .conftest import ACC_ID, ACCOUNT, AML_ID, SP, SUB
+
+ROLE_1 = ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1"
+ROLE_2 = AML_ID + "/providers/Microsoft.Authorization/roleAssignments/2"
+SETTINGS = Settings(account=ACCOUNT)
+
+
+def record(created=True, **named):
+    return {"created": created, "settings": named}
+
+
+def full_state(**overrides) -> dict:
+    """What `azwrap all` records: every resource made by azwrap."""
+    resources = {
+        "aml_group": record(aml_group="aml-rg"), "workspace": {**record(workspace="aml", aml_group="aml-rg"), "dialect": "v1"},
+        "compute": record(compute="d1compute", workspace="aml", aml_group="aml-rg"), "adls_group": record(adls_group="adls-rg"),
+        "account": record(account=ACCOUNT, adls_group="adls-rg"), "filesystem": record(filesystem="fs1", account=ACCOUNT),
+        "upload": record(upload_path="models/highspenders/input.csv", filesystem="fs1", account=ACCOUNT),
+        "sp": record(), "storage_role": {**record(account=ACCOUNT), "id": ROLE_1},
+        "datastore": record(datastore="MLData", workspace="aml", aml_group="aml-rg"),
+        "workspace_role": {**record(workspace="aml", aml_group="aml-rg"), "id": ROLE_2},
+    }  # fmt: skip
+    resources.update(overrides)
+    return {"steps": {}, "outputs": {"sp": {k: SP[k] for k in ("appId", "password", "tenant")}}, "resources": resources}
+
+
+def argv(teardown) -> list[list[str]]:
+    return [list(d.args) for d in teardown.deletions]
+
+
+PURGE = ["rest", "--method", "delete", "--url",
+         f"https://management.azure.com{AML_ID}?api-version=2024-10-01&forceToPurge=true"]  # fmt: skip
+
+
+def test_a_full_setup_goes_in_reverse_order_each_resource_once():
+    teardown = destroy.plan(full_state(), SETTINGS, SUB)
+    assert argv(teardown) == [
+        ["role", "assignment", "delete", "--ids", ROLE_1],
+        ["role", "assignment", "delete", "--ids", ROLE_2],
+        PURGE,  # v1 cannot purge: the ARM purge, before the group delete would only soft-delete it
+        ["group", "delete", "--name", "aml-rg", "--yes"],
+        ["group", "delete", "--name", "adls-rg", "--yes"],
+        ["ad", "app", "delete", "--id", SP["appId"]],
+    ]
+    kept = dict(teardown.kept)
+    assert kept["compute d1compute in workspace aml"] == "deleted with resource group aml-rg"
+    assert kept[f"storage account {ACCOUNT} in adls-rg"] == "deleted with resource group adls-rg"
+
+
+def test_a_v2_workspace_is_purged_with_its_own_command_and_the_arm_purge_as_fallback():
+    state = full_state(workspace={**record(workspace="aml", aml_group="aml-rg"), "dialect": "v2"})
+    [workspace] = [d for d in destroy.plan(state, SETTINGS, SUB).deletions if d.key == "workspace"]
+    assert list(workspace.args) == ["ml", "workspace", "delete", "--name", "aml", "--resource-group", "aml-rg",
+                                    "--permanently-delete", "--all-resources", "--yes"]  # fmt: skip
+    assert list(workspace.fallback) == PURGE
+
+
+def test_the_users_groups_stay_and_only_what_azwrap_made_inside_goes():
+    state = full_state(aml_group=record(False, aml_group="aml-rg"), adls_group=record(False, adls_group="adls-rg"),
+                       account=record(False, account=ACCOUNT, adls_group="adls-rg"))  # fmt: skip
+    teardown = destroy.plan(state, SETTINGS, SUB)
+    commands = argv(teardown)
+    assert not any(c[:2] == ["group", "delete"] for c in commands)
+    assert ["storage", "fs", "delete", "--name", "fs1", "--account-name", ACCOUNT, "--yes"] in commands
+    assert not any(c[:3] == ["storage", "account", "delete"] for c in commands)
+    assert PURGE in commands  # the workspace is azwrap's: purged; its compute and datastore go with it
+    assert not any(c[:2] == ["ml", "computetarget"] for c in commands)
+    kept = dict(teardown.kept)
+    assert kept["resource group aml-rg"].startswith("yours") and kept[f"storage account {ACCOUNT} in adls-rg"].startswith("yours")
+    assert kept["file models/highspenders/input.csv in fs1"] == f"deleted with filesystem fs1 in {ACCOUNT}"
+
+
+def test_with_the_users_workspace_its_compute_and_datastore_are_deleted_one_by_one():
+    state = full_state(aml_group=record(False, aml_group="aml-rg"), workspace=record(False, workspace="aml", aml_group="aml-rg"))
+    commands = argv(destroy.plan(state, SETTINGS, SUB))
+    assert ["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"] in commands
+    assert ["ml", "computetarget", "delete", "--name", "d1compute", "--workspace-name", "aml",
+            "--resource-group", "aml-rg"] in commands  # fmt: skip
+    assert PURGE not in commands
+
+
+def test_a_group_azwrap_made_that_holds_something_of_the_users_is_kept():
+    state = full_state(account=record(False, account=ACCOUNT, adls_group="adls-rg"))
+    teardown = destroy.plan(state, SETTINGS, SUB)
+    assert ["group", "delete", "--name", "adls-rg", "--yes"] not in argv(teardown)
+    assert dict(teardown.kept)["resource group adls-rg"] == "azwrap made it, but it holds resources azwrap did not make"
+
+
+def test_one_group_for_both_is_deleted_once():
+    state = full_state(adls_group=record(adls_group="aml-rg"))
+    commands = argv(destroy.plan(state, Settings(account=ACCOUNT, adls_group="aml-rg"), SUB))
+    assert commands.count(["group", "delete", "--name", "aml-rg", "--yes"]) == 1
+
+
+def test_destroy_of_a_v2_workspace_already_soft_deleted_falls_back_to_the_arm_purge(fake, cli, workdir):
+    (workdir / ".azwrap").mkdir(mode=0o700)
+    state = full_state(workspace={**record(workspace="aml", aml_group="aml-rg"), "dialect": "v2"})
+    state["resources"] = {"workspace": state["resources"]["workspace"]}
+    (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, **state, "outputs": {},
+                                                                "settings": {"account": ACCOUNT, "ml_cli": "v2"}}))  # fmt: skip
+    fake.logged_in()
+    v2_delete = list(az.v2_workspace_delete(SETTINGS))
+    fake.on(v2_delete, returncode=3, stdout="", stderr=f"ERROR: (UserError) Unable to find workspace: {AML_ID}\n")
+    fake.on(PURGE, stdout="")
+    result = cli("destroy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert fake.calls() == [["account", "show"], v2_delete, PURGE]
+    recorded = json.loads((workdir / ".azwrap" / "state.json").read_text())
+    assert recorded["resources"] == {} and recorded["purged"] == {"workspace": True}
+
+
+def test_a_group_delete_says_it_is_still_working(fake, cli, workdir, monkeypatch):
+    import threading
+
+    (workdir / ".azwrap").mkdir(mode=0o700)
+    state = full_state()
+    state["resources"] = {"adls_group": record(adls_group="adls-rg")}
+    state["outputs"] = {}
+    (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, **state, "settings": {"account": ACCOUNT}}))
+    monkeypatch.setenv("AZWRAP_HEARTBEAT", "0.01")
+    beat = threading.Event()
+    fake.logged_in()
+
+    def slow_delete(process):
+        beat.wait(5)  # the delete ends only once a "still deleting" line is out
+        process.returncode = 0
+
+    import azwrap.destroy as module
+
+    real = module._still_working
+
+    def watch(echo, deletion, every):
+        return real(lambda line: (echo(line), beat.set()), deletion, every)
+
+    monkeypatch.setattr(module, "_still_working", watch)
+    fake.fp.register([fake.path, "group", "delete", "--name", "adls-rg", "--yes"], callback=slow_delete)
+    result = cli("destroy", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "destroy: still deleting resource group adls-rg (" in result.stderr
+
+
+@pytest.mark.parametrize("args,expected", [
+    (("group", "exists", "--name", "g"), ("group", "exists", "--name", "g", "--subscription", "S")),
+    (("ml", "workspace", "show"), ("ml", "workspace", "show", "--subscription", "S")),
+    (("ad", "sp", "create-for-rbac"), ("ad", "sp", "create-for-rbac")),
+    (("login",), ("login",)),
+    (("extension", "add", "-n", "ml"), ("extension", "add", "-n", "ml")),
+    (("account", "show"), ("account", "show")),
+    (("version",), ("version",)),
+])  # fmt: skip
+def test_subscription_goes_only_where_az_accepts_it(args, expected):
+    assert az.with_subscription(args, "S") == expected
+    assert az.with_subscription(args, None) == args
