@@ -20,7 +20,7 @@ from .engine import FIRST_RETRY_DELAY, Setup, status_report
 from .errors import MissingInput, Refused
 from .quoting import echo_shell
 from .redact import Redactor
-from .runner import AzFailed, AzNotFound, Interrupted, Runner, find_az, remove_stale_private_dirs
+from .runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az, remove_stale_private_dirs
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from .state import StateError
 from .commands import with_subscription
@@ -251,6 +251,7 @@ def run_az(steps, action):
         keep_old_sp = options.pop("keep_old_sp", False)
         secret_store = secrets.resolve(options.pop("secret_store"))
         refresh = not options.pop("no_refresh", False)
+        dry_run = options.pop("dry_run", False)
         extra = {name: options.pop(name) for name in list(options) if name not in NAMES}
         settings = _settings(options, uses, state_path)
         _check_source(settings, uses)
@@ -259,7 +260,8 @@ def run_az(steps, action):
         setup = None
         try:
             remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
-            runner = Runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription)
+            make_runner = WhatIf if dry_run else Runner
+            runner = make_runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription)
             for name in uses:
                 runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
             setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
@@ -267,7 +269,7 @@ def run_az(steps, action):
                           refresh=refresh)
             # Refusals that need no az call come first, then doctor's read-only checks.
             setup.preflight(steps)
-            if any(step.name != "login" for step in steps):
+            if any(step.name != "login" for step in steps) and not dry_run:
                 # A principal created while the state cannot be saved would be lost with its secret.
                 state_file.check_writable(state_path, setup.state)
                 secrets.check_usable(secret_store)
@@ -343,9 +345,12 @@ def main():
 
 main.add_command(click.Command(
     "all",
-    callback=run_az(STEPS, lambda setup: (setup.run_all(), _tell_env(setup))),
+    callback=run_az(STEPS, lambda setup: (setup.run_all(), _tell_what_if(setup) if setup.what_if else _tell_env(setup))),
     params=[setting_option(name) for name in NAMES if name != "subscription"] + run_options(STEPS) + [
         click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
+        click.Option(["--what-if", "dry_run"], is_flag=True,
+                     help="Sign-in check, doctor and the refresh probes, then list what would run and what is "
+                          "skipped and why; make no change (not even to the state)."),
     ],
     help=_help(
         "Run every step in the book's order.",
@@ -433,6 +438,16 @@ main.add_command(click.Command(
     ),
     short_help="Check, read-only, what would make the setup fail.",
 ))  # fmt: skip
+
+
+def _tell_what_if(setup: Setup) -> None:
+    would_run = setup.runner.would_run
+    click.echo("what-if: nothing was changed." + (" These az commands would run, in this order:" if would_run
+                                                  else " Nothing would run."), err=True)  # fmt: skip
+    for step, command in would_run:
+        click.echo(f"  [{step}] {command}", err=True)
+    for step, why in setup.skipped:
+        click.echo(f"  skipped: {step} ({why})", err=True)
 
 
 def _tell_env(setup: Setup) -> None:

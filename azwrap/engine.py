@@ -14,7 +14,7 @@ from . import lifecycle, planning, resources, secrets
 from . import state as state_file
 from .commands import CAPTURED_FIELDS, DIALECTS, SECRET_REFS, Concat, FileArg, Invocation, Ref
 from .errors import MissingInput, Refused
-from .runner import AzFailed, Joined, PrivateFile, Runner, Secret
+from .runner import AzFailed, Joined, PrivateFile, Runner, Secret, WhatIf
 from .settings import DEFAULTS, Settings
 from .steps import BY_NAME, PRODUCERS, STEPS, Known, Step
 
@@ -66,6 +66,8 @@ class Setup:
         self._answers: dict = {}  # probe args -> answer, within one step
         self._subscription_checked = False
         self.signed_in_here = False  # this run ran `az login`
+        self.what_if = isinstance(runner, WhatIf)  # nothing runs that would change anything
+        self.skipped: list[tuple[str, str]] = []  # (step, why), for the what-if summary
 
     @property
     def state(self) -> dict:
@@ -246,6 +248,7 @@ class Setup:
             self.check_subscription()
         reason = self.decide(step)
         if reason is None:
+            self.skipped.append((step.name, "done earlier" + ("" if not self.refresh else ", and still there")))
             self.runner.echo(f"{step.name}: done earlier, skipped")
             if step.name == "sp":
                 lifecycle.delete_retired(self)  # left by a run that failed to delete it
@@ -309,8 +312,14 @@ class Setup:
     def _already_there(self, step: Step, invocation: Invocation) -> bool:
         guard = invocation.guard
         if guard.probe not in self._answers:
-            self._answers[guard.probe] = self.runner.run(step.name, list(guard.probe), capture=True,
-                                                         not_found_ok=True, shape=guard.shape)  # fmt: skip
+            try:
+                self._answers[guard.probe] = self.runner.run(step.name, list(guard.probe), capture=True,
+                                                             not_found_ok=True, shape=guard.shape)  # fmt: skip
+            except AzFailed:
+                if not self.what_if:
+                    raise
+                # What it looks for lives in something this what-if only listed (an account not made).
+                self._answers[guard.probe] = None
         found = self._answers[guard.probe]
         if guard.exists(found):
             if not invocation.before:
@@ -329,7 +338,8 @@ class Setup:
         while True:
             tries += 1
             try:
-                result = self.runner.run(step.name, args, capture=capture, shape=dict if capture else object)
+                result = self.runner.run(step.name, args, capture=capture, shape=dict if capture else object,
+                                         changes=True)
                 break
             except AzFailed as error:
                 why = self._retryable(invocation, error)
@@ -469,6 +479,8 @@ class Setup:
         self._save()
 
     def _save(self) -> None:
+        if self.what_if:
+            return  # `all --what-if` changes nothing, not even the state
         state_file.save(self.state_path, secrets.for_disk(self.state, self.secret_store))
 
 

@@ -124,9 +124,10 @@ class Runner:
         # Masked before quoting too: quoting may change how a secret inside a value is spelled.
         return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
 
-    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object):
+    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
+            changes: bool = False):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
-        (None: not found, if that is ok)."""
+        (None: not found, if that is ok). `changes`: the call may change something (WhatIf skips it)."""
         args = with_subscription(tuple(args), self.subscription)
         with Handover() as handover:
             argv = [self.az, *(self._arg(arg, handover) for arg in args)]
@@ -338,3 +339,46 @@ def _stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class WhatIf(Runner):
+    """`azwrap all --what-if`: the read-only calls run; a call that would change something is listed, not run."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.would_run: list[tuple[str, str]] = []  # (step, command as displayed)
+
+    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
+            changes: bool = False):
+        if not changes:
+            return super().run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape)
+        shown = [self.az, *(_shown(arg) for arg in with_subscription(tuple(args), self.subscription))]
+        command = self.display(shown)
+        self.would_run.append((step, command))
+        self.echo(f"what-if: would run: {command}")
+        return _Unknown(command) if capture else None
+
+
+def _shown(arg) -> str:
+    """An argument as the what-if list shows it: secrets as their placeholder, files by name."""
+    if isinstance(arg, Secret):
+        return "***"
+    if isinstance(arg, Joined):
+        return "".join(_shown(part) for part in arg.parts)
+    if isinstance(arg, PrivateFile):
+        return arg.name
+    return str(arg)
+
+
+class _Unknown(dict):
+    """The JSON a call that did not run would print: every field is `<from az ...>`."""
+
+    def __init__(self, command: str):
+        super().__init__()
+        self.command = command
+
+    def get(self, key, default=None):
+        return f"<{key} from {self.command.split(' --')[0]}>"
+
+    def __getitem__(self, key):
+        return self.get(key)

@@ -276,3 +276,43 @@ def test_plan_destroy_prints_the_teardown(place):
     assert f"az role assignment delete --ids {ACC_ID}/providers/Microsoft.Authorization/roleAssignments/" in script
     assert "az group delete --name aml-rg --yes" in script and f"az ad app delete --id {app_id(place)}" in script
     assert place.state()["groups"], "plan deleted something"
+
+
+def listed(result) -> list[list[str]]:
+    """The commands `all --what-if` lists, as argv after `az`."""
+    import shlex
+
+    return [shlex.split(line.split("] ", 1)[1])[1:] for line in result.stderr.splitlines() if line.startswith("  [")]
+
+
+def test_what_if_changes_nothing_and_lists_what_a_real_run_does(tmp_path):
+    place = make_place(tmp_path / "place")
+    sim(place, "login")
+    start = len(place.state()["calls"])
+    preview = place.azwrap("all", "--account", ACCOUNT, "--what-if", "--quiet")
+    assert "what-if: nothing was changed" in preview.stderr
+    assert changes_since(place, start) == []
+    assert not (place.cwd / ".azwrap" / "state.json").exists()
+    commands = listed(preview)
+    assert len(commands) == 14  # the book's invocations but `az login`
+    start = len(place.state()["calls"])
+    place.azwrap("all", "--account", ACCOUNT, "--quiet")
+    real = place.state()["calls"][start:]
+    assert len([argv for argv in real if changing(argv)]) == len([argv for argv in commands if changing(argv)])
+    # Those with no run-time value stand in the real run as listed, in the same order.
+    fixed = [argv for argv in commands if not any(arg.startswith("<") or arg == "***" for arg in argv)]
+    positions = [real.index(argv) for argv in fixed]
+    assert positions == sorted(positions)
+
+
+def test_what_if_on_a_completed_setup_lists_nothing_to_run(place):
+    start = len(place.state()["calls"])
+    preview = place.azwrap("all", "--what-if", "--quiet")
+    assert "Nothing would run." in preview.stderr and preview.stderr.count("  skipped: ") == 8
+    assert changes_since(place, start) == []
+
+
+def test_what_if_after_a_removal_lists_only_what_is_made_again(place):
+    sim(place, "ml", "computetarget", "delete", "--name", "d1compute", "-w", "aml", "-g", "aml-rg")
+    preview = place.azwrap("all", "--what-if", "--quiet")
+    assert [argv[:4] for argv in listed(preview)] == [["ml", "computetarget", "create", "amlcompute"]]
