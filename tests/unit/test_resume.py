@@ -21,8 +21,6 @@ def sp_ready(fake, workdir):
     seed_state(workdir, done=["storage"])
     fake.logged_in()
 
-GRAPH = ("ERROR: Cannot find user or service principal in graph database for '6f1c2a9e'. If the assignee is an "
-         "appId, make sure the corresponding service principal is created with 'az ad sp create --id 6f1c2a9e'.\n")  # fmt: skip
 SP_SHOW = ["ad", "sp", "show", "--id", SP["appId"]]
 
 
@@ -202,44 +200,6 @@ def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli,
     # found, not made: `azwrap destroy` will leave it alone
     key = {2: "aml_group", 3: "workspace", 4: "compute", 5: "adls_group", 6: "account", 7: "filesystem"}[index]
     assert state(workdir)["resources"][key]["created"] is False
-
-
-@pytest.mark.parametrize("failures", [1, 2, 3, 4, 5])
-def test_replication_delay_is_retried_until_it_succeeds(failures, fake, cli, workdir, monkeypatch):
-    monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
-    sp_ready(fake, workdir)
-    fake.on(BOOK[9][1])
-    fake.on(BOOK[10][1])
-    for _ in range(failures):
-        fake.on(BOOK[11][1], returncode=1, stdout="", stderr=GRAPH)
-    fake.on(BOOK[11][1])
-    result = cli("sp", "--account", ACCOUNT)
-    assert result.exit_code == 0, result.output
-    assert fake.calls().count(BOOK[11][1]) == failures + 1
-    assert result.stderr.count("(directory replication); retrying in") == failures
-
-
-def test_another_role_assignment_error_fails_at_once(fake, cli, workdir, monkeypatch):
-    monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
-    sp_ready(fake, workdir)
-    fake.on(BOOK[9][1])
-    fake.on(BOOK[10][1])
-    fake.on(BOOK[11][1], returncode=1, stdout="", stderr="ERROR: (AuthorizationFailed) no permission\n")
-    result = cli("sp", "--account", ACCOUNT)
-    assert result.exit_code == 1
-    assert fake.calls().count(BOOK[11][1]) == 1
-    assert "(AuthorizationFailed)" in result.stderr
-
-
-def test_replication_retry_gives_up_after_retry_timeout(fake, cli, workdir, monkeypatch):
-    monkeypatch.setenv("AZWRAP_RETRY_DELAY", "0.001")
-    sp_ready(fake, workdir)
-    fake.on(BOOK[9][1])
-    fake.on(BOOK[10][1])
-    fake.on(BOOK[11][1], returncode=1, stdout="", stderr=GRAPH)
-    result = cli("sp", "--account", ACCOUNT, "--retry-timeout", "0")
-    assert result.exit_code == 1
-    assert "Cannot find user or service principal in graph database" in result.stderr
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
