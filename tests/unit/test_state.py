@@ -257,3 +257,32 @@ def test_on_windows_the_liveness_check_never_signals(monkeypatch):
     monkeypatch.setattr(state, "posix", lambda: False)
     monkeypatch.setattr(os, "kill", lambda *args: pytest.fail("os.kill called on Windows"))
     assert state.pid_alive(999999999) is True  # no kernel32 here: cannot tell, so kept
+
+
+def test_the_temporary_file_is_written_in_the_states_own_directory(tmp_path, monkeypatch):
+    """Observed while the save runs: a rename is atomic only within one directory (one filesystem)."""
+    import tempfile
+
+    path = tmp_path / ".azwrap" / "state.json"
+    state.save(path, state.empty())
+    elsewhere = tmp_path / "tmpdir"  # where tempfile would put a file without dir=
+    elsewhere.mkdir()
+    monkeypatch.setenv("TMPDIR", str(elsewhere))
+    monkeypatch.setattr(tempfile, "tempdir", str(elsewhere))
+    seen = []
+    real_fsync = os.fsync
+
+    def look_then_fsync(fd):
+        # The first fsync is the temporary file's, after it is written and before the rename.
+        seen.append((sorted(p.name for p in path.parent.iterdir()), sorted(p.name for p in elsewhere.iterdir()),
+                     os.fstat(fd)))  # fmt: skip
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", look_then_fsync)
+    state.save(path, {"version": 1, "steps": {"sp": {}}, "outputs": {}})
+    in_directory, in_tmpdir, written = seen[0]
+    temporary = [name for name in in_directory if name not in (".gitignore", "state.json")]
+    assert len(temporary) == 1 and in_tmpdir == [], (in_directory, in_tmpdir)
+    assert stat.S_ISREG(written.st_mode) and stat.S_IMODE(written.st_mode) == 0o600
+    assert (written.st_dev, written.st_ino) == (os.stat(path).st_dev, os.stat(path).st_ino)  # renamed into place
+    assert sorted(p.name for p in path.parent.iterdir()) == [".gitignore", "state.json"]
