@@ -1,5 +1,7 @@
 """Every setting is checked before any az call: a bad value exits 2 naming the option and its rule."""
 
+import json
+
 import pytest
 
 from .conftest import ACCOUNT, seed_state
@@ -24,6 +26,9 @@ BAD = [
     ("--filesystem", "fs1-", "starting and ending"),
     ("--filesystem", "-fs1", "not starting with '-'"),
     ("--filesystem", "f", "3-63 characters"),
+    ("--filesystem", "fs1-", "starting and ending"),
+    ("--filesystem", "f" * 64, "3-63 characters"),
+    ("--compute", "c", "2-16 characters"),
     ("--max-nodes", "0", "an integer >= 1"),
     ("--max-nodes", "two", "is not a valid integer"),
     ("--datastore", "ML-Data", "letters, digits and '_'"),
@@ -50,6 +55,42 @@ def test_bad_value_exits_2_before_any_az_call(option, value, rule, fake, cli, wo
     assert "Error: Invalid value for" in result.stderr and option in result.stderr
     assert rule in result.stderr
     assert fake.calls() == []
+
+
+# The boundaries each rule must accept (REFERENCE.md section 2): the shortest and longest names, and
+# every character a rule allows.
+GOOD = [
+    ("--account", "abc"),
+    ("--account", "a1" + "b" * 22),  # 24 characters
+    ("--filesystem", "a-b"),  # 3 characters, a single '-'
+    ("--filesystem", "a" + "-b" * 31),  # 63 characters
+    ("--workspace", "ab1"),
+    ("--workspace", "W" + "a_b-" * 8),  # 33 characters
+    ("--workspace", "1aml_"),
+    ("--compute", "c1"),
+    ("--compute", "C" + "a-1" * 5),  # 16 characters
+    ("--aml-group", "a"),
+    ("--aml-group", "r" * 89 + ")"),  # 90 characters
+    ("--aml-group", "my.rg_(1)-x"),
+    ("--adls-group", "(rg)"),
+    ("--datastore", "M"),
+    ("--datastore", "ML_Data_2"),
+    ("--location", "centralus"),
+    ("--location", "West Europe"),
+    ("--max-nodes", "1"),
+    ("--vm-size", "Standard_NC6s_v3"),
+    ("--upload-path", "a"),
+    ("--upload-path", "in/2024 sales/it's (1).csv"),
+]
+
+
+@pytest.mark.parametrize("option,value", GOOD, ids=[f"{o}={v[:20]}" for o, v in GOOD])
+def test_boundary_values_are_accepted_and_reach_the_argv(option, value, cli):
+    args = ["plan", "--format", "json", "--account", value if option == "--account" else ACCOUNT]
+    result = cli(*args, *([] if option == "--account" else [option, value]))
+    assert result.exit_code == 0, result.output
+    argv = [arg for command in json.loads(result.stdout) for arg in command["argv"]]
+    assert value in argv
 
 
 def test_bad_value_from_environment_variable_is_rejected_too(fake, cli, workdir, monkeypatch):
