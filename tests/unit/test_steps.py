@@ -82,3 +82,33 @@ def test_env_without_a_principal_says_run_sp_first(cli, workdir):
     result = cli("env")
     assert result.exit_code == 2
     assert "run `azwrap sp` first" in result.stderr
+
+
+V1_COMPUTE_SHOW = ["ml", "computetarget", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"]
+# The v1 extension prints a compute as the ARM resource (size and scale under properties.properties);
+# the simulator prints the same keys flat.
+V1_SHAPES = {
+    "arm": lambda size, nodes: {"name": "d1compute", "properties": {"computeType": "AmlCompute", "properties": {
+        "vmSize": size, "scaleSettings": {"maxNodeCount": nodes, "minNodeCount": 0}}}},
+    "flat": lambda size, nodes: {"name": "d1compute", "vmSize": size, "scaleSettings": {"maxNodeCount": nodes}},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", list(V1_SHAPES))
+@pytest.mark.parametrize("size,nodes", [("STANDARD_D2_V2", 1), ("STANDARD_D1_V2", 4)], ids=["other-size", "other-nodes"])
+def test_v1_compute_of_another_size_or_node_count_is_refused(shape, size, nodes, fake, cli, workdir):
+    fake.on(V1_COMPUTE_SHOW, stdout=json.dumps(V1_SHAPES[shape](size, nodes)))
+    result = cli("compute")
+    assert result.exit_code == 2
+    assert f"compute d1compute exists with vm size {size} and at most {nodes} node(s), not STANDARD_D1_V2 and 1" in result.stderr
+    assert "az ml computetarget delete --name d1compute" in result.stderr
+    assert fake.calls() == [V1_COMPUTE_SHOW]
+
+
+@pytest.mark.parametrize("shape", list(V1_SHAPES))
+def test_v1_compute_of_the_same_size_is_kept(shape, fake, cli, workdir):
+    fake.on(V1_COMPUTE_SHOW, stdout=json.dumps(V1_SHAPES[shape]("standard_d1_v2", 1)))
+    result = cli("compute")
+    assert result.exit_code == 0, result.output
+    assert "compute d1compute exists already, not created again" in result.stderr
+    assert fake.calls() == [V1_COMPUTE_SHOW]
