@@ -7,6 +7,7 @@ the az commands the parser sees, with the values it would pass, equal the plan's
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import tree_sitter
 import tree_sitter_powershell
@@ -35,32 +36,62 @@ def errors(script: str) -> list[str]:
 _SUBEXPRESSION = re.compile(r"\$\((\$[A-Za-z]+\.[A-Za-z]+)\)")
 
 
-def expandable(inner: str) -> str:
-    """The text of a double-quoted string: `x escapes stand for x, $($var.field) for its name."""
-    out, i = [], 0
+@dataclass(frozen=True)
+class Var:
+    """A value PowerShell reads from a variable at run time (`$sp.appId`): never equal to literal text."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Expanded:
+    """A double-quoted string with `$(...)` parts: its literal text and Vars, in order."""
+
+    parts: tuple
+
+
+def expandable(inner: str):
+    """The value of a double-quoted string: `x escapes stand for x; $($var.field) is a Var.
+
+    Literal text only: a str. With run-time parts: an Expanded."""
+    parts, text, i = [], [], 0
     while i < len(inner):
         ch = inner[i]
         if ch == "`":
             escaped = inner[i + 1]
             if escaped in "0abefnrtuv":
                 raise AssertionError(f"unexpected escape `{escaped} in {inner!r}")
-            out.append(escaped)
+            text.append(escaped)
             i += 2
         elif ch == "$":
             match = _SUBEXPRESSION.match(inner, i)
             if not match:
                 raise AssertionError(f"unescaped $ expands in {inner!r}")
-            out.append(match.group(1))
+            parts += ["".join(text), Var(match.group(1))] if text else [Var(match.group(1))]
+            text = []
             i = match.end()
         else:
-            out.append(ch)
+            text.append(ch)
             i += 1
-    return "".join(out)
+    if text:
+        parts.append("".join(text))
+    if all(isinstance(part, str) for part in parts):
+        return "".join(parts)
+    return Expanded(tuple(parts))
 
 
-def _value(node) -> str:
-    """What PowerShell passes for one command element: quotes resolved, variables by name."""
-    if node.type in ("generic_token", "command_parameter", "member_access", "variable", "decimal_integer_literal"):
+def _value(node):
+    """What PowerShell passes for one command element: literal text as str, quotes resolved; a
+    variable (`$x`, `$sp.appId`, a splatted `@x`) as a Var."""
+    if node.type in ("variable", "member_access"):
+        return Var(node.text.decode())
+    if node.type == "generic_token":
+        text = node.text.decode()
+        # The grammar keeps `a$b` one bare word, but PowerShell expands $b in it, and ` escapes.
+        if "$" in text or "`" in text:
+            raise AssertionError(f"bare word {text!r}: PowerShell would expand or unescape part of it")
+        return text
+    if node.type in ("command_parameter", "decimal_integer_literal"):
         return node.text.decode()
     if node.type == "string_literal":
         text = node.text.decode()

@@ -38,6 +38,14 @@ def templates(settings):
     return [(inv.capture, inv.template()) for inv in plan(settings)]
 
 
+RUN_TIME = {"$sp.appId", "$sp.password", "$sp.tenant", "$acc.id", "$aml.id"}
+
+
+def as_powershell_passes(argv):
+    """argv of a template, with its run-time values as the variables PowerShell reads them from."""
+    return [powershell.Var(arg) if arg in RUN_TIME else arg for arg in argv]
+
+
 def book_templates():
     """BOOK (hand-written) with run-time values as the plan's literal names."""
     names = {"6f1c2a9e-0d3b-4e57-9a1c-2b3c4d5e6f70": "$sp.appId", "72f988bf-86f1-41af-91ab-2d7cd011db47": "$sp.tenant"}
@@ -74,7 +82,7 @@ def test_plan_without_account_uses_a_placeholder_and_says_so(cli):
 def test_powershell_plan_parses_and_runs_exactly_the_book(cli):
     script = cli("plan", "--account", ACCOUNT).stdout
     assert powershell.errors(script) == []
-    assert powershell.az_commands(script) == [(c, argv) for c, argv in zip(
+    assert powershell.az_commands(script) == [(c, as_powershell_passes(argv)) for c, argv in zip(
         [None] * 9 + ["sp", "acc", None, None, "aml", None], book_templates(), strict=True)]  # fmt: skip
     assert script.rstrip().endswith("$env:SP_PASSWORD = $sp.password")
 
@@ -102,14 +110,27 @@ def test_powershell_quoting_passes_tricky_values_literally(cli, tmp_path):
     result = cli(*args)
     assert result.exit_code == 0, result.output
     assert powershell.errors(result.stdout) == []
-    assert powershell.az_commands(result.stdout) == templates(settings)
+    assert powershell.az_commands(result.stdout) == [(c, as_powershell_passes(argv)) for c, argv in templates(settings)]
 
 
-@pytest.mark.parametrize("value", ["plain", "Central US", "it's", "a''b", "$x", "`t", "a;b", "\u2018q\u2019", "@x", "-", "a,b"])
+# Each holds a character PowerShell would read as code in a bare argument or in the wrong quotes.
+PS_VALUES = ["plain", "Central US", "it's", "a''b", "$x", "$HOME.csv", "a$b", "$", "`t", "a`", 'say "hi"', "\u201cq\u201d",
+             "a;b", "\u2018q\u2019", "@x", "a@b", "(x)", "a(b)", "#x", "a#b", "a b", "  two  spaces ", "na\u00efve",
+             "\u65e5\u672c\u8a9e.csv", "-", "a,b", "a|b", "a&b", "{x}", "a=@b", "x--y", "--not-a-flag=1"]
+
+
+@pytest.mark.parametrize("value", PS_VALUES)
 def test_ps_quote_round_trips_through_the_grammar(value):
-    script = f"az x {ps_quote(value)}\n"
+    script = f"az x --source {ps_quote(value)}\n"
     assert powershell.errors(script) == []
-    assert powershell.az_commands(script) == [(None, ["az", "x", value])]
+    assert powershell.az_commands(script) == [(None, ["az", "x", "--source", value])]
+
+
+@pytest.mark.parametrize("bare,seen", [("$HOME.csv", powershell.Var("$HOME.csv")), ("$x", powershell.Var("$x")),
+                                       ("@x", powershell.Var("@x"))])  # fmt: skip
+def test_the_checker_tells_a_variable_from_literal_text(bare, seen):
+    assert powershell.az_commands(f"az x --source {bare}\n") == [(None, ["az", "x", "--source", seen])]
+    assert seen != bare
 
 
 @pytest.mark.parametrize("dialect", ["v1", "v2"])

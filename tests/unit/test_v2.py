@@ -176,11 +176,14 @@ def test_v2_plan_json_has_the_datastore_yaml_and_the_secret_reference(cli):
 def test_v2_powershell_plan_writes_the_yaml_then_runs_the_book(cli):
     script = cli("plan", "--account", ACCOUNT, "--ml-cli", "v2").stdout
     assert powershell.errors(script) == []
-    assert powershell.files_written(script) == {
-        "mldata.yml": V2_YAML.replace(SP["tenant"], "$sp.tenant").replace(SP["appId"], "$sp.appId").rstrip("\n")}
+    head, tail = V2_YAML.rstrip("\n").split(SP["tenant"])
+    middle, end = tail.split(SP["appId"])
+    assert powershell.files_written(script) == {"mldata.yml": powershell.Expanded(
+        (head, powershell.Var("$sp.tenant"), middle, powershell.Var("$sp.appId"), *([end] if end else [])))}
     commands = [argv for _, argv in powershell.az_commands(script)]
-    assert commands[12] == ["az", "ml", "datastore", "create", "--file", "mldata.yml", "--set",
-                            "credentials.client_secret=$sp.password", "--workspace-name", "aml", "--resource-group", "aml-rg"]  # fmt: skip
+    secret = powershell.Expanded(("credentials.client_secret=", powershell.Var("$sp.password")))
+    assert commands[12] == ["az", "ml", "datastore", "create", "--file", "mldata.yml", "--set", secret,
+                            "--workspace-name", "aml", "--resource-group", "aml-rg"]  # fmt: skip
     assert [c[1:] for i, c in enumerate(commands) if i in V2_ML and i != 12] == [V2_ML[i] for i in sorted(V2_ML) if i != 12]
 
 
