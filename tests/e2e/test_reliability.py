@@ -13,7 +13,9 @@ by the simulator's state.json more than by azwrap's words:
   one service principal;
 - interrupt matrix: SIGINT (and SIGTERM once) while each invocation runs exits 130, leaves no az
   child running, and running again resumes to the clean state with one service principal;
-- directory replication: role assignments are retried with backoff, other errors are not;
+- directory replication: every place's simulator makes the first two attempts at each role
+  assignment fail (Graph's error, then ARM's PrincipalNotFound), so every `azwrap all` here retries
+  in both `sp` and `grant`; other errors are not retried;
 - injection: values with shell metacharacters reach az as data, in azwrap and in its bash plan;
 - torn write: a state save killed before its rename leaves the previous state readable;
 - every azwrap run is scanned for the principals' passwords (`run_azwrap`).
@@ -51,6 +53,7 @@ AZWRAP = str(BIN / "azwrap")
 ACCOUNT = "reliablelake"
 INPUT_CSV = "customer_id,total_spend,visits,high_spender\n1001,1250.40,14,1\n1002,87.15,2,0\n"
 SLOW = 5.0  # seconds the targeted invocation sleeps in the interrupt tests (it is interrupted long before)
+REPLICATION_ATTEMPTS = 2  # failed attempts per role assignment while a new principal replicates
 INTERRUPTED = "Interrupted during step {}; run the same command again to resume."
 
 
@@ -157,6 +160,7 @@ def make_place(root: Path) -> Place:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_", "AZWRAP_"))}
     env.update(
         AZSIM_HOME=str(root / ".az-sim"),
+        AZSIM_GRAPH_DELAY=str(REPLICATION_ATTEMPTS),
         AZWRAP_AZ=str(SIM),
         AZWRAP_RETRY_DELAY="0.01",
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -185,6 +189,7 @@ def clean(tmp_path_factory) -> dict:
     state = place.state()
     assert count_calls(state, "ad sp create-for-rbac") == 1
     assert len(state["role_assignments"]) == 2 and len(state["service_principals"]) == 1
+    assert count_calls(state, "role assignment create") == 2 * (REPLICATION_ATTEMPTS + 1)  # both retried
     return essential(state)
 
 
@@ -279,6 +284,38 @@ def children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+def default_signals() -> None:
+    """In the child, before exec: SIGINT and SIGTERM act by default, however the suite was started.
+
+    A background job of a non-interactive shell (or `trap '' INT`) starts with SIGINT ignored; a
+    child inherits that, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def start_azwrap(args: list[str], place: Place, env: dict, **streams) -> subprocess.Popen:
+    """azwrap in a session of its own (a signal goes to azwrap only), with default signal handlers."""
+    return subprocess.Popen([AZWRAP, *args], cwd=place.cwd, env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=default_signals, **streams)  # fmt: skip
+
+
+def wait_for_call(proc: subprocess.Popen, trace: Path, match: str, stderr=lambda: "") -> int:
+    """The pid of azwrap's az child whose argv holds `match`, once the simulator has traced its start.
+
+    The simulator writes the trace line after its signal handlers are set and before its latency
+    sleep: the call is under way and has changed nothing yet."""
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, f"azwrap ended (exit {proc.returncode}) before `{match}`:\n{stderr()}"
+        assert time.monotonic() < deadline, f"`{match}` never started"
+        lines = trace.read_text().splitlines() if trace.exists() else []
+        started = [entry["pid"] for entry in map(json.loads, lines) if match in " ".join(entry["argv"])]
+        if started:
+            assert started[0] in [pid for pid, _ in children(proc.pid)], "the traced call is not azwrap's child"
+            return started[0]
+        time.sleep(0.02)
+
+
 def alive(pid: int) -> bool:
     out = subprocess.run(["ps", "-p", str(pid), "-o", "stat="], capture_output=True, text=True).stdout.strip()
     return bool(out) and not out.startswith("Z")
@@ -307,22 +344,12 @@ def test_signal_during_each_invocation_then_rerun_resumes(tmp_path, clean, faile
     # create-for-rbac calls so far that made no principal (the injected failure in the create-for-rbac case)
     failed_create_for_rbac = 0 if fresh else (count_calls(place.state(), "ad sp create-for-rbac")
                                               - len(place.state()["service_principals"]))  # fmt: skip
-    out, err = tmp_path / "azwrap.out", tmp_path / "azwrap.err"
-    env = {**place.env, "AZSIM_LATENCY_PROFILE": json.dumps({inv.prefix: SLOW})}
+    out, err, trace = tmp_path / "azwrap.out", tmp_path / "azwrap.err", tmp_path / "trace"
+    env = {**place.env, "AZSIM_LATENCY_PROFILE": json.dumps({inv.prefix: SLOW}), "AZSIM_TRACE": str(trace)}
     with out.open("w") as stdout, err.open("w") as stderr:
-        proc = subprocess.Popen([AZWRAP, "all", "--account", ACCOUNT], cwd=place.cwd, env=env,
-                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True)  # fmt: skip
+        proc = start_azwrap(["all", "--account", ACCOUNT], place, env, stdout=stdout, stderr=stderr)
     try:
-        deadline = time.monotonic() + 30
-        target = []
-        while not target:
-            assert proc.poll() is None, f"azwrap ended (exit {proc.returncode}) before `{inv.match}`:\n{err.read_text()}"
-            assert time.monotonic() < deadline, f"`{inv.match}` never started"
-            target = [pid for pid, args in children(proc.pid) if inv.match in args]
-            time.sleep(0.05)
-        # Well inside the simulated latency (nothing changed yet), and past azwrap's own set-up of the
-        # call: a signal in the instant between Popen returning and its `try` would escape the stop.
-        time.sleep(0.2)
+        target = wait_for_call(proc, trace, inv.match, err.read_text)
         os.kill(proc.pid, signum)  # azwrap only, not its process group: azwrap must stop the child itself
         code = proc.wait(timeout=20)
     finally:
@@ -331,7 +358,7 @@ def test_signal_during_each_invocation_then_rerun_resumes(tmp_path, clean, faile
             proc.wait()
     result = place.judge(["all"], Result(code, out.read_text(), err.read_text()), ok=(130,))
     assert INTERRUPTED.format(inv.step) in result.stderr
-    assert not alive(target[0]), f"the az child {target[0]} still runs after azwrap exited"
+    assert not alive(target), f"the az child {target} still runs after azwrap exited"
     assert count_calls(place.state(), inv.match) == seen_before, "the interrupted call reached the simulator"
     assert_resumed_cleanly(place, clean, failed_create_for_rbac)
 
@@ -348,14 +375,17 @@ def before_sp(tmp_path_factory) -> Place:
     return place
 
 
-@pytest.mark.parametrize("delay", [1, 2, 3, 4, 5])
+# 1 to 5 failures in a row, on each step and message, are unit tests (tests/unit/test_replication.py).
+@pytest.mark.parametrize("delay", [1, 5])
 def test_role_assignments_wait_for_replication(tmp_path, clean, before_sp, delay):
     place = copy_place(before_sp, tmp_path / "place")
     result = place.azwrap("all", "--account", ACCOUNT, "--quiet", extra_env={"AZSIM_GRAPH_DELAY": str(delay)})
     state = place.state()
     assert essential(state) == clean  # both role assignments, for the one principal
-    assert result.stderr.count("retrying in") == delay
-    assert count_calls(state, "role assignment create") == delay + 2  # the first K calls met the replication lag
+    for step in ("sp", "grant"):  # each assignment met the lag: sp's, then grant's
+        assert result.stderr.count(f"{step}: the principal is not visible to role assignments yet") == delay
+    assert count_calls(state, "role assignment create") == 2 * (delay + 1)
+    assert ("(PrincipalNotFound)" in result.stderr) == (delay > 1)  # ARM's error comes second
 
 
 def test_other_role_assignment_error_is_not_retried(tmp_path, before_sp):
@@ -432,7 +462,8 @@ def test_metacharacters_in_source_and_upload_path_are_data(tmp_path):
     script.write_text(place.azwrap("plan", "--shell", "bash", *settings).stdout, encoding="utf-8")
     assert shutil.which("jq"), "the generated bash script needs jq"
     fresh = tmp_path / "bash-sim"
-    env = {**place.env, "AZSIM_HOME": str(fresh), "PATH": f"{SIM_BIN}{os.pathsep}{place.env['PATH']}"}
+    # Like the book, the script does not retry a role assignment: this simulator replicates at once.
+    env = {**place.env, "AZSIM_HOME": str(fresh), "AZSIM_GRAPH_DELAY": "0", "PATH": f"{SIM_BIN}{os.pathsep}{place.env['PATH']}"}
     proc = subprocess.run(["bash", str(script)], cwd=place.cwd, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -485,17 +516,12 @@ def test_killed_save_leaves_the_previous_state(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_doctor_stops_its_probe_and_exits_130(tmp_path, signum):
     place = make_place(tmp_path / "place")
-    env = {**place.env, "AZSIM_LATENCY_PROFILE": json.dumps({"version": SLOW})}
-    proc = subprocess.Popen([AZWRAP, "doctor", "--account", ACCOUNT], cwd=place.cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    trace = tmp_path / "trace"
+    env = {**place.env, "AZSIM_LATENCY_PROFILE": json.dumps({"version": SLOW}), "AZSIM_TRACE": str(trace)}
+    proc = start_azwrap(["doctor", "--account", ACCOUNT], place, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                        text=True)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        target = []
-        while not target:
-            assert proc.poll() is None and time.monotonic() < deadline, "az version never started"
-            target = [pid for pid, args in children(proc.pid) if "version" in args]
-            time.sleep(0.05)
-        time.sleep(0.2)
+        target = wait_for_call(proc, trace, "version")
         os.kill(proc.pid, signum)
         stdout, stderr = proc.communicate(timeout=20)
     finally:
@@ -504,4 +530,4 @@ def test_signal_during_doctor_stops_its_probe_and_exits_130(tmp_path, signum):
             proc.wait()
     place.judge(["doctor"], Result(proc.returncode, stdout, stderr), ok=(130,))
     assert "Error: Interrupted." in stderr
-    assert not alive(target[0]), "the az child still runs after azwrap exited"
+    assert not alive(target), "the az child still runs after azwrap exited"

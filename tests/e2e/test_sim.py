@@ -512,18 +512,38 @@ def test_fail_match_nth(home):
     assert st["calls"][-2] == ["group", "create", "-l", "centralus", "-n", "b"]
 
 
-def test_graph_delay(home):
-    setup(home, resources=True)
+def test_replication_delay_per_principal_and_scope_alternates_graph_and_arm_errors(home):
+    # REFERENCE.md section 4: right after create-for-rbac, role assignments fail for a while. The
+    # texts are az's: azure-cli's Graph lookup of the appId, and ARM's PrincipalNotFound (az 2.9x).
+    setup(home, "v1", resources=True)
     sp = ok(home, "ad", "sp", "create-for-rbac")
     acc = ok(home, "storage", "account", "show", "-n", "acct1")
-    args = ["role", "assignment", "create", "--role", "Reader", "--assignee", sp["appId"], "--scope", acc["id"]]
-    env = {"AZSIM_GRAPH_DELAY": "2"}
-    for _ in range(2):
-        r = run(home, *args, env=env)
-        assert r.returncode == 1 and "Cannot find user or service principal in graph database" in r.stderr
-    assert state(home)["role_assignments"] == []
-    ok(home, *args, env=env)
-    assert len(state(home)["role_assignments"]) == 1
+    aml = ok(home, "ml", "workspace", "show", "-w", "aml", "-g", "aml-rg")
+    env = {"AZSIM_GRAPH_DELAY": "3"}
+    graph = ("ERROR: Cannot find user or service principal in graph database for '{0}'. If the assignee is an appId, "
+             "make sure the corresponding service principal is created with 'az ad sp create --id {0}'.")
+    object_id = state(home)["service_principals"][sp["appId"]]["id"].replace("-", "")
+
+    def attempts(scope, role):
+        args = ["role", "assignment", "create", "--role", role, "--assignee", sp["appId"], "--scope", scope]
+        results = [run(home, *args, env=env) for _ in range(4)]
+        return [(r.returncode, r.stderr.splitlines()[0] if r.returncode else json.loads(r.stdout)["scope"]) for r in results]
+
+    arm = (f"ERROR: (PrincipalNotFound) Principal {object_id} does not exist in the directory "
+           "00000000-0000-0000-0000-000000007e1a. Check that you have the correct principal ID. If you are creating "
+           "this principal and then immediately assigning a role, this error might be related to a replication "
+           "delay. In this case, set the role assignment principalType property to a value, such as "
+           "ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype")  # fmt: skip
+    for scope, role in ((acc["id"], "Storage Blob Data Contributor"), (aml["id"], "Contributor")):
+        assert attempts(scope, role) == [(1, graph.format(sp["appId"])), (1, arm), (1, graph.format(sp["appId"])), (0, scope)]
+    assert len(state(home)["role_assignments"]) == 2
+    r = run(home, "role", "assignment", "create", "--role", "Reader", "--assignee", sp["appId"], "--scope", acc["id"],
+            env=env)  # fmt: skip
+    assert r.returncode == 0  # that scope has replicated: another role there needs no wait
+    other = ok(home, "ad", "sp", "create-for-rbac")  # a new principal replicates afresh
+    r = run(home, "role", "assignment", "create", "--role", "Reader", "--assignee", other["appId"], "--scope",
+            acc["id"], env=env)  # fmt: skip
+    assert r.returncode == 1 and "Cannot find user or service principal in graph database" in r.stderr
 
 
 def test_garbage_output(home):
@@ -535,20 +555,39 @@ def test_garbage_output(home):
     assert "g" in state(home)["groups"]
 
 
-def test_latency_profile_and_kill_during_sleep(home):
+def traced(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_latency_profile_longest_prefix_wins_and_scales(home):
     setup(home)
-    env = {"AZSIM_LATENCY_PROFILE": json.dumps({"group": 100, "group create": 0.4}), "AZSIM_CLOCK_SCALE": "1"}
-    t0 = time.monotonic()
+    trace = Path(home).parent / "trace"
+    env = {"AZSIM_LATENCY_PROFILE": json.dumps({"group": 100, "group create": 0.004, "group show": 0.002}),
+           "AZSIM_CLOCK_SCALE": "0.5", "AZSIM_TRACE": str(trace)}  # fmt: skip
     ok(home, "group", "create", "-l", "centralus", "-n", "slow", env=env)
-    assert 0.4 <= time.monotonic() - t0 < 5
+    ok(home, "group", "show", "-n", "slow", env=env)
+    assert [(t["argv"][:2], t["sleep"]) for t in traced(trace)] == [(["group", "create"], 0.002), (["group", "show"], 0.001)]
+
+
+def test_sigterm_during_the_latency_sleep_exits_143_and_changes_nothing(home):
+    setup(home)
     before = state(home)
+    trace = Path(home).parent / "trace"
     e = {k: v for k, v in os.environ.items() if not k.startswith(("AZSIM_", "AZURE_"))}
-    e.update({"AZSIM_HOME": str(home), "AZSIM_LATENCY": "30"})
+    e.update({"AZSIM_HOME": str(home), "AZSIM_LATENCY": "30", "AZSIM_TRACE": str(trace)})
     p = subprocess.Popen([sys.executable, str(SIM), "group", "create", "-l", "centralus", "-n", "killed"], env=e,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(0.5)
-    p.send_signal(signal.SIGTERM)
-    assert p.wait(timeout=5) == 143
+    try:
+        while not traced(trace):  # the call has started its 30 s sleep: its signal handlers are set
+            assert p.poll() is None, p.communicate()
+            time.sleep(0.01)
+        assert traced(trace) == [{"pid": p.pid, "argv": ["group", "create", "-l", "centralus", "-n", "killed"], "sleep": 30.0}]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=10) == 143
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
     assert state(home) == before
 
 
