@@ -4,9 +4,12 @@ import json
 import os
 import signal
 import stat
+import sys
+import threading
 import time
 
 import pytest
+from pytest_subprocess.fake_popen import FakePopen
 
 from azwrap.steps import BY_NAME
 
@@ -202,12 +205,46 @@ def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli,
     assert state(workdir)["resources"][key]["created"] is False
 
 
+def main_thread_frames() -> list:
+    frame, frames = sys._current_frames().get(threading.main_thread().ident), []
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    return frames
+
+
+def main_thread_in(function):
+    """The main thread's frame running `function` now, or None (an observable event, not a guess of time)."""
+    return next((frame for frame in main_thread_frames() if frame.f_code is function.__code__), None)
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C raises KeyboardInterrupt here even when the suite was started with SIGINT ignored
+    (a background job of a non-interactive shell): Python installs its handler only if SIGINT was not."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir):
+def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir, default_sigint):
     def signal_azwrap_while_running(process):
-        time.sleep(0.1)  # azwrap is waiting for az by now
+        # The fake az runs in a thread of fp's: signal once azwrap waits for it, and run on until
+        # azwrap is done with that wait (fp's fake reports itself ended to poll(), so it is not stopped).
+        assert wait_until(lambda: main_thread_in(FakePopen.wait)), "azwrap never waited for az"
+        waiting = main_thread_in(FakePopen.wait)
         os.kill(os.getpid(), signum)
-        time.sleep(0.3)  # az is still running when azwrap handles the signal
+        assert wait_until(lambda: all(frame is not waiting for frame in main_thread_frames()))
 
     fake.doctor()
     fake.book(fail_at=6, fail={"callback": signal_azwrap_while_running, "stdout": "", "stderr": ""})
@@ -217,7 +254,7 @@ def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, work
     recorded = state(workdir)["steps"]
     assert {"extension", "workspace", "compute"} <= set(recorded) and "storage" not in recorded
     # Nothing ran after the interrupted call. (That the call itself is stopped is checked on real
-    # processes in tests/e2e: a faked process finishes before azwrap can signal it.)
+    # processes in tests/e2e.)
     assert normalised(fake.calls())[-1] == BOOK[6][1]
 
 
