@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import sh
 
-from .simstate import essential
+from .simstate import essential, only_principal, recorded_principal
 
 REPO = Path(__file__).resolve().parents[2]
 SIM = REPO / "scripts" / "az-sim"
@@ -64,6 +64,11 @@ class Place:
 
     def state(self) -> dict:
         return json.loads((self.home / "state.json").read_text(encoding="utf-8"))
+
+    def essential(self) -> dict:
+        """The simulator's essential state, with the principal azwrap recorded (or the only one) as "the principal"."""
+        state = self.state()
+        return essential(state, recorded_principal(self.cwd) or only_principal(state))
 
 
 def make_place(root: Path) -> Place:
@@ -172,7 +177,7 @@ def test_step_commands_one_by_one_reach_the_same_state(tmp_path, book):
         account = ["--account", ACCOUNT] if step in NEEDS_ACCOUNT else []
         results.append(place.azwrap(step, *account, "--quiet"))
     state = place.state()
-    assert essential(state) == essential(book[0].state())
+    assert place.essential() == book[0].essential()
     assert_book_state(state, place.cwd / "input.csv")
     assert_no_secret(the_principal(state)["password"], results, state)
 
@@ -186,7 +191,7 @@ def test_generated_bash_script_reaches_the_same_state(tmp_path, book):
     proc = sh.bash(str(script), _env=env, _cwd=str(place.cwd), _ok_code=list(range(256)), _tty_out=False, _in="",
                    _timeout=90, _return_cmd=True)  # fmt: skip
     assert proc.exit_code == 0, proc.stderr.decode()
-    assert essential(place.state()) == essential(book[0].state())
+    assert place.essential() == book[0].essential()
 
 
 def test_injected_role_assignment_failure_fails_step_sp(tmp_path):
@@ -256,7 +261,7 @@ def test_generated_v2_bash_script_reaches_the_same_state(tmp_path, book_v2):
                    _timeout=90, _return_cmd=True)  # fmt: skip
     assert proc.exit_code == 0, proc.stderr.decode()
     assert_v2_state(place.state(), place.cwd / "input.csv")
-    assert essential(place.state()) == essential(book_v2[0].state())
+    assert place.essential() == book_v2[0].essential()
 
 
 def test_switching_an_existing_v1_setup_to_v2(tmp_path):
@@ -272,3 +277,19 @@ def test_switching_an_existing_v1_setup_to_v2(tmp_path):
     state = place.state()
     assert_v2_state(state, place.cwd / "input.csv")
     assert sum(1 for call in state["calls"] if "create-for-rbac" in call) == 1
+
+
+def test_essential_state_shows_a_datastore_or_role_bound_to_another_principal(book):
+    place, _ = book
+    state, principal = place.state(), recorded_principal(place.cwd)
+    assert essential(state, principal) == place.essential()
+    stale = "00000000-5ta1-e000-0000-000000000000"
+    datastore = json.loads(json.dumps(state))
+    datastore["datastores"]["aml-rg/aml/MLData"]["client_id"] = stale
+    role = json.loads(json.dumps(state))
+    role["role_assignments"][1]["appId"] = stale
+    secret = json.loads(json.dumps(state))
+    secret["datastores"]["aml-rg/aml/MLData"]["client_secret"] = "an-old-secret-0123456789"
+    for changed in (datastore, role, secret):
+        assert essential(changed, principal) != essential(state, principal)
+    assert essential(state, stale) != essential(state, principal)  # a recorded principal that is not there

@@ -43,7 +43,7 @@ import pytest
 
 import azwrap.state
 
-from .simstate import essential
+from .simstate import essential, recorded_principal
 
 REPO = Path(__file__).resolve().parents[2]
 SIM = REPO / "scripts" / "az-sim"
@@ -112,6 +112,10 @@ class Place:
 
     def state(self) -> dict:
         return json.loads((self.home / "state.json").read_text(encoding="utf-8"))
+
+    def essential(self) -> dict:
+        """The simulator's essential state, with the principal azwrap recorded here as "the principal"."""
+        return essential(self.state(), recorded_principal(self.cwd))
 
     def calls(self) -> list[list[str]]:
         path = self.home / "state.json"
@@ -190,7 +194,10 @@ def clean(tmp_path_factory) -> dict:
     assert count_calls(state, "ad sp create-for-rbac") == 1
     assert len(state["role_assignments"]) == 2 and len(state["service_principals"]) == 1
     assert count_calls(state, "role assignment create") == 2 * (REPLICATION_ATTEMPTS + 1)  # both retried
-    return essential(state)
+    clean = place.essential()
+    assert {role[2] for role in clean["role_assignments"]} == {"the principal"}
+    assert clean["datastores"]["aml-rg/aml/MLData"]["client_id"] == "the principal"
+    return clean
 
 
 def assert_resumed_cleanly(place: Place, clean: dict, failed_create_for_rbac: int = 0) -> None:
@@ -198,7 +205,7 @@ def assert_resumed_cleanly(place: Place, clean: dict, failed_create_for_rbac: in
     result = place.azwrap("all", "--account", ACCOUNT, "--quiet", ok=tuple(range(256)))
     assert result.exit_code == 0, f"the resumed run failed (exit {result.exit_code}):\n{result.stderr}"
     state = place.state()
-    assert essential(state) == clean
+    assert place.essential() == clean
     assert count_calls(state, "ad sp create-for-rbac") == 1 + failed_create_for_rbac, "more than one principal made"
 
 
@@ -252,7 +259,7 @@ def clean_v2(tmp_path_factory) -> dict:
     place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
     state = place.state()
     assert state["datastores"]["aml-rg/aml/MLData"]["api"] == "v2"
-    return essential(state)
+    return place.essential()
 
 
 @pytest.mark.parametrize("inv", V2_BOOK, ids=[inv.id for inv in V2_BOOK])
@@ -265,7 +272,7 @@ def test_v2_failure_at_each_ml_invocation_then_rerun_resumes(tmp_path, clean_v2,
     resumed = place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
     assert resumed.exit_code == 0
     state = place.state()
-    assert essential(state) == clean_v2
+    assert place.essential() == clean_v2
     assert count_calls(state, "ad sp create-for-rbac") == 1
 
 
@@ -381,7 +388,7 @@ def test_role_assignments_wait_for_replication(tmp_path, clean, before_sp, delay
     place = copy_place(before_sp, tmp_path / "place")
     result = place.azwrap("all", "--account", ACCOUNT, "--quiet", extra_env={"AZSIM_GRAPH_DELAY": str(delay)})
     state = place.state()
-    assert essential(state) == clean  # both role assignments, for the one principal
+    assert place.essential() == clean  # both role assignments, for the one principal
     for step in ("sp", "grant"):  # each assignment met the lag: sp's, then grant's
         assert result.stderr.count(f"{step}: the principal is not visible to role assignments yet") == delay
     assert count_calls(state, "role assignment create") == 2 * (delay + 1)
