@@ -298,6 +298,12 @@ def fake(fp, az_path):
     return FakeAz(fp, az_path)
 
 
+def succeeded(result):
+    """result, once it is known to have exited 0 (for tests that go on to read its output)."""
+    assert result.exit_code == 0, result.output
+    return result
+
+
 @pytest.fixture
 def cli():
     """Run azwrap in-process; returns click's Result (stdout and stderr kept apart)."""

@@ -83,6 +83,7 @@ def test_each_command_is_echoed_to_stderr_unless_quiet(fake, cli, workdir):
     fake.doctor()
     fake.book()
     result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
     assert "$ az group create --location 'Central US' --name aml-rg" in result.stderr
     assert "$ az ad sp create-for-rbac" in result.stderr
 

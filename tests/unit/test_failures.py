@@ -149,12 +149,14 @@ def test_a_failed_create_for_rbac_relays_its_error_masked(fake, cli, workdir):
     assert "ERROR: boom ***" in result.stderr and SECRET not in result.output
 
 
-@pytest.mark.parametrize("probe,output", [
-    (["account", "show"], "[{}]"),
-    (["version"], "[]"),
-    (["extension", "list"], '{"ml": 1}'),
+# `az account show` is asked before anything else (exit 1, as any az failure); the others are doctor's
+# checks, which `all` turns into one refusal before any change (exit 2).
+@pytest.mark.parametrize("probe,output,exit_code,message", [
+    (["account", "show"], "[{}]", 1, "Error: step 'login' failed (az printed JSON that is not an object): az account show"),
+    (["version"], "[]", 2, "doctor: 1 check(s) failed; nothing was changed"),
+    (["extension", "list"], '{"ml": 1}', 2, "doctor: 1 check(s) failed; nothing was changed"),
 ])  # fmt: skip
-def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, fake, cli, workdir):
+def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, exit_code, message, fake, cli, workdir):
     fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else '{"id": "s", "name": "n"}')
     fake.on(["version"], stdout=output if probe == ["version"] else '{"azure-cli": "2.91.0"}')
     fake.on(["extension", "list"], stdout=output if probe == ["extension", "list"] else "[]")
@@ -163,16 +165,24 @@ def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, fake, cli, work
     fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
     fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')
     result = cli("all", "--account", ACCOUNT)
-    assert result.exit_code in (1, 2), result.output
-    assert "az printed JSON that is not" in result.output
+    assert result.exit_code == exit_code, result.output
+    assert "az printed JSON that is not" in result.output and message in result.stderr
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", [["env"], ["status"], ["grant"], ["all", "--account", ACCOUNT], ["doctor", "--account", ACCOUNT]])
-def test_damaged_state_is_reported_never_a_traceback(command, fake, cli, workdir):
+# An unusable state file is a usage error (2) for every command that reads it; doctor, which only
+# reports, fails its state check (1).
+@pytest.mark.parametrize("command,exit_code", [(["env"], 2), (["status"], 2), (["grant"], 2),
+                                               (["all", "--account", ACCOUNT], 2), (["doctor", "--account", ACCOUNT], 1)])  # fmt: skip
+def test_damaged_state_is_reported_never_a_traceback(command, exit_code, fake, cli, workdir):
     (workdir / ".azwrap").mkdir()
     (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, "steps": [], "outputs": {"sp": "x"}}))
-    fake.doctor()
+    if command[0] == "doctor":
+        fake.doctor()
     result = cli(*command)
-    assert result.exit_code in (1, 2) and "is damaged" in result.output
+    assert result.exit_code == exit_code and "is damaged" in result.output
+    assert (["FAIL state"] if command[0] == "doctor" else []) == [line[:10] for line in result.stdout.splitlines()
+                                                                  if line.startswith("FAIL")]  # fmt: skip
+    if command[0] != "doctor":
+        assert fake.calls() == []  # refused before any az call
     assert "Traceback" not in result.output

@@ -135,7 +135,8 @@ def test_retry_timeout_option_sets_the_budget(fake, cli, workdir, cli_clock):
     assert result.exit_code == 1
     assert cli_clock.sleeps == [2.0, 4.0]  # a third wait (8 s) would end at 14 s
     assert fake.calls().count(ROLE_CALL["grant"]) == 3
-    assert "Error: step 'grant' failed (exit 1): az role assignment create --role Contributor" in result.stderr
+    assert ("Error: step 'grant' failed (exit 1; the principal was still not visible to role assignments after 3 tries "
+            "over 6s (--retry-timeout 10)") in result.stderr
     assert "Cannot find user or service principal in graph database" in result.stderr
     assert result.stderr.count("(directory replication); retrying in") == 2
 

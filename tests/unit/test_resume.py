@@ -14,7 +14,7 @@ from pytest_subprocess.fake_popen import FakePopen
 from azwrap.steps import BY_NAME
 
 from .conftest import (ACC_ID, ACC_SHOW, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls,
-                       normalised, refresh_probes, seed_state)
+                       normalised, refresh_probes, seed_state, succeeded)
 
 ACCOUNT_SHOW = ["account", "show"]
 
@@ -262,14 +262,14 @@ def test_status_shows_progress_but_never_the_secret(done, cli):
     text = cli("status")
     assert text.exit_code == 0
     assert "sp         done" in text.stdout and f"$sp.appId = {SP['appId']}" in text.stdout
-    report = json.loads(cli("status", "--format", "json").stdout)
+    report = json.loads(succeeded(cli("status", "--format", "json")).stdout)
     assert [s["status"] for s in report["steps"]] == ["done"] * 8
     assert report["outputs"]["$sp.appId"] == SP["appId"]
     assert SECRET not in text.stdout + text.stderr + json.dumps(report)
 
 
 def test_status_of_a_fresh_directory_lists_every_step_pending(cli, workdir):
-    report = json.loads(cli("status", "--format", "json").stdout)
+    report = json.loads(succeeded(cli("status", "--format", "json")).stdout)
     assert {s["status"] for s in report["steps"]} == {"pending"}
 
 
@@ -284,6 +284,7 @@ def test_state_readable_by_others_is_made_private_with_a_warning(done, fake, cli
     path = done / ".azwrap" / "state.json"
     path.chmod(0o644)
     result = cli("status")
+    assert result.exit_code == 0
     assert "was readable by others" in result.stderr
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 

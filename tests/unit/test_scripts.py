@@ -14,7 +14,7 @@ from azwrap.settings import Settings
 from azwrap.steps import plan
 
 from . import powershell
-from .conftest import ACCOUNT, BOOK, SECRET_FILE
+from .conftest import ACCOUNT, BOOK, SECRET_FILE, succeeded
 
 ROOT = Path(__file__).resolve().parents[2]
 # Values that a shell would mangle if quoting were wrong; each is valid where it is used.
@@ -80,7 +80,7 @@ def test_plan_without_account_uses_a_placeholder_and_says_so(cli):
 
 
 def test_powershell_plan_parses_and_runs_exactly_the_book(cli):
-    script = cli("plan", "--account", ACCOUNT).stdout
+    script = succeeded(cli("plan", "--account", ACCOUNT)).stdout
     assert powershell.errors(script) == []
     assert powershell.az_commands(script) == [(c, as_powershell_passes(argv)) for c, argv in zip(
         [None] * 9 + ["sp", "acc", None, None, "aml", None], book_templates(), strict=True)]  # fmt: skip
@@ -88,7 +88,7 @@ def test_powershell_plan_parses_and_runs_exactly_the_book(cli):
 
 
 def test_every_continuation_backtick_ends_its_line(cli):
-    script = cli("plan", "--account", ACCOUNT).stdout
+    script = succeeded(cli("plan", "--account", ACCOUNT)).stdout
     for number, line in enumerate(script.splitlines(), 1):
         if "`" in line:
             assert line.endswith(" `") and line.count("`") == 1, f"line {number}: {line!r}"
@@ -99,7 +99,7 @@ def test_every_continuation_backtick_ends_its_line(cli):
     ("--name MLData `\n", "--name MLData\n"),  # a missing backtick
 ])  # fmt: skip
 def test_the_checker_catches_the_books_errata(good, broken, cli):
-    script = cli("plan", "--account", ACCOUNT).stdout
+    script = succeeded(cli("plan", "--account", ACCOUNT)).stdout
     assert good in script
     assert powershell.az_commands(script.replace(good, broken)) != powershell.az_commands(script)
 
@@ -138,7 +138,7 @@ def test_the_checker_tells_a_variable_from_literal_text(bare, seen):
 def test_bash_plan_passes_shellcheck(dialect, tricky, cli, tmp_path):
     values = [x for k, v in TRICKY.items() for x in ("--" + k.replace("_", "-"), v)] if tricky else []
     script = tmp_path / "plan.sh"
-    script.write_text(cli("plan", "--shell", "bash", "--account", ACCOUNT, "--ml-cli", dialect, *values).stdout)
+    script.write_text(succeeded(cli("plan", "--shell", "bash", "--account", ACCOUNT, "--ml-cli", dialect, *values)).stdout)
     shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
     # SC2016 (a `$` in single quotes is not expanded) and SC1112 (a unicode quote) describe exactly
     # what these values are meant to be: literal text.
@@ -169,7 +169,7 @@ def test_bash_plan_passes_tricky_values_literally(cli, tmp_path):
         x for k, v in TRICKY.items() for x in ("--" + k.replace("_", "-"), v)
     ]
     script = tmp_path / "plan.sh"
-    script.write_text(cli(*args).stdout)
+    script.write_text(succeeded(cli(*args)).stdout)
     env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "AZ_RECORD": str(tmp_path / "calls")}
     run = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
@@ -181,5 +181,5 @@ def test_bash_plan_passes_tricky_values_literally(cli, tmp_path):
 
 @pytest.mark.parametrize("shell,path", [("powershell", "scripts/book.ps1"), ("bash", "scripts/book.sh")])
 def test_checked_in_book_scripts_are_current(shell, path, cli):
-    current = cli("plan", "--shell", shell, "--account", ACCOUNT).stdout
+    current = succeeded(cli("plan", "--shell", shell, "--account", ACCOUNT)).stdout
     assert (ROOT / path).read_text() == current, f"{path} is stale: run `make scripts`"

@@ -6,7 +6,7 @@ import pytest
 
 from azwrap.steps import BY_NAME, STEPS
 
-from .conftest import ACCOUNT, SECRET, SP, expected, normalised, seed_state
+from .conftest import ACCOUNT, BOOK, PROBES, SECRET, SP, expected, normalised, seed_state
 
 # Step commands and the options they need beyond the defaults.
 ARGS = {"storage": ["--account", ACCOUNT], "upload": ["--account", ACCOUNT], "sp": ["--account", ACCOUNT],
@@ -84,9 +84,8 @@ def test_env_without_a_principal_says_run_sp_first(cli, workdir):
     assert "run `azwrap sp` first" in result.stderr
 
 
-V1_COMPUTE_SHOW = ["ml", "computetarget", "show", "--name", "d1compute", "--workspace-name", "aml", "--resource-group", "aml-rg"]
-# The v1 extension prints a compute as the ARM resource (size and scale under properties.properties);
-# the simulator prints the same keys flat.
+# The compute probe is `az resource show --ids <compute id>`: ARM's shape, size and scale under
+# properties.properties (what the v1 extension prints too); the simulator's v1 show prints them flat.
 V1_SHAPES = {
     "arm": lambda size, nodes: {"name": "d1compute", "properties": {"computeType": "AmlCompute", "properties": {
         "vmSize": size, "scaleSettings": {"maxNodeCount": nodes, "minNodeCount": 0}}}},
@@ -94,21 +93,27 @@ V1_SHAPES = {
 }  # fmt: skip
 
 
+def compute_probe_finds(fake, workdir, found):
+    seed_state(workdir, done=BY_NAME["compute"].needs)
+    fake.logged_in()
+    fake.on(PROBES[4][0], stdout=json.dumps(found))
+
+
 @pytest.mark.parametrize("shape", list(V1_SHAPES))
 @pytest.mark.parametrize("size,nodes", [("STANDARD_D2_V2", 1), ("STANDARD_D1_V2", 4)], ids=["other-size", "other-nodes"])
 def test_v1_compute_of_another_size_or_node_count_is_refused(shape, size, nodes, fake, cli, workdir):
-    fake.on(V1_COMPUTE_SHOW, stdout=json.dumps(V1_SHAPES[shape](size, nodes)))
+    compute_probe_finds(fake, workdir, V1_SHAPES[shape](size, nodes))
     result = cli("compute")
     assert result.exit_code == 2
     assert f"compute d1compute exists with vm size {size} and at most {nodes} node(s), not STANDARD_D1_V2 and 1" in result.stderr
     assert "az ml computetarget delete --name d1compute" in result.stderr
-    assert fake.calls() == [V1_COMPUTE_SHOW]
+    assert PROBES[4][0] in fake.calls() and BOOK[4][1] not in fake.calls()
 
 
 @pytest.mark.parametrize("shape", list(V1_SHAPES))
 def test_v1_compute_of_the_same_size_is_kept(shape, fake, cli, workdir):
-    fake.on(V1_COMPUTE_SHOW, stdout=json.dumps(V1_SHAPES[shape]("standard_d1_v2", 1)))
+    compute_probe_finds(fake, workdir, V1_SHAPES[shape]("standard_d1_v2", 1))
     result = cli("compute")
     assert result.exit_code == 0, result.output
     assert "compute d1compute exists already, not created again" in result.stderr
-    assert fake.calls() == [V1_COMPUTE_SHOW]
+    assert BOOK[4][1] not in fake.calls()

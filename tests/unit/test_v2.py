@@ -8,7 +8,7 @@ import pytest
 
 from . import powershell
 from .conftest import (ACC_ID, ACCOUNT, AML_ID, BOOK, LIST_LOCATIONS, LOCATIONS, NOT_FOUND, PROBES, SECRET, SP, TOKEN_EXPIRY,
-                       doctor_calls, seed_state, step_record)  # fmt: skip
+                       doctor_calls, seed_state, step_record, succeeded)  # fmt: skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 V2_YAML = (
@@ -163,7 +163,7 @@ def test_an_existing_compute_of_another_size_is_not_silently_kept(fake, cli, wor
 
 
 def test_v2_plan_json_has_the_datastore_yaml_and_the_secret_reference(cli):
-    commands = json.loads(cli("plan", "--format", "json", "--account", ACCOUNT, "--ml-cli", "v2").stdout)
+    commands = json.loads(succeeded(cli("plan", "--format", "json", "--account", ACCOUNT, "--ml-cli", "v2")).stdout)
     assert len(commands) == 15
     datastore = commands[12]
     assert datastore["argv"][:5] == ["az", "ml", "datastore", "create", "--file"]
@@ -174,7 +174,7 @@ def test_v2_plan_json_has_the_datastore_yaml_and_the_secret_reference(cli):
 
 
 def test_v2_powershell_plan_writes_the_yaml_then_runs_the_book(cli):
-    script = cli("plan", "--account", ACCOUNT, "--ml-cli", "v2").stdout
+    script = succeeded(cli("plan", "--account", ACCOUNT, "--ml-cli", "v2")).stdout
     assert powershell.errors(script) == []
     head, tail = V2_YAML.rstrip("\n").split(SP["tenant"])
     middle, end = tail.split(SP["appId"])
@@ -189,7 +189,7 @@ def test_v2_powershell_plan_writes_the_yaml_then_runs_the_book(cli):
 
 @pytest.mark.parametrize("shell,path", [("powershell", "scripts/v2.ps1"), ("bash", "scripts/v2.sh")])
 def test_checked_in_v2_scripts_are_current(shell, path, cli):
-    current = cli("plan", "--ml-cli", "v2", "--shell", shell, "--account", ACCOUNT).stdout
+    current = succeeded(cli("plan", "--ml-cli", "v2", "--shell", shell, "--account", ACCOUNT)).stdout
     with open(os.path.join(ROOT, path), encoding="utf-8") as handle:
         assert handle.read() == current, f"{path} is stale: run `make scripts`"
 
