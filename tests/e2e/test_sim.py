@@ -216,6 +216,15 @@ def test_show_missing_exits_3(home):
     assert "(ResourceGroupNotFound) Resource group 'nope' could not be found." in r.stderr
 
 
+def test_storage_account_show_without_its_group_exits_2_for_a_missing_account(home):
+    # REFERENCE.md section 7: the book's `storage account show --name A` (no --resource-group) fails at
+    # parse time when the account is missing; with --resource-group it is show's not-found 3.
+    setup(home, "v1", resources=True)
+    r = run(home, "storage", "account", "show", "--name", "nope")
+    assert r.returncode == 2 and "'nope' was not found" in r.stderr
+    assert run(home, "storage", "account", "show", "--name", "nope", "--resource-group", "adls-rg").returncode == 3
+
+
 def test_show_missing_v2_exits_3(home):
     setup(home, "v2", resources=True)
     for args in (["ml", "workspace", "show", "-n", "nope", "-g", "aml-rg"],
@@ -325,7 +334,8 @@ def test_workspace_and_compute_v2(home):
         "STANDARD_D1_V2"
 
 
-def test_extensions(home):
+def test_extensions_and_an_invented_message_when_the_two_ml_extensions_meet(home):
+    # REFERENCE.md section 5 says they cannot be installed side by side; the wording of the refusal is ours.
     ok(home, "extension", "add", "-n", "azure-cli-ml")
     r = run(home, "extension", "add", "-n", "azure-cli-ml")
     assert r.returncode == 0 and "WARNING" in r.stderr
@@ -395,7 +405,7 @@ def test_datastore_v1_never_prints_secret(home):
     assert summ.returncode == 0 and "S3cr~t" not in summ.stdout and "MLData" in summ.stdout
 
 
-def test_datastore_v2_yaml_and_set(home):
+def test_datastore_v2_yaml_and_set_with_an_invented_validation_message(home):
     setup(home, "v2", resources=True)
     yml = Path(home) / "ds.yml"
     yml.write_text("$schema: https://azuremlschemas.azureedge.net/latest/azureDataLakeGen2.schema.json\n"

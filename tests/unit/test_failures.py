@@ -39,14 +39,15 @@ def sp_ready(fake, workdir):
     fake.logged_in()
 
 
-def test_not_found_exit_code_is_reported(fake, cli, workdir):
+def test_azs_own_exit_code_is_reported(fake, cli, workdir):
+    # REFERENCE.md section 7: the book's `storage account show --name A` exits 2 for a missing account.
     sp_ready(fake, workdir)
     fake.on(BOOK[9][1], stderr="WARNING: credentials\n")
-    fake.on(BOOK[10][1], returncode=3, stdout="", stderr="ERROR: (ResourceNotFound) The Resource 'Microsoft.Storage/storageAccounts/mydatalake' was not found.\n")
+    fake.on(BOOK[10][1], returncode=2, stdout="", stderr="ERROR: The storage account 'mydatalake' was not found in the current subscription.\n")
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 1
-    assert "Error: step 'sp' failed (exit 3): az storage account show --name mydatalake" in result.stderr
-    assert "(ResourceNotFound)" in result.stderr
+    assert "Error: step 'sp' failed (exit 2): az storage account show --name mydatalake" in result.stderr
+    assert "The storage account 'mydatalake' was not found" in result.stderr
 
 
 def test_a_failure_after_create_for_rbac_keeps_the_new_secret(fake, cli, workdir):
