@@ -26,7 +26,6 @@ BAD = [
     ("--filesystem", "fs1-", "starting and ending"),
     ("--filesystem", "-fs1", "not starting with '-'"),
     ("--filesystem", "f", "3-63 characters"),
-    ("--filesystem", "fs1-", "starting and ending"),
     ("--filesystem", "f" * 64, "3-63 characters"),
     ("--compute", "c", "2-16 characters"),
     ("--max-nodes", "0", "an integer >= 1"),
