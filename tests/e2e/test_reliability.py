@@ -292,12 +292,12 @@ def children(pid: int) -> list[tuple[int, str]]:
 
 
 def default_signals() -> None:
-    """In the child, before exec: SIGINT and SIGTERM act by default, however the suite was started.
+    """In the child, before exec: the signals the tests send act by default, however the suite was started.
 
-    A background job of a non-interactive shell (or `trap '' INT`) starts with SIGINT ignored; a
-    child inherits that, and Python then installs no KeyboardInterrupt handler."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    A background job of a non-interactive shell (or `trap '' INT`) starts with SIGINT ignored, and
+    `nohup` ignores SIGHUP; a child inherits that, and Python then installs no KeyboardInterrupt handler."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def start_azwrap(args: list[str], place: Place, env: dict, **streams) -> subprocess.Popen:

@@ -11,29 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from .test_reliability import ACCOUNT, AZWRAP, SLOW, Result, alive, children, make_place
+from .test_reliability import ACCOUNT, AZWRAP, SLOW, Result, alive, make_place, start_azwrap, wait_for_call
 
 
 def start_and_signal(place, args, match: str, signum: int, tmpdir: Path):
     """Run azwrap with the call matching `match` slowed down; send signum to azwrap once that call runs."""
-    env = {**place.env, "TMPDIR": str(tmpdir), "AZSIM_LATENCY_PROFILE": json.dumps({match: SLOW})}
-    proc = subprocess.Popen([AZWRAP, *args], cwd=place.cwd, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    trace = tmpdir / "azsim-trace"
+    env = {**place.env, "TMPDIR": str(tmpdir), "AZSIM_LATENCY_PROFILE": json.dumps({match: SLOW}), "AZSIM_TRACE": str(trace)}
+    proc = start_azwrap(list(args), place, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        target = []
-        while not target:
-            assert proc.poll() is None and time.monotonic() < deadline, f"`{match}` never started: {proc.stderr}"
-            target = [pid for pid, argv in children(proc.pid) if match in argv]
-            time.sleep(0.05)
-        time.sleep(0.2)
+        target = wait_for_call(proc, trace, match)
         os.kill(proc.pid, signum)
         stdout, stderr = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    return Result(proc.returncode, stdout, stderr), target[0]
+    return Result(proc.returncode, stdout, stderr), target
 
 
 def files_holding(root: Path, secret: str, skip: Path) -> list[str]:
