@@ -167,7 +167,7 @@ def test_stale_private_directories_of_dead_runs_are_removed(tmp_path):
 def test_a_run_disables_core_dumps(fake, cli, workdir):
     import resource
 
-    cli("status")
+    assert cli("status").exit_code == 0
     assert resource.getrlimit(resource.RLIMIT_CORE) == (0, 0)
 
 
