@@ -382,8 +382,9 @@ def before_sp(tmp_path_factory) -> Place:
     return place
 
 
-# 1 to 5 failures in a row, on each step and message, are unit tests (tests/unit/test_replication.py).
-@pytest.mark.parametrize("delay", [1, 5])
+# 1 to 5 failures in a row, on each step and message, are unit tests (tests/unit/test_replication.py);
+# every other run here meets REPLICATION_ATTEMPTS failures per assignment.
+@pytest.mark.parametrize("delay", [5])
 def test_role_assignments_wait_for_replication(tmp_path, clean, before_sp, delay):
     place = copy_place(before_sp, tmp_path / "place")
     result = place.azwrap("all", "--account", ACCOUNT, "--quiet", extra_env={"AZSIM_GRAPH_DELAY": str(delay)})
