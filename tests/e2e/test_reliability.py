@@ -315,7 +315,7 @@ def wait_for_call(proc: subprocess.Popen, trace: Path, match: str, stderr=lambda
     while True:
         assert proc.poll() is None, f"azwrap ended (exit {proc.returncode}) before `{match}`:\n{stderr()}"
         assert time.monotonic() < deadline, f"`{match}` never started"
-        lines = trace.read_text().splitlines() if trace.exists() else []
+        lines = trace.read_text().split("\n")[:-1] if trace.exists() else []  # whole lines only
         started = [entry["pid"] for entry in map(json.loads, lines) if match in " ".join(entry["argv"])]
         if started:
             assert started[0] in [pid for pid, _ in children(proc.pid)], "the traced call is not azwrap's child"
