@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from . import powershell
-from .conftest import (ACC_ID, ACCOUNT, AML_ID, BOOK, LIST_LOCATIONS, LOCATIONS, NOT_FOUND, PROBES, SECRET, SP, TOKEN_EXPIRY,
+from .conftest import (ACC_ID, ACCOUNT, AML_ID, BOOK, LIST_LOCATIONS, LOCATIONS, PROBES, SECRET, SP, TOKEN_EXPIRY,
                        doctor_calls, seed_state, step_record, succeeded)  # fmt: skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
