@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import sh
 
-from .simstate import essential
 from .test_azwrap_sim import ACC_ID, ACCOUNT, AML_ID, SIM, Place, make_place
 
 APP_ID_CHANGES = ("create", "delete", "upload", "add", "attach-adls-gen2", "detach", "reset", "remove", "set",
@@ -112,7 +111,7 @@ def test_what_was_removed_behind_azwraps_back_is_made_again_and_nothing_else(don
     assert "is not there any more" in result.stderr or "no longer exists" in result.stderr
     assert changes_since(place, start) == remade
     assert len(place.state()["service_principals"]) == 1
-    now, clean = essential(place.state()), essential(done.state())
+    now, clean = place.essential(), done.essential()
     if what == "principal":  # a deleted app's role assignments stay behind in Azure (REFERENCE.md 7)
         now.pop("role_assignments"), clean.pop("role_assignments")
     assert now == clean
@@ -229,7 +228,7 @@ def test_destroy_deletes_what_azwrap_made_then_all_builds_it_again(done, place):
     place.azwrap("env", ok=(2,))
     # The purged workspace's name may stay blocked a little (AZSIM_PURGE_LAG=1): all waits it out.
     place.azwrap("all", "--quiet")
-    assert essential(place.state()) == essential(done.state())
+    assert place.essential() == done.essential()
     assert app_id(place) != old_app and len(place.state()["service_principals"]) == 1
 
 
