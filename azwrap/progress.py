@@ -48,8 +48,8 @@ class Plain:
         elif isinstance(event, Line):
             self._write(f"[{event.step}] {event.text}")
         elif isinstance(event, StepChanged) and event.status in (DONE, FAILED, STOPPED):
-            seconds = f" after {event.seconds:.1f}s" if event.status != DONE else f" in {event.seconds:.1f}s"
-            self._write(f"[{event.step}] {event.status}{seconds if event.seconds is not None else ''}")
+            seconds = "" if event.seconds is None else f" {'in' if event.status == DONE else 'after'} {event.seconds:.1f}s"
+            self._write(f"[{event.step}] {event.status}{seconds}")
 
     def summary(self, lines: list[str]) -> None:
         for line in lines:
