@@ -161,8 +161,8 @@ def test_calls_overlap_and_each_starts_after_every_call_it_depends_on(parallel_r
         own = [c for c in calls if c["step"] == step]
         assert all(b["start"] > a["end"] for a, b in zip(own, own[1:]))
     # The token probe comes after the extension, before the fan-out.
-    [token] = [c for c in calls if c["argv"][:2] == ["account", "get-access-token"]]
     [extension_add] = [c for c in calls if c["argv"][:2] == ["extension", "add"]]
+    [token] = [c for c in calls if c["argv"][:2] == ["account", "get-access-token"] and c["start"] > extension_add["end"]]
     assert extension_add["end"] < token["start"] and all(token["end"] < c["start"] for c in fan_out)
 
 
@@ -209,7 +209,9 @@ def test_jobs_1_runs_the_book_in_order_one_call_at_a_time(tmp_path):
     assert all(b["start"] > a["end"] for a, b in zip(calls, calls[1:]))
     steps = [c["step"] for c in calls if c["step"] in BOOK_ORDER and c["step"] != "login"]
     assert steps == sorted(steps, key=BOOK_ORDER.index)
-    assert not any(c["argv"][:2] == ["account", "get-access-token"] for c in calls)  # nothing runs beside anything
+    [extension_add] = [c for c in calls if c["argv"][:2] == ["extension", "add"]]
+    # No token probe before a fan-out: nothing runs beside anything.
+    assert not any(c["argv"][:2] == ["account", "get-access-token"] and c["start"] > extension_add["end"] for c in calls)
 
 
 # --------------------------------------------------------------------------- a failure in one branch
