@@ -159,7 +159,7 @@ def test_calls_overlap_and_each_starts_after_every_call_it_depends_on(parallel_r
     # Within a step, the book's order: each call starts after the step's previous call ended.
     for step in BOOK_ORDER:
         own = [c for c in calls if c["step"] == step]
-        assert all(b["start"] > a["end"] for a, b in zip(own, own[1:]))
+        assert all(b["start"] > a["end"] for a, b in zip(own, own[1:], strict=False))
     # The token probe comes after the extension, before the fan-out.
     [extension_add] = [c for c in calls if c["argv"][:2] == ["extension", "add"]]
     [token] = [c for c in calls if c["argv"][:2] == ["account", "get-access-token"] and c["start"] > extension_add["end"]]
@@ -206,7 +206,7 @@ def test_jobs_1_runs_the_book_in_order_one_call_at_a_time(tmp_path):
     result = place.run("all", "--account", ACCOUNT, "--jobs", "1")
     assert result.returncode == 0, result.stderr
     calls = calls_with_steps(place)
-    assert all(b["start"] > a["end"] for a, b in zip(calls, calls[1:]))
+    assert all(b["start"] > a["end"] for a, b in zip(calls, calls[1:], strict=False))
     steps = [c["step"] for c in calls if c["step"] in BOOK_ORDER and c["step"] != "login"]
     assert steps == sorted(steps, key=BOOK_ORDER.index)
     [extension_add] = [c for c in calls if c["argv"][:2] == ["extension", "add"]]
