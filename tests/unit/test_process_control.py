@@ -99,3 +99,43 @@ def test_a_second_holder_of_the_state_lock_is_told_the_first_ones_pid(tmp_path):
         holder.wait()
     with lock.hold(state_path):  # the killed holder's lock is gone with it
         assert (tmp_path / ".azwrap" / "state.json.lock").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(runner._windows(), reason="a POSIX launcher")
+def test_a_second_ctrl_c_kills_an_az_tree_that_ignores_sigterm_at_once(tmp_path, monkeypatch):
+    # A launcher that does not exec and ignores SIGTERM, as do the processes it starts.
+    az = tmp_path / "az"
+    az.write_text("#!/bin/bash\ntrap '' TERM\necho started >&2\nwhile :; do sleep 0.1; done\n")
+    az.chmod(0o755)
+    monkeypatch.setattr(runner, "STOP_GRACE_SECONDS", 600.0)  # only the second Ctrl-C can end it in time
+    import os
+    import threading
+
+    stopped_once = threading.Event()
+    groups = []
+    run = runner.Runner(str(az), Redactor(), quiet=True, echo=lambda line: None)
+    stop_all = run.stop_all
+
+    def stop_and_tell(urgent=False):
+        stop_all(urgent)
+        stopped_once.set()
+
+    run.stop_all = stop_and_tell
+
+    def interrupt_twice():
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stopped_once.wait(timeout=10)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def on_event(event):
+        if isinstance(event, runner.CallStarted):
+            groups.extend(proc.pid for proc in run._live)
+        if isinstance(event, runner.Line) and event.text == "started":
+            threading.Thread(target=interrupt_twice, daemon=True).start()
+
+    run.events = on_event
+    with pytest.raises(runner.Interrupted):
+        run.run("storage", ["group", "create"])
+    [group] = groups
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)  # nothing of the call's process group is left
