@@ -215,20 +215,16 @@ BY_NAME = {step.name: step for step in STEPS}
 PRODUCERS = {inv.capture: step.name for step in STEPS for inv in step.invocations(Settings(account="x")) if inv.capture}
 
 
-# What a step's commands act on, made by another step (the values it reads are found from data below).
-MAKES_WHAT_IT_ACTS_ON = {"compute": ("workspace",), "datastore": ("workspace",), "grant": ("workspace",),
-                         "upload": ("storage",), "sp": ("storage",)}  # fmt: skip
-
-
 def needs(step: Step) -> tuple[str, ...]:
     """The steps that must be done before step starts, in the book's order: the producers of the
-    run-time values it reads, `extension` for any `az ml` command, and the makers of what it acts on."""
+    run-time values it reads, `extension` for any `az ml` command, and the makers of what it acts on
+    (Step.needs)."""
     invocations = step.invocations(Settings(account="x"))
     produced_here = {inv.capture for inv in invocations if inv.capture}
     wanted = {PRODUCERS[ref.var] for inv in invocations for ref in inv.refs if ref.var not in produced_here}
     if any(inv.args[:1] == ("ml",) for inv in invocations):
         wanted.add("extension")
-    wanted.update(MAKES_WHAT_IT_ACTS_ON.get(step.name, ()))
+    wanted.update(step.needs)
     return tuple(other.name for other in STEPS if other.name in wanted)
 
 
