@@ -8,7 +8,7 @@ DEMO_DIR := $(CURDIR)/demo
 DEMO_SIM_HOME := $(DEMO_DIR)/.az-sim
 DEMO_ACCOUNT := demodatalake
 
-.PHONY: install test demo lint scripts clean
+.PHONY: install test demo lint scripts clean bench
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,10 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check --line-length 120 --target-version py310 --select E,F,W,B --ignore E501 azwrap tests
+
+# `azwrap all` on the simulator with scripts/latency-profile.json x 0.1: --jobs 1 against the default.
+bench: install
+	$(BIN)/python scripts/bench
 
 # Regenerate the checked-in plans (a test fails while they are stale).
 scripts: install

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import signal
 import sys
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
-from . import __version__, doctor, launch, lifecycle, scripts, secrets
+from . import __version__, calllog, doctor, launch, lifecycle, progress, scripts, secrets
+from . import lock as state_lock
 from . import destroy as teardown
 from . import state as state_file
 from .engine import FIRST_RETRY_DELAY, Setup, status_report
@@ -21,6 +24,7 @@ from .errors import MissingInput, Refused
 from .quoting import echo_shell
 from .redact import Redactor
 from .runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az, remove_stale_private_dirs
+from .scheduler import JobsFailed, JobsInterrupted
 from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from .state import StateError
 from .commands import with_subscription
@@ -238,6 +242,39 @@ def _interrupt(signum, frame):
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
 
 
+DEFAULT_JOBS = 4
+USAGE_ERRORS = (StateError, MissingInput, Refused)
+
+
+def _fan_out(*sinks):
+    def send(event) -> None:
+        for sink in sinks:
+            sink(event)
+
+    return send
+
+
+def _failure(error: BaseException, redact: Redactor) -> Failure:
+    """The message and exit code of one error of a step."""
+    if isinstance(error, AzNotFound):
+        return Failure(str(error), EXIT_USAGE)
+    if isinstance(error, USAGE_ERRORS):
+        return Failure(redact(str(error)), EXIT_USAGE)
+    if isinstance(error, AzFailed):
+        return Failure(redact(error.message()), EXIT_AZ_FAILED)
+    raise error
+
+
+def _failures(failed: dict, redact: Redactor) -> Failure:
+    """Every failed step of a fan-out in one message: exit 1 if an az call failed, else 2."""
+    failures = [_failure(error, redact) for error in failed.values()]
+    if len(failures) == 1:
+        return failures[0]
+    code = EXIT_AZ_FAILED if any(f.exit_code == EXIT_AZ_FAILED for f in failures) else EXIT_USAGE
+    message = f"{len(failures)} steps failed: {', '.join(failed)}\n" + "\n".join(f.message for f in failures)
+    return Failure(message, code)
+
+
 def run_az(steps, action):
     """Wrap a command body: build settings and a Setup, run action, turn failures into messages."""
     uses = sorted({name for step in steps for name in step.uses})
@@ -258,34 +295,55 @@ def run_az(steps, action):
         shell = _echo_shell()
         redact = Redactor()
         setup = None
+        view = progress.make([step.name for step in steps], quiet=quiet)
         try:
-            remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
-            make_runner = WhatIf if dry_run else Runner
-            runner = make_runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription)
-            for name in uses:
-                runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
-            setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
-                          first_retry_delay=_retry_delay(), keep_old_sp=keep_old_sp, secret_store=secret_store,
-                          refresh=refresh)
-            # Refusals that need no az call come first, then doctor's read-only checks.
-            setup.preflight(steps)
-            if any(step.name != "login" for step in steps) and not dry_run:
-                # A principal created while the state cannot be saved would be lost with its secret.
-                state_file.check_writable(state_path, setup.state)
-                secrets.check_usable(secret_store)
-            if not skip_doctor:
-                _doctor_before_all(setup, runner.az)
-            action(setup, **extra)
+            # --what-if changes nothing, not even azwrap's directory: it takes no lock.
+            with contextlib.nullcontext() if dry_run else state_lock.hold(state_path):
+                remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
+                make_runner = WhatIf if dry_run else Runner
+                events = _fan_out(view) if dry_run else _fan_out(view, calllog.CallLog(calllog.log_path(state_path),
+                                                                                       calllog.new_run_id()))
+                runner = make_runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription,
+                                     echo=view.message, events=events)  # fmt: skip
+                for name in uses:
+                    runner.launch.refuse_unsafe(str(getattr(settings, name)), _option_name(name))
+                setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
+                              first_retry_delay=_retry_delay(), keep_old_sp=keep_old_sp, secret_store=secret_store,
+                              refresh=refresh)
+                # Refusals that need no az call come first, then doctor's read-only checks.
+                setup.preflight(steps)
+                if any(step.name != "login" for step in steps) and not dry_run:
+                    # A principal created while the state cannot be saved would be lost with its secret.
+                    state_file.check_writable(state_path, setup.state)
+                    secrets.check_usable(secret_store)
+                if not skip_doctor:
+                    _doctor_before_all(setup, runner.az)
+                started = time.monotonic()
+                action(setup, **extra)
+                if len(steps) > 1 and setup.timings and not setup.what_if:
+                    view.summary(summary_lines(setup.timings, time.monotonic() - started, extra.get("jobs", 1)))
+                if len(steps) > 1:
+                    _tell_what_if(setup) if setup.what_if else _tell_env(setup)
         except (AzNotFound, launch.Unsafe) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except (StateError, MissingInput, Refused) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except AzFailed as error:
             raise Failure(redact(error.message()), EXIT_AZ_FAILED) from None
+        except state_lock.Locked as error:
+            raise Failure(str(error), EXIT_USAGE) from None
+        except JobsFailed as error:
+            raise _failures(error.outcome.failed, redact) from None
+        except JobsInterrupted as error:
+            where = ", ".join(error.running) or "start-up"
+            raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
+                          EXIT_INTERRUPTED) from None
         except (Interrupted, KeyboardInterrupt):
             where = setup.current_step if setup and setup.current_step else "start-up"
             raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
                           EXIT_INTERRUPTED) from None
+        finally:
+            view.close()
 
     return command
 
@@ -302,7 +360,7 @@ def step_command(step) -> click.Command:
         body += "\n\nWith --ml-cli v2 (the current ml extension):\n\n\b\n" + "\n".join(f"  {line}" for line in current)
     return click.Command(
         step.name,
-        callback=run_az([step], lambda setup: setup.run_step(step)),
+        callback=run_az([step], lambda setup: setup.run_job(step)),
         params=[setting_option(name) for name in step.uses] + run_options([step]),
         help=_help(step.summary, body, step.example),
         short_help=step.summary,
@@ -345,20 +403,27 @@ def main():
 
 main.add_command(click.Command(
     "all",
-    callback=run_az(STEPS, lambda setup: (setup.run_all(), _tell_what_if(setup) if setup.what_if else _tell_env(setup))),
+    callback=run_az(STEPS, lambda setup, jobs: setup.run_all(jobs)),
     params=[setting_option(name) for name in NAMES if name != "subscription"] + run_options(STEPS) + [
         click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
+        click.Option(["--jobs", "-j"], type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
+                     envvar="AZWRAP_JOBS", show_envvar=True, metavar="N",
+                     help="Run at most N steps, so at most N az calls, at a time. 1: the book's order."),
         click.Option(["--what-if", "dry_run"], is_flag=True,
                      help="Sign-in check, doctor and the refresh probes, then list what would run and what is "
                           "skipped and why; make no change (not even to the state)."),
     ],
     help=_help(
-        "Run every step in the book's order.",
+        "Run every step: after sign-in, doctor's checks and the extension, the others at once as far as they can.",
         "Skips `az login` when `az account show` succeeds, and reuses a service principal already "
-        "recorded in the state file. The client secret is never printed: run `azwrap env` afterwards.",
-        "azwrap all --account mydatalake --source input.csv",
+        "recorded in the state file. Then `extension` runs alone, and every other step starts as soon as the "
+        "steps it needs are done (workspace before compute; storage before upload and sp; workspace and sp "
+        "before datastore and grant), at most --jobs at a time; within a step the book's order holds. After a "
+        "failure no new step starts; the running ones finish. The client secret is never printed: run "
+        "`azwrap env` afterwards.",
+        "azwrap all --account mydatalake --source input.csv --jobs 4",
     ),
-    short_help="Run every step in the book's order.",
+    short_help="Run every step, in parallel where the steps allow.",
 ))  # fmt: skip
 for _step in STEPS:
     main.add_command(step_command(_step))
@@ -448,6 +513,18 @@ def _tell_what_if(setup: Setup) -> None:
         click.echo(f"  [{step}] {command}", err=True)
     for step, why in setup.skipped:
         click.echo(f"  skipped: {step} ({why})", err=True)
+
+
+def summary_lines(timings: dict, wall: float, jobs: int) -> list[str]:
+    """Seconds per step, the wall time, the sum of the steps' times and what running in parallel saved."""
+    timings = {step.name: timings[step.name] for step in STEPS if step.name in timings}  # the book's order
+    ran = {step: timing for step, timing in timings.items() if timing["status"] != "skipped"}
+    total = sum(timing["seconds"] for timing in timings.values())
+    lines = ["Summary (seconds per step):"]
+    lines += [f"  {step:<10} {timing['status']:<8} {timing['seconds']:7.1f}" for step, timing in timings.items()]
+    lines.append(f"  wall time {wall:.1f}s for the steps (--jobs {jobs}); sum of the steps' times {total:.1f}s; "
+                 f"saved by running in parallel {max(0.0, total - wall):.1f}s; {len(ran)} step(s) ran")  # fmt: skip
+    return lines
 
 
 def _tell_env(setup: Setup) -> None:
@@ -568,6 +645,8 @@ def _status(output_format: str, state_path: Path, refresh: bool, az_path: str | 
         click.echo(f"subscription: {sub.get('name')} ({sub.get('id')}), tenant {sub.get('tenantId')}")
     for step in report["steps"]:
         when = f"  {step['done_at']}" if step["done_at"] else ""
+        if step.get("seconds") is not None:
+            when += f"  {step['seconds']:.1f}s ({step['started_at']} to {step['ended_at']})"
         click.echo(f"  {step['step']:<10} {step['status']:<8}{when}")
     click.echo("settings (value, where it comes from):")
     for name, entry in report["settings"].items():
@@ -674,4 +753,27 @@ main.add_command(click.Command(
         "azwrap destroy --what-if",
     ),
     short_help="Delete what azwrap created (asks first; --what-if lists only).",
+))  # fmt: skip
+
+
+def _log(output_format: str, state_path: Path) -> None:
+    records = calllog.last_run(calllog.log_path(state_path))
+    if output_format == "json":
+        click.echo(json.dumps(records, indent=2))
+        return
+    for line in calllog.table(records):
+        click.echo(line)
+
+
+main.add_command(click.Command(
+    "log",
+    callback=_log,
+    params=[text_or_json_option(), state_option()],
+    help=_help(
+        "Show the az calls of the last run: when, how long, exit code, probe or book, and the command.",
+        "Reads log.jsonl beside the state file (0600), where every run records each az call it made, "
+        "with the secret masked. Runs no az command.",
+        "azwrap log --format json",
+    ),
+    short_help="Show the az calls of the last run (the secret masked).",
 ))  # fmt: skip

@@ -75,7 +75,7 @@ def _secret(setup) -> list[Check]:
 
 
 def _probe(setup, args, shape=dict, **options):
-    return setup.runner.run("doctor", list(args), capture=True, shape=shape, **options)
+    return setup.runner.run("doctor", list(args), capture=True, shape=shape, probe=True, **options)
 
 
 def _version(setup, az_check: Check) -> Check:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
+import threading
 import time
 from pathlib import Path
 
 from dataclasses import asdict
 
 from . import commands as az
-from . import lifecycle, planning, resources, secrets
+from . import lifecycle, planning, resources, scheduler, secrets
 from . import state as state_file
 from .commands import CAPTURED_FIELDS, DIALECTS, SECRET_REFS, Concat, FileArg, Invocation, Ref
 from .errors import MissingInput, Refused
-from .runner import AzFailed, Joined, PrivateFile, Runner, Secret, WhatIf
+from .events import DONE, FAILED, RUNNING, SKIPPED, STOPPED, StepChanged
+from .runner import AzFailed, Interrupted, Joined, PrivateFile, Runner, Secret, WhatIf
 from .settings import DEFAULTS, Settings
-from .steps import BY_NAME, PRODUCERS, STEPS, Known, Step
+from .steps import BY_NAME, NEEDS, PRODUCERS, STEPS, Known, Step
 
 # stderr of `az role assignment create` while a new principal is not yet visible everywhere
 # (directory replication, REFERENCE.md section 4): worth retrying; anything else is not.
@@ -46,6 +49,15 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def _iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+# `extension` runs alone, before the fan-out: a half-installed extension can break az processes
+# starting beside it. Sign-in (and doctor's checks) come before it.
+ALONE_FIRST = ("login", "extension")
+
+
 class Setup:
     """One azwrap run: settings (the az ml dialect among them), the runner and the state file."""
 
@@ -60,7 +72,12 @@ class Setup:
         self.keep_old_sp = keep_old_sp  # --keep-old-sp: a principal --force sp replaces is not deleted
         self.secret_store = secret_store  # "file" or "keyring" (secrets.resolve)
         self._state: dict | None = None
-        self.current_step: str | None = None
+        self._thread = threading.local()  # current_step, per step running concurrently
+        # Steps running at once take turns in this code: one holds the turn, and lets go of it while
+        # it waits for az or sleeps. So state, outputs and the redactor change under one lock,
+        # and run_step() reads as if steps ran one after another.
+        self._turn = threading.Lock()
+        self.timings: dict[str, dict] = {}  # this run's steps: status, seconds
         self.account: dict | bool | None = None  # `az account show` JSON; False: not signed in
         self._present: dict[str, bool] = {}  # resource key -> found by its probe in this run
         self._answers: dict = {}  # probe args -> answer, within one step
@@ -68,6 +85,14 @@ class Setup:
         self.signed_in_here = False  # this run ran `az login`
         self.what_if = isinstance(runner, WhatIf)  # nothing runs that would change anything
         self.skipped: list[tuple[str, str]] = []  # (step, why), for the what-if summary
+
+    @property
+    def current_step(self) -> str | None:
+        return getattr(self._thread, "step", None)
+
+    @current_step.setter
+    def current_step(self, name: str | None) -> None:
+        self._thread.step = name
 
     @property
     def state(self) -> dict:
@@ -92,14 +117,69 @@ class Setup:
 
     # --- what to run ------------------------------------------------------------------------
 
-    def run_all(self) -> None:
-        """The whole book in order; `az login` only when `az account show` says we are not signed in."""
-        for step in STEPS:
-            if step.name == "login":
-                self.sign_in()
-                continue
-            self.run_step(step)
+    def run_all(self, jobs: int = 1) -> None:
+        """The whole book: `az login` only when `az account show` says we are not signed in, then
+        `extension` alone, then the other steps, at most `jobs` at a time, each when the steps it
+        needs are done (with jobs=1, in the book's order). Raises scheduler.JobsFailed or
+        scheduler.JobsInterrupted (with Interrupted, AzFailed, ... inside) for the fan-out."""
+        self.sign_in()
+        self.step_changed("login", DONE if self.signed_in_here else SKIPPED)
+        self.run_job(BY_NAME["extension"])
+        if jobs > 1 and not self.what_if:
+            # A fresh token now, so that no az call of the fan-out has to refresh (write) the token
+            # cache while others use it (REFERENCE.md section 6). One at a time needs no such care.
+            self.runner.run("login", list(az.account_get_access_token()), probe=True)
+        fan_out = [step for step in STEPS if step.name not in ALONE_FIRST]
+        graph = [scheduler.Job(step.name, tuple(n for n in NEEDS[step.name] if n not in ALONE_FIRST),
+                               lambda step=step: self._take_turn(step)) for step in fan_out]  # fmt: skip
+        self.runner.around_call, sleep = self._let_others_run, self.sleep
+        self.sleep = lambda seconds: self._let_others_run_while(sleep, seconds)
+        try:
+            scheduler.run(graph, jobs, stop=self.runner.stop_all)
+        finally:
+            self.runner.around_call, self.sleep = contextlib.nullcontext, sleep
         lifecycle.finish(self)  # what an interrupted run left: a replaced principal, a rotation
+    def _take_turn(self, step: Step) -> None:
+        with self._turn:
+            self.run_job(step)
+
+    @contextlib.contextmanager
+    def _let_others_run(self):
+        self._turn.release()
+        try:
+            yield
+        finally:
+            self._turn.acquire()
+
+    def _let_others_run_while(self, sleep, seconds: float) -> None:
+        with self._let_others_run():
+            sleep(seconds)
+
+    def step_changed(self, step: str, status: str, seconds: float | None = None) -> None:
+        self.runner.events(StepChanged(step, status, seconds))
+
+    def run_job(self, step: Step) -> None:
+        """run_step, timed and reported: running, then done (its timing recorded), skipped, failed or stopped."""
+        before = self.state["steps"].get(step.name)
+        started_at, started = time.time(), time.monotonic()
+        self.step_changed(step.name, RUNNING)
+        try:
+            self.run_step(step)
+        except BaseException as error:
+            status = STOPPED if isinstance(error, (Interrupted, KeyboardInterrupt)) else FAILED
+            self.timings[step.name] = {"status": status, "seconds": time.monotonic() - started}
+            self.step_changed(step.name, status, time.monotonic() - started)
+            raise
+        seconds = time.monotonic() - started
+        record = self.state["steps"].get(step.name)
+        if record is None or record is before:  # nothing new recorded: it was done earlier (or login)
+            status = SKIPPED if step.name != "login" else DONE
+        else:
+            status = DONE
+            record.update(started_at=_iso(started_at), ended_at=_iso(started_at + seconds), seconds=round(seconds, 3))
+            self._save()
+        self.timings[step.name] = {"status": status, "seconds": seconds}
+        self.step_changed(step.name, status, seconds)
 
     def sign_in(self) -> None:
         """Run `az login` unless signed in (to --tenant, when given); say which, once per run."""
@@ -176,13 +256,13 @@ class Setup:
         probe = resources.probe(key, settings, self.known().subscription_id, self.outputs, record)
         if probe is None:
             return True  # nothing recorded to look for (a state from before azwrap recorded it)
-        answer = self.runner.run(self.current_step or "refresh", list(probe.args), capture=True,
+        answer = self.runner.run(self.current_step or "refresh", list(probe.args), capture=True, probe=True,
                                  not_found_ok=True, shape=probe.shape)  # fmt: skip
         return probe.present(answer)
 
     def _extension_installed(self) -> bool:
         guard = BY_NAME["extension"].invocations(self.settings)[0].guard
-        return guard.exists(self.runner.run("extension", list(guard.probe), capture=True, shape=list))
+        return guard.exists(self.runner.run("extension", list(guard.probe), capture=True, shape=list, probe=True))
 
     def _decide_reupload(self, step: Step, record: dict) -> None:
         """An upload to where one was done: nothing to do for the same content, refused for another
@@ -207,7 +287,7 @@ class Setup:
         if self.account is None:
             args = az.account_show_for(self.settings.subscription)
             try:
-                self.account = self.runner.run("login", list(args), capture=True, shape=dict)
+                self.account = self.runner.run("login", list(args), capture=True, shape=dict, probe=True)
             except AzFailed as error:
                 if error.reason:  # it answered, but not as az does
                     raise
@@ -313,7 +393,7 @@ class Setup:
         guard = invocation.guard
         if guard.probe not in self._answers:
             try:
-                self._answers[guard.probe] = self.runner.run(step.name, list(guard.probe), capture=True,
+                self._answers[guard.probe] = self.runner.run(step.name, list(guard.probe), capture=True, probe=True,
                                                              not_found_ok=True, shape=guard.shape)  # fmt: skip
             except AzFailed:
                 if not self.what_if:
@@ -496,7 +576,8 @@ def status_report(state: dict, state_path: Path, settings: Settings, sources: di
         if step.name == "login":
             continue
         steps.append({"step": step.name, "status": "done" if record else "pending",
-                      "done_at": record.get("done_at") if record else None})  # fmt: skip
+                      "done_at": record.get("done_at") if record else None,
+                      **{key: record.get(key) if record else None for key in ("started_at", "ended_at", "seconds")}})  # fmt: skip
     secret = {(ref.var, ref.field) for ref in SECRET_REFS}
     outputs = {str(Ref(var, field)): value for var, fields in state["outputs"].items()
                for field, value in fields.items() if (var, field) not in secret}  # fmt: skip

@@ -7,9 +7,12 @@ az.cmd) and forks by itself, so pytest-subprocess could not fake it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
+import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -21,6 +24,7 @@ from typing import Callable
 
 from . import launch
 from .commands import with_subscription
+from .events import CallEnded, CallStarted, Line
 from .quoting import command_line, echo_shell
 from .redact import Redactor
 from .state import pid_alive, posix
@@ -34,6 +38,13 @@ CHILD_ENV = {
 }
 STDERR_TAIL_LINES = 15
 NOT_FOUND = 3  # az's exit code when a `show` finds nothing (REFERENCE.md section 4)
+# An interrupted az gets SIGTERM (Windows: CTRL_BREAK) for its whole process tree, then SIGKILL.
+STOP_GRACE_SECONDS = 5.0
+# REFERENCE.md section 6: az's token cache writes take a non-blocking exclusive lock and fail when
+# another az holds it. The failure comes before any request is sent, so the call is safe to repeat.
+TOKEN_CACHE_LOCKED = re.compile(r"msal_token_cache.*lockfile|lockfile.*msal_token_cache", re.S)
+TOKEN_CACHE_LOCK_ERRORS = ("Permission denied", "Resource temporarily unavailable")
+TOKEN_LOCK_RETRIES, TOKEN_LOCK_FIRST_DELAY = 3, 0.5
 INSTALL_HINT = "Install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli) or name it with --az PATH."
 
 
@@ -88,7 +99,7 @@ class AzFailed(Exception):
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived while az ran; the child has been stopped."""
+    """SIGINT, SIGTERM or SIGHUP arrived while az ran; the child and its process tree have been stopped."""
 
     def __init__(self, step: str):
         self.step = step
@@ -109,15 +120,40 @@ def _echo_err(line: str) -> None:
     sys.stderr.flush()
 
 
+def token_cache_locked(stderr_lines: list[str]) -> bool:
+    """Whether az failed on the MSAL token cache's lock (another az was writing it)."""
+    text = "\n".join(stderr_lines)
+    return bool(TOKEN_CACHE_LOCKED.search(text)) and any(error in text for error in TOKEN_CACHE_LOCK_ERRORS)
+
+
 class Runner:
-    """Runs az calls for the steps: echoes each, streams az's stderr, parses JSON, raises AzFailed."""
+    """Runs az calls for the steps: reports each as events, parses JSON, raises AzFailed.
+
+    Calls may run from several threads at once. Each az call runs in a process group of its own,
+    so that stop_all() reaches everything it started, launchers that do not exec included.
+    """
 
     def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err,
-                 shell: str | None = None, subscription: str | None = None):  # fmt: skip
+                 shell: str | None = None, subscription: str | None = None,
+                 events: Callable[[object], None] | None = None, sleep: Callable[[float], None] = time.sleep):  # fmt: skip
         self.az, self.redact, self.quiet, self.echo = az, redact, quiet, echo
         self.launch = launch.launcher(az)
         self.shell = shell or echo_shell()  # how echoed lines are quoted: "powershell" or "bash"
         self.subscription = subscription  # added to every command that takes --subscription
+        self.events = events or self._print_event
+        self.sleep = sleep
+        # Wraps each call's wait (the engine lets other steps' code run meanwhile).
+        self.around_call: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+        self._lock = threading.Lock()  # guards _live and _stopping
+        self._live: set[subprocess.Popen] = set()
+        self._stopping = False
+
+    def _print_event(self, event) -> None:
+        """Without a progress view: echo each command (unless quiet) and az's stderr lines."""
+        if isinstance(event, CallStarted) and not self.quiet:
+            self.echo(f"$ {event.command}")
+        elif isinstance(event, Line):
+            self.echo(event.text)
 
     def display(self, argv: list[str]) -> str:
         """The line shown for argv (echo, logs, errors), quoted for the user's shell; secrets masked."""
@@ -125,24 +161,34 @@ class Runner:
         return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
-            changes: bool = False):
+            changes: bool = False, probe: bool = False):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
-        (None: not found, if that is ok). `changes`: the call may change something (WhatIf skips it)."""
+        (None: not found, if that is ok). `changes`: the call may change something (WhatIf skips it).
+        probe: a read-only call of azwrap's, not the book's (for the call log)."""
         args = with_subscription(tuple(args), self.subscription)
-        with Handover() as handover:
+        with Handover() as handover, self.around_call():
             argv = [self.az, *(self._arg(arg, handover) for arg in args)]
             for value in argv[1:]:
                 self.launch.refuse_unsafe(self.redact(value), "the argument")
             command = self.display(argv)
-            if not self.quiet:
-                self.echo(f"$ {command}")
             # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
             # hold their stderr back until their output is read and any secret in it registered.
             try:
                 code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
-                                                        handover=handover)  # fmt: skip
+                                                        handover=handover, command=command, probe=probe)  # fmt: skip
             except OSError as error:  # e.g. --az names a file that is not a program
                 raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
+            # A pipe handed over for a secret is read once: a retry needs new ones, so only calls
+            # without a secret are retried here (the token lock error comes before any secret is read).
+            delay = TOKEN_LOCK_FIRST_DELAY
+            for _ in range(TOKEN_LOCK_RETRIES):
+                if code == 0 or handover.fds or not token_cache_locked(stderr_lines):
+                    break
+                self.echo(f"{step}: az's token cache was locked by another az call; retrying in {delay:g}s")
+                self.sleep(delay)
+                delay *= 2
+                code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
+                                                        handover=handover, command=command, probe=probe)  # fmt: skip
         parsed, readable = _read_json(stdout) if capture else (None, True)  # only a capture's output is read
         if capture:
             for secret in _secrets_in(parsed):
@@ -164,7 +210,7 @@ class Runner:
         if not isinstance(parsed, shape):
             raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {_SHAPES.get(shape, shape)}")
         for line in stderr_lines:
-            self.echo(line)
+            self.events(Line(step, line))
         return parsed
 
     def _arg(self, arg, handover: Handover) -> str:
@@ -177,21 +223,27 @@ class Runner:
             return handover.file(arg.name, arg.content)
         return str(arg)
 
-    def _call(self, step: str, argv: list[str], *, live_stderr: bool, handover: Handover | None = None
-              ) -> tuple[int, str, list[str]]:  # fmt: skip
+    def _call(self, step: str, argv: list[str], *, live_stderr: bool, handover: Handover | None = None,
+              command: str = "", probe: bool = False) -> tuple[int, str, list[str]]:  # fmt: skip
         """Run argv; return its exit code, its stdout, and its stderr (the tail only when live)."""
         held: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES if live_stderr else None)
         stdout_chunks: list[str] = []
         env = {**os.environ, **CHILD_ENV, **self.launch.env}
         proc = None
+        started_at, started = time.time(), time.monotonic()
         try:  # from the start: a signal that lands as az starts must stop it too
-            proc = subprocess.Popen(
-                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                text=True, encoding="utf-8", errors="replace",
-                pass_fds=handover.fds if handover else (),
-            )  # fmt: skip
+            with self._lock:  # no call starts once stop_all() has begun
+                if self._stopping:
+                    raise Interrupted(step)
+                proc = subprocess.Popen(
+                    argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                    text=True, encoding="utf-8", errors="replace",
+                    pass_fds=handover.fds if handover else (), **group_options(),
+                )  # fmt: skip
+                self._live.add(proc)
             if handover:
                 handover.started()
+            self.events(CallStarted(step, command, probe))
             # stdout is drained in a thread so that a large output cannot block az while we read stderr.
             reader = threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True)
             reader.start()
@@ -199,14 +251,50 @@ class Runner:
                 line = self.redact(raw.rstrip("\n"))
                 held.append(line)
                 if live_stderr:
-                    self.echo(line)
+                    self.events(Line(step, line))
             code = proc.wait()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # only in the main thread: a step command, or the steps before the fan-out
             if proc is not None:
-                _stop(proc)
+                self.stop_all()
+                self._wait_stopped(proc)
             raise Interrupted(step) from None
+        finally:
+            if proc is not None:
+                with self._lock:
+                    self._live.discard(proc)
         reader.join()
+        stopped = self._stopping
+        if stopped:
+            _wait_group_gone(proc)
+        self.events(CallEnded(step, command, probe, started_at, time.monotonic() - started, code, stopped))
+        if stopped:
+            raise Interrupted(step)
         return code, "".join(stdout_chunks), list(held)
+
+    def stop_all(self, urgent: bool = False) -> None:
+        """Stop every running az call with its process tree, and start no new one.
+
+        TERM first (a timer sends KILL after STOP_GRACE_SECONDS); urgent: KILL at once."""
+        with self._lock:
+            first = not self._stopping
+            self._stopping = True
+            live = list(self._live)
+        for proc in live:
+            stop_tree(proc, urgent)
+        if first and not urgent:
+            timer = threading.Timer(STOP_GRACE_SECONDS, self.stop_all, kwargs={"urgent": True})
+            timer.daemon = True
+            timer.start()
+
+    def _wait_stopped(self, proc: subprocess.Popen) -> None:
+        """Wait for a stopped call; a second Ctrl-C kills it at once."""
+        while True:
+            try:
+                proc.wait()
+                _wait_group_gone(proc)
+                return
+            except KeyboardInterrupt:
+                self.stop_all(urgent=True)
 
 
 WITHHELD = "(az's messages are withheld: its output was not JSON and may hold a secret)"
@@ -330,15 +418,66 @@ def remove_stale_private_dirs(directory: str | None = None) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop an interrupted az call: terminate, then kill if it does not exit promptly."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def _windows() -> bool:
+    return os.name == "nt"
+
+
+# Windows' flag, spelled out: the subprocess constant exists only on Windows.
+CREATE_NEW_PROCESS_GROUP = 0x00000200
+
+
+def group_options(windows: bool | None = None) -> dict:
+    """Popen options that give each az call a process group of its own.
+
+    POSIX: a new session (and group), so a signal to the group reaches python under a launcher that
+    does not exec (Debian's /usr/bin/az, Homebrew's az) and the terminal's Ctrl-C reaches only azwrap.
+    Windows: a new process group, so CTRL_BREAK reaches cmd.exe running az.cmd and python under it."""
+    if _windows() if windows is None else windows:
+        return {"creationflags": CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
+def stop_tree(proc: subprocess.Popen, urgent: bool, windows: bool | None = None) -> None:
+    """Ask an az call and everything it started to stop (urgent: kill it)."""
+    if proc.pid <= 0 or (proc.poll() is not None and not urgent):
+        return  # pid 0 would be azwrap's own group (a faked process in the tests has it)
+    if _windows() if windows is None else windows:
+        if urgent:
+            # taskkill /T ends the whole tree (cmd.exe, python, whatever it started).
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=False)  # fmt: skip
+        else:
+            proc.send_signal(getattr(signal, "CTRL_BREAK_EVENT", 1))
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if urgent else signal.SIGTERM)  # its group id is its pid
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is gone already
+
+
+def _wait_group_gone(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> None:
+    """After a stopped call's first process ended, wait until no process of its group is left
+    (python under a launcher may outlive the launcher by a moment), killing it after the grace."""
+    if _windows():
+        return  # taskkill /T has ended the tree
+    deadline, killed = time.monotonic() + grace, False
+    while _group_alive(proc.pid):
+        if time.monotonic() > deadline:
+            if killed:
+                return  # only zombies can be left, for their new parent to reap
+            os.killpg(proc.pid, signal.SIGKILL)
+            deadline, killed = time.monotonic() + 1.0, True
+        time.sleep(0.02)
+
+
+def _group_alive(pgid: int) -> bool:
+    if pgid <= 0:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 class WhatIf(Runner):
@@ -349,9 +488,9 @@ class WhatIf(Runner):
         self.would_run: list[tuple[str, str]] = []  # (step, command as displayed)
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
-            changes: bool = False):
+            changes: bool = False, probe: bool = False):
         if not changes:
-            return super().run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape)
+            return super().run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
         shown = [self.az, *(_shown(arg) for arg in with_subscription(tuple(args), self.subscription))]
         command = self.display(shown)
         self.would_run.append((step, command))

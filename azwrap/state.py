@@ -315,6 +315,11 @@ def save(path: Path, state: dict) -> None:
         raise StateError(f"cannot write state file {path}: {error.strerror}") from None
 
 
+def ensure_directory(directory: Path) -> None:
+    """The state's directory, made if missing (0700, with a .gitignore holding `*`), kept private."""
+    _ensure_directory(directory)
+
+
 def _ensure_directory(directory: Path) -> None:
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)

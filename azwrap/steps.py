@@ -215,6 +215,22 @@ BY_NAME = {step.name: step for step in STEPS}
 PRODUCERS = {inv.capture: step.name for step in STEPS for inv in step.invocations(Settings(account="x")) if inv.capture}
 
 
+def needs(step: Step) -> tuple[str, ...]:
+    """The steps that must be done before step starts, in the book's order: the producers of the
+    run-time values it reads, `extension` for any `az ml` command, and the makers of what it acts on
+    (Step.needs)."""
+    invocations = step.invocations(Settings(account="x"))
+    produced_here = {inv.capture for inv in invocations if inv.capture}
+    wanted = {PRODUCERS[ref.var] for inv in invocations for ref in inv.refs if ref.var not in produced_here}
+    if any(inv.args[:1] == ("ml",) for inv in invocations):
+        wanted.add("extension")
+    wanted.update(step.needs)
+    return tuple(other.name for other in STEPS if other.name in wanted)
+
+
+NEEDS = {step.name: needs(step) for step in STEPS}
+
+
 def plan(settings: Settings) -> list[Invocation]:
     """The book's invocations in order, in the dialect settings.ml_cli names (no probes, no detach)."""
     return [invocation for step in STEPS for invocation in step.invocations(settings) if not invocation.before]

@@ -78,6 +78,8 @@ def make_place(root: Path) -> Place:
     env.update(AZSIM_HOME=str(root / ".az-sim"), AZWRAP_AZ=str(SIM))
     # The simulator's `#!/usr/bin/env python3` then finds this Python directly, not a slower shim.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # These tests (and test_setup_state's) compare calls in the book's order; test_parallel.py runs the fan-out.
+    env["AZWRAP_JOBS"] = "1"
     return Place(cwd=root, home=root / ".az-sim", env=env)
 
 

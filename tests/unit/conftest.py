@@ -275,6 +275,9 @@ def workdir(tmp_path, monkeypatch):
     for name in list(os.environ):
         if name.startswith("AZWRAP_"):
             monkeypatch.delenv(name)
+    # The book's exact order, which these tests compare with; the parallel fan-out is tested in
+    # test_parallel.py and end to end.
+    monkeypatch.setenv("AZWRAP_JOBS", "1")
     work = tmp_path / "work"
     work.mkdir()
     (work / "input.csv").write_text("customer_id,total_spend\n1,120.5\n2,9800.0\n", encoding="utf-8")

@@ -35,7 +35,9 @@ def _upload(fake, cli, workdir, monkeypatch, shell):
     fake.on(UPLOAD)
     result = cli("upload", "--account", ACCOUNT, "--source", SOURCE, "--upload-path", UPLOAD_PATH)
     assert result.exit_code == 0, result.output
-    [echoed] = [line[2:] for line in result.stderr.splitlines() if line.startswith("$ az storage")]
+    # Off a terminal each echoed command is prefixed by its step: `[upload] $ az ...`.
+    [echoed] = [line.removeprefix("[upload] $ ") for line in result.stderr.splitlines()
+                if line.startswith("[upload] $ az storage")]  # fmt: skip
     return echoed
 
 

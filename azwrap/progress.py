@@ -1,0 +1,151 @@
+"""What the user sees while steps run: a live view on a terminal, plain `[step]` lines elsewhere.
+
+Both take the runner's and the engine's events (azwrap/events.py) and messages; nothing else in
+azwrap prints while steps run. The live view uses rich, imported only when it is drawn (start-up
+stays fast); rich honours NO_COLOR, and the plain lines have no control codes at all.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from typing import TextIO
+
+from .events import DONE, FAILED, RUNNING, SKIPPED, STOPPED, WAITING, CallEnded, CallStarted, Line, StepChanged
+
+
+def on_terminal(stream: TextIO) -> bool:
+    return stream.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def make(steps: list[str], *, quiet: bool = False, stream: TextIO | None = None):
+    """The view for this stream: Live on a terminal, Plain otherwise."""
+    stream = stream or sys.stderr
+    return Live(steps, stream, quiet=quiet) if on_terminal(stream) else Plain(stream, quiet=quiet)
+
+
+class Plain:
+    """One line per event, prefixed by its step: for pipes, files and CI logs."""
+
+    def __init__(self, stream: TextIO, *, quiet: bool = False):
+        self.stream, self.quiet = stream, quiet
+        self._lock = threading.Lock()
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def message(self, text: str) -> None:
+        """azwrap's own messages name their step already."""
+        self._write(text)
+
+    def __call__(self, event) -> None:
+        if isinstance(event, CallStarted) and not self.quiet:
+            self._write(f"[{event.step}] $ {event.command}")
+        elif isinstance(event, Line):
+            self._write(f"[{event.step}] {event.text}")
+        elif isinstance(event, StepChanged) and event.status in (DONE, FAILED, STOPPED):
+            seconds = "" if event.seconds is None else f" {'in' if event.status == DONE else 'after'} {event.seconds:.1f}s"
+            self._write(f"[{event.step}] {event.status}{seconds}")
+
+    def summary(self, lines: list[str]) -> None:
+        for line in lines:
+            self._write(line)
+
+    def close(self) -> None:
+        pass
+
+
+_STYLE = {WAITING: "dim", RUNNING: "yellow", DONE: "green", SKIPPED: "cyan", FAILED: "bold red", STOPPED: "magenta"}
+
+
+class Live:
+    """One line per step (waiting, running with elapsed time and its az command, done, skipped,
+    failed), redrawn in place; az's messages print above it, prefixed by their step."""
+
+    def __init__(self, steps: list[str], stream: TextIO, *, quiet: bool = False, clock=time.monotonic):
+        self.steps, self.stream, self.quiet, self.clock = list(steps), stream, quiet, clock
+        self.status = {step: WAITING for step in steps}
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}
+        self.command: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._live = None
+        self._console = None
+
+    def _ensure_started(self) -> None:
+        if self._live is not None:
+            return
+        from rich.console import Console  # here only: importing rich costs start-up time
+        from rich.live import Live as RichLive
+
+        self._console = Console(file=self.stream, highlight=False)
+        self._live = RichLive(get_renderable=self._render, console=self._console, refresh_per_second=4,
+                              redirect_stdout=False, redirect_stderr=False)  # fmt: skip
+        self._live.start()
+
+    def _render(self):
+        from rich.text import Text
+
+        with self._lock:
+            lines = Text()
+            width = max(len(step) for step in self.steps) if self.steps else 4
+            for index, step in enumerate(self.steps):
+                status = self.status[step]
+                line = Text(f"  {step:<{width}}  ")
+                line.append(f"{status:<8}", style=_STYLE[status])
+                if status == RUNNING:
+                    line.append(f" {self.clock() - self.started[step]:5.1f}s  {self.command.get(step, '')}")
+                elif step in self.seconds:
+                    line.append(f" {self.seconds[step]:5.1f}s")
+                line.truncate(max(20, self._console.width - 1) if self._console else 200)
+                lines.append_text(line)
+                if index < len(self.steps) - 1:
+                    lines.append("\n")
+            return lines
+
+    def _print(self, text: str) -> None:
+        from rich.text import Text
+
+        with self._lock:
+            self._ensure_started()
+            self._console.print(Text(text), soft_wrap=True)  # Text: az's "[...]" is not rich markup
+
+    def message(self, text: str) -> None:
+        self._print(text)
+
+    def __call__(self, event) -> None:
+        with self._lock:
+            self._ensure_started()
+            if isinstance(event, StepChanged):
+                if event.step not in self.status:
+                    self.steps.append(event.step)
+                self.status[event.step] = event.status
+                if event.status == RUNNING:
+                    self.started[event.step] = self.clock()
+                elif event.seconds is not None:
+                    self.seconds[event.step] = event.seconds
+            elif isinstance(event, CallStarted):
+                self.command[event.step] = event.command
+            elif isinstance(event, CallEnded):
+                self.command.pop(event.step, None)
+            elif isinstance(event, Line):
+                self._print(f"[{event.step}] {event.text}")
+                return
+            self._live.refresh()
+
+    def summary(self, lines: list[str]) -> None:
+        self.close()
+        for line in lines:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._live is not None:
+                self._live.refresh()
+                self._live.stop()
+                self._live = None
