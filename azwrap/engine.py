@@ -80,7 +80,6 @@ class Setup:
         self.timings: dict[str, dict] = {}  # this run's steps: status, seconds
         self.account: dict | bool | None = None  # `az account show` JSON; False: not signed in
         self._present: dict[str, bool] = {}  # resource key -> found by its probe in this run
-        self._answers: dict = {}  # probe args -> answer, within one step
         self._subscription_checked = False
         self.signed_in_here = False  # this run ran `az login`
         self.what_if = isinstance(runner, WhatIf)  # nothing runs that would change anything
@@ -342,20 +341,20 @@ class Setup:
         self.current_step = step.name
         if step.name != "login":
             self._record_setup()
-        self._answers = {}  # a step's guards that share a probe ask it once, until a call changes something
+        answers: dict = {}  # a step's guards that share a probe ask it once, until a call changes something
         made_way = False  # the previous call removed what was in the way: nothing to probe for
         for invocation in invocations:
             if invocation.capture == "sp" and "sp" in self.outputs and not forced and self._principal_exists(step):
                 continue
             # Probes run even under --force: a forced step re-runs, it does not create twice.
-            if invocation.guard and not made_way and self._already_there(step, invocation):
+            if invocation.guard and not made_way and self._already_there(step, invocation, answers):
                 continue
             made_way = invocation.before
             if invocation.before:
                 self.runner.echo(f"{step.name}: {invocation.guard.what} was made by azwrap for an earlier principal "
                                  "or dialect; removing it first")  # fmt: skip
             self._run(step, invocation)
-            self._answers = {}
+            answers.clear()
         for resource in resources.of_step(step.name):
             self._present[resource.key] = True  # just made, or found by its guard
         if step.name != "login":
@@ -389,18 +388,18 @@ class Setup:
             self.state["resources"].pop(key, None)
         return False
 
-    def _already_there(self, step: Step, invocation: Invocation) -> bool:
+    def _already_there(self, step: Step, invocation: Invocation, answers: dict) -> bool:
         guard = invocation.guard
-        if guard.probe not in self._answers:
+        if guard.probe not in answers:
             try:
-                self._answers[guard.probe] = self.runner.run(step.name, list(guard.probe), capture=True, probe=True,
+                answers[guard.probe] = self.runner.run(step.name, list(guard.probe), capture=True, probe=True,
                                                              not_found_ok=True, shape=guard.shape)  # fmt: skip
             except AzFailed:
                 if not self.what_if:
                     raise
                 # What it looks for lives in something this what-if only listed (an account not made).
-                self._answers[guard.probe] = None
-        found = self._answers[guard.probe]
+                answers[guard.probe] = None
+        found = answers[guard.probe]
         if guard.exists(found):
             if not invocation.before:
                 self.runner.echo(f"{step.name}: {guard.what} exists already, not created again")

@@ -205,17 +205,22 @@ def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli,
     assert state(workdir)["resources"][key]["created"] is False
 
 
-def main_thread_frames() -> list:
-    frame, frames = sys._current_frames().get(threading.main_thread().ident), []
-    while frame is not None:
-        frames.append(frame)
-        frame = frame.f_back
+def other_threads_frames() -> list:
+    """The frames of every thread but this one (fp runs the fake az's callback in a thread of its own;
+    azwrap waits for az in the thread that runs the step, which the scheduler starts)."""
+    frames = []
+    for ident, frame in sys._current_frames().items():
+        if ident == threading.get_ident():
+            continue
+        while frame is not None:
+            frames.append(frame)
+            frame = frame.f_back
     return frames
 
 
-def main_thread_in(function):
-    """The main thread's frame running `function` now, or None (an observable event, not a guess of time)."""
-    return next((frame for frame in main_thread_frames() if frame.f_code is function.__code__), None)
+def waiting_in(function):
+    """A frame running `function` now, or None (an observable event, not a guess of time)."""
+    return next((frame for frame in other_threads_frames() if frame.f_code is function.__code__), None)
 
 
 def wait_until(condition, timeout: float = 10.0) -> bool:
@@ -237,14 +242,23 @@ def default_sigint():
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir, default_sigint):
+def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir, default_sigint, monkeypatch):
+    from azwrap.runner import Runner
+
+    stopping, real_stop_all = threading.Event(), Runner.stop_all
+
+    def stop_all(self, urgent=False):
+        stopping.set()
+        return real_stop_all(self, urgent)
+
+    monkeypatch.setattr(Runner, "stop_all", stop_all)
+
     def signal_azwrap_while_running(process):
         # The fake az runs in a thread of fp's: signal once azwrap waits for it, and run on until
-        # azwrap is done with that wait (fp's fake reports itself ended to poll(), so it is not stopped).
-        assert wait_until(lambda: main_thread_in(FakePopen.wait)), "azwrap never waited for az"
-        waiting = main_thread_in(FakePopen.wait)
+        # azwrap asks the runner to stop every call (fp's fake cannot be stopped: it ends when this does).
+        assert wait_until(lambda: waiting_in(FakePopen.wait)), "azwrap never waited for az"
         os.kill(os.getpid(), signum)
-        assert wait_until(lambda: all(frame is not waiting for frame in main_thread_frames()))
+        assert stopping.wait(10), "azwrap did not stop its az calls"
 
     fake.doctor()
     fake.book(fail_at=6, fail={"callback": signal_azwrap_while_running, "stdout": "", "stderr": ""})
