@@ -163,7 +163,7 @@ def _delete(runner, deletion: Deletion) -> None:
         if args is None:
             return
         try:
-            runner.run("destroy", list(args), changes=True)
+            runner.run("destroy", list(args))
             return
         except AzFailed as error:
             if not _gone(error):

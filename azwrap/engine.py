@@ -417,8 +417,7 @@ class Setup:
         while True:
             tries += 1
             try:
-                result = self.runner.run(step.name, args, capture=capture, shape=dict if capture else object,
-                                         changes=True)
+                result = self.runner.run(step.name, args, capture=capture, shape=dict if capture else object)
                 break
             except AzFailed as error:
                 why = self._retryable(invocation, error)

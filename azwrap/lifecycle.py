@@ -34,7 +34,7 @@ def delete_retired(setup) -> None:
     for app_id in list(setup.state.get(RETIRED, [])):
         setup.current_step = "sp"
         _delete_role_assignments(setup, app_id)
-        setup.runner.run("sp", list(az.ad_app_delete(app_id)), not_found_ok=True, changes=True)  # exit 3: gone already
+        setup.runner.run("sp", list(az.ad_app_delete(app_id)), not_found_ok=True)  # exit 3: gone already
         setup.state[RETIRED].remove(app_id)
         if not setup.state[RETIRED]:
             del setup.state[RETIRED]
@@ -51,7 +51,7 @@ def _delete_role_assignments(setup, app_id: str) -> None:
         raise
     ids = [item["id"] for item in assignments if isinstance(item, dict) and isinstance(item.get("id"), str)]
     if ids:
-        setup.runner.run("sp", list(az.role_assignment_delete(ids)), changes=True)
+        setup.runner.run("sp", list(az.role_assignment_delete(ids)))
 
 
 def rotate(setup) -> None:
@@ -95,7 +95,7 @@ def _reset(setup, sp: dict) -> None:
     setup.state[ROTATION] = {"stage": "reset"}
     setup._save()
     command = az.ad_app_credential_reset(sp["appId"])
-    result = setup.runner.run("rotate", list(command), capture=True, shape=dict, changes=True)
+    result = setup.runner.run("rotate", list(command), capture=True, shape=dict)
     if not all(isinstance(result.get(field), str) and result[field] for field in ("appId", "password")) or \
             result["appId"].lower() != sp["appId"].lower():  # fmt: skip
         raise AzFailed("rotate", setup.runner.display(["az", *command]), 0, [],
@@ -120,7 +120,7 @@ def _reattach(setup) -> None:
         # `az ml datastore list`: the v1 extension's `show` does not exit 3 for a missing datastore.
         found = setup.runner.run("rotate", list(az.datastore_list(settings)), capture=True, shape=list)
         if resources.datastore_entry(found, settings.datastore) is not None:
-            setup.runner.run("rotate", list(az.v1_datastore_detach(settings)), changes=True)
+            setup.runner.run("rotate", list(az.v1_datastore_detach(settings)))
     attach = next(inv for inv in datastore.invocations(settings, known=setup.known()) if not inv.before)
     setup._run(datastore, attach)
     setup._record_done(datastore)

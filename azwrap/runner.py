@@ -161,9 +161,10 @@ class Runner:
         return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
-            changes: bool = False, probe: bool = False):
+            probe: bool = False):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
-        (None: not found, if that is ok). `changes`: the call may change something (WhatIf skips it).
+        (None: not found, if that is ok). `probe`: a read-only call of azwrap's own, not the book's (the call
+        log says which; WhatIf runs only these).
         probe: a read-only call of azwrap's, not the book's (for the call log)."""
         args = with_subscription(tuple(args), self.subscription)
         with Handover() as handover, self.around_call():
@@ -481,15 +482,16 @@ def _group_alive(pgid: int) -> bool:
 
 
 class WhatIf(Runner):
-    """`azwrap all --what-if`: the read-only calls run; a call that would change something is listed, not run."""
+    """`azwrap all --what-if`: the probes run (read-only); every other call is listed, not run (the book's
+    invocations, reads among them, and any delete)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.would_run: list[tuple[str, str]] = []  # (step, command as displayed)
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
-            changes: bool = False, probe: bool = False):
-        if not changes:
+            probe: bool = False):
+        if probe:
             return super().run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
         shown = [self.az, *(_shown(arg) for arg in with_subscription(tuple(args), self.subscription))]
         command = self.display(shown)
