@@ -3,10 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 SAMPLE_ACCOUNT := mydatalake
-SIM := $(CURDIR)/scripts/az-sim
 DEMO_DIR := $(CURDIR)/demo
-DEMO_SIM_HOME := $(DEMO_DIR)/.az-sim
-DEMO_ACCOUNT := demodatalake
 
 .PHONY: install test demo lint scripts clean bench
 
@@ -20,19 +17,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 test: install
 	$(BIN)/python -m pytest -n auto
 
-# The whole setup (azwrap all) against scripts/az-sim, the offline az simulator, in demo/:
-# re-runnable, because it resets the simulator and forgets azwrap's state first.
+# azwrap demo: the whole setup (azwrap all), then its teardown (azwrap destroy), against the offline az
+# simulator that ships with azwrap, in demo/: re-runnable (it resets the simulator and azwrap's state).
 demo: install
-	@echo "Demo: azwrap all against scripts/az-sim, an offline az simulator freshly reset in demo/ (signed out," >&2
-	@echo "nothing created; nothing reaches Azure). Each \$$ line is an az command azwrap runs." >&2
-	@rm -rf '$(DEMO_DIR)/.azwrap'
-	@mkdir -p '$(DEMO_DIR)'
-	@cp scripts/demo-input.csv '$(DEMO_DIR)/input.csv'
-	@AZSIM_HOME='$(DEMO_SIM_HOME)' '$(SIM)' --reset >/dev/null
-	@cd '$(DEMO_DIR)' && AZWRAP_AZ='$(SIM)' AZSIM_HOME='$(DEMO_SIM_HOME)' \
-		'$(abspath $(BIN))/azwrap' all --account $(DEMO_ACCOUNT) --source input.csv --state-file .azwrap/state.json
-	@echo "What the simulated Azure now holds (scripts/az-sim --summary; the secret is not shown):" >&2
-	@AZSIM_HOME='$(DEMO_SIM_HOME)' '$(SIM)' --summary
+	@'$(abspath $(BIN))/azwrap' demo --dir '$(DEMO_DIR)'
 
 lint: install
 	$(BIN)/ruff check --line-length 120 --target-version py310 --select E,F,W,B --ignore E501 azwrap tests

@@ -777,3 +777,30 @@ main.add_command(click.Command(
     ),
     short_help="Show the az calls of the last run (the secret masked).",
 ))  # fmt: skip
+
+
+def _demo(directory: Path | None) -> None:
+    from . import demo
+
+    try:
+        code = demo.run(directory)
+    except demo.DemoError as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+    if code:
+        sys.exit(code)
+
+
+main.add_command(click.Command(
+    "demo",
+    callback=_demo,
+    params=[click.Option(["--dir", "directory"], type=click.Path(file_okay=False, path_type=Path),
+                         help="Where to run it and keep its files. [default: a temporary directory, removed after]")],
+    help=_help(
+        "Watch the whole setup, then its teardown, offline.",
+        "Runs `azwrap all` and then `azwrap destroy --yes` against the az simulator that ships with azwrap "
+        "(azwrap-sim), in a fresh directory, showing what the simulated Azure holds after each. Nothing reaches "
+        "Azure, and your own AZWRAP_* settings are not used.",
+        "azwrap demo",
+    ),
+    short_help="Watch the setup and its teardown run offline, against a simulator.",
+))  # fmt: skip

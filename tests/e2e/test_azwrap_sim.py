@@ -36,7 +36,7 @@ ACC_ID = f"/subscriptions/{SUB}/resourceGroups/adls-rg/providers/Microsoft.Stora
 AML_ID = f"/subscriptions/{SUB}/resourceGroups/aml-rg/providers/Microsoft.MachineLearningServices/workspaces/aml"
 STEP_COMMANDS = ["login", "extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"]
 NEEDS_ACCOUNT = {"storage", "upload", "sp", "datastore"}
-SAMPLE_CSV = REPO / "scripts" / "demo-input.csv"  # also what `make demo` uploads
+SAMPLE_CSV = REPO / "azwrap" / "demo-input.csv"  # also what `make demo` uploads
 
 
 @dataclass
