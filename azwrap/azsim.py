@@ -1784,7 +1784,7 @@ def cmd_resource_list(st, a, ctx):
     if a["resource_group"] and find_group(st, a["resource_group"]) is None:
         raise group_missing(a["resource_group"])
     out = []
-    for rid, r in sorted(resource_index(st).items()):
+    for _, r in sorted(resource_index(st).items()):
         if r["type"] == "Microsoft.Resources/resourceGroups":
             continue
         if a["resource_group"] and r["resourceGroup"].lower() != a["resource_group"].lower():
