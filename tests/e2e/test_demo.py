@@ -20,6 +20,8 @@ def test_the_wheel_carries_the_simulator_and_its_demo_runs_outside_the_repositor
     assert {"azwrap/azsim.py", "azwrap/demo-input.csv", "azwrap/demo.py"} <= set(names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "azwrap-sim = azwrap.azsim:main" in entry_points
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "Requires-Dist: click" in metadata and "Requires-Dist: rich" in metadata  # its dependencies go with it
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(target),
                     str(wheel)], check=True)  # fmt: skip
     elsewhere.mkdir()
