@@ -121,10 +121,6 @@ def account_show() -> Args:
     return ("account", "show")
 
 
-def account_get_access_token() -> Args:
-    return ("account", "get-access-token")
-
-
 def version() -> Args:
     return ("version",)
 

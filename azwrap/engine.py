@@ -127,7 +127,8 @@ class Setup:
         if jobs > 1 and not self.what_if:
             # A fresh token now, so that no az call of the fan-out has to refresh (write) the token
             # cache while others use it (REFERENCE.md section 6). One at a time needs no such care.
-            self.runner.run("login", list(az.account_get_access_token()), probe=True)
+            # (doctor asks the same: when nothing ran in between, the runner serves its answer)
+            self.runner.run("login", list(az.access_token_expiry()), capture=True, shape=str, probe=True)
         fan_out = [step for step in STEPS if step.name not in ALONE_FIRST]
         graph = [scheduler.Job(step.name, tuple(n for n in NEEDS[step.name] if n not in ALONE_FIRST),
                                lambda step=step: self._take_turn(step)) for step in fan_out]  # fmt: skip
@@ -341,20 +342,18 @@ class Setup:
         self.current_step = step.name
         if step.name != "login":
             self._record_setup()
-        answers: dict = {}  # a step's guards that share a probe ask it once, until a call changes something
         made_way = False  # the previous call removed what was in the way: nothing to probe for
         for invocation in invocations:
             if invocation.capture == "sp" and "sp" in self.outputs and not forced and self._principal_exists(step):
                 continue
             # Probes run even under --force: a forced step re-runs, it does not create twice.
-            if invocation.guard and not made_way and self._already_there(step, invocation, answers):
+            if invocation.guard and not made_way and self._already_there(step, invocation):
                 continue
             made_way = invocation.before
             if invocation.before:
                 self.runner.echo(f"{step.name}: {invocation.guard.what} was made by azwrap for an earlier principal "
                                  "or dialect; removing it first")  # fmt: skip
             self._run(step, invocation)
-            answers.clear()
         for resource in resources.of_step(step.name):
             self._present[resource.key] = True  # just made, or found by its guard
         if step.name != "login":
@@ -388,18 +387,16 @@ class Setup:
             self.state["resources"].pop(key, None)
         return False
 
-    def _already_there(self, step: Step, invocation: Invocation, answers: dict) -> bool:
+    def _already_there(self, step: Step, invocation: Invocation) -> bool:
         guard = invocation.guard
-        if guard.probe not in answers:
-            try:
-                answers[guard.probe] = self.runner.run(step.name, list(guard.probe), capture=True, probe=True,
-                                                             not_found_ok=True, shape=guard.shape)  # fmt: skip
-            except AzFailed:
-                if not self.what_if:
-                    raise
-                # What it looks for lives in something this what-if only listed (an account not made).
-                answers[guard.probe] = None
-        found = answers[guard.probe]
+        # (The runner answers a probe asked again, the v1 datastore's two guards, from its first call.)
+        try:
+            found = self.runner.run(step.name, list(guard.probe), capture=True, probe=True, not_found_ok=True,
+                                    shape=guard.shape)  # fmt: skip
+        except AzFailed:
+            if not self.what_if:
+                raise
+            found = None  # what it looks for lives in something this what-if only listed (an account not made)
         if guard.exists(found):
             if not invocation.before:
                 self.runner.echo(f"{step.name}: {guard.what} exists already, not created again")

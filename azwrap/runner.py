@@ -147,6 +147,9 @@ class Runner:
         self._lock = threading.Lock()  # guards _live and _stopping
         self._live: set[subprocess.Popen] = set()
         self._stopping = False
+        # A probe asked again before anything changed gets its first answer (doctor's checks, then the
+        # refresh probes and the guards, ask some of the same things): one call per question.
+        self._answers: dict[tuple, object] = {}
 
     def _print_event(self, event) -> None:
         """Without a progress view: echo each command (unless quiet) and az's stderr lines."""
@@ -164,8 +167,21 @@ class Runner:
             probe: bool = False):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
         (None: not found, if that is ok). `probe`: a read-only call of azwrap's own, not the book's (the call
-        log says which; WhatIf runs only these).
-        probe: a read-only call of azwrap's, not the book's (for the call log)."""
+        log says which; WhatIf runs only these; a probe's answer serves until a call that is not one)."""
+        if not (probe and capture):
+            with self._lock:
+                self._answers.clear()  # this call may change what a probe would find
+            return self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
+        key = (tuple(map(str, args)), not_found_ok, shape)
+        with self._lock:
+            if key in self._answers:
+                return self._answers[key]
+        answer = self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
+        with self._lock:
+            self._answers[key] = answer
+        return answer
+
+    def _run(self, step: str, args: list, *, capture: bool, not_found_ok: bool, shape: type, probe: bool):
         args = with_subscription(tuple(args), self.subscription)
         with Handover() as handover, self.around_call():
             argv = [self.az, *(self._arg(arg, handover) for arg in args)]

@@ -86,12 +86,12 @@ def role_assignment(role: str, scope: str = f"/subscriptions/{SUB}", condition=N
             "scope": scope, "type": "Microsoft.Authorization/roleAssignments"}  # fmt: skip
 
 
-def doctor_calls(logged_in=True, ml_cli="v1") -> list[list[str]]:
+def doctor_calls(logged_in=True, ml_cli="v1", installed=False) -> list[list[str]]:
     """What `azwrap all` runs before the book's steps: `az login` if needed, then doctor's checks."""
     probe = [["account", "show"]]
     sign_in = probe if logged_in else probe + [["login"]]
     login_check = [] if logged_in else probe  # asked again after az login; else the first answer serves
-    offered = [LIST_AVAILABLE] if ml_cli == "v1" else []  # v1's extension, not installed: still offered?
+    offered = [LIST_AVAILABLE] if ml_cli == "v1" and not installed else []  # v1's extension, not installed: still offered?
     return sign_in + [["version"], *login_check, TOKEN_EXPIRY, ["extension", "list"], *offered, LIST_LOCATIONS,
                       ["storage", "account", "check-name", "--name", ACCOUNT], MY_ROLES]  # fmt: skip
 
@@ -182,15 +182,16 @@ class FakeAz:
         else:
             self.on(["account", "show"], returncode=1, stderr=NOT_LOGGED_IN + "\n", stdout="")
 
-    def doctor(self, *, logged_in: bool = True):
-        """Register the checks `azwrap all` runs first (doctor), all passing; `az login` first if need be."""
+    def doctor(self, *, logged_in: bool = True, installed: bool = False):
+        """Register the checks `azwrap all` runs first (doctor), all passing; `az login` first if need be.
+        installed: azure-cli-ml is installed (a setup done earlier)."""
         self.logged_in(logged_in)
         if not logged_in:
             self.on(["login"])
             self.logged_in(True)
         self.on(["version"], stdout=json.dumps(VERSION))
         self.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
-        self.on(["extension", "list"], stdout="[]")
+        self.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}] if installed else []))
         self.on(LIST_AVAILABLE, stdout=json.dumps(OFFERED))
         self.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
         self.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout=json.dumps(NAME_AVAILABLE))
