@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from azwrap import commands as az
-from azwrap import destroy
-from azwrap.settings import Settings
+from azwrap.book import commands as az
+from azwrap.core import destroy
+from azwrap.book.settings import Settings
 
 from .conftest import ACC_ID, ACCOUNT, AML_ID, SP, SUB
 
@@ -135,7 +135,7 @@ def test_a_group_delete_says_it_is_still_working(fake, cli, workdir, monkeypatch
         beat.wait(5)  # the delete ends only once a "still deleting" line is out
         process.returncode = 0
 
-    import azwrap.destroy as module
+    import azwrap.core.destroy as module
 
     real = module._still_working
 

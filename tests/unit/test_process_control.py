@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from azwrap import lock, runner
-from azwrap.redact import Redactor
+from azwrap.store import lock
+from azwrap.az import runner
+from azwrap.az.redact import Redactor
 
 LOCKED_CACHE = ("ERROR: [Errno 11] Resource temporarily unavailable: "
                 "'/home/me/.azure/msal_token_cache.bin.lockfile' (msal_token_cache)")  # fmt: skip
@@ -85,7 +86,7 @@ def test_a_second_holder_of_the_state_lock_is_told_the_first_ones_pid(tmp_path):
     state_path = tmp_path / ".azwrap" / "state.json"
     holder = subprocess.Popen(
         ["python3", "-c", "import sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[2])\n"
-         "from azwrap import lock\nwith lock.hold(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
+         "from azwrap.store import lock\nwith lock.hold(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
          str(state_path), str(Path(lock.__file__).parents[1])],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

@@ -10,11 +10,11 @@ import functools
 import pytest
 
 import azwrap.cli
-from azwrap.engine import Setup
-from azwrap.redact import Redactor
-from azwrap.runner import AzFailed, Runner
-from azwrap.settings import Settings
-from azwrap.steps import BY_NAME
+from azwrap.core.engine import Setup
+from azwrap.az.redact import Redactor
+from azwrap.az.runner import AzFailed, Runner
+from azwrap.book.settings import Settings
+from azwrap.book.steps import BY_NAME
 
 from .conftest import ACCOUNT, BOOK, SP, seed_state
 

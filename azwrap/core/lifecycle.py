@@ -8,12 +8,12 @@ from __future__ import annotations
 import datetime
 import re
 
-from . import commands as az
-from . import resources
-from . import state as state_file
-from .errors import MissingInput
-from .runner import AzFailed
-from .steps import BY_NAME
+from ..book import commands as az
+from ..book import resources
+from ..store import state as state_file
+from ..errors import MissingInput
+from ..az.runner import AzFailed
+from ..book.steps import BY_NAME
 
 RETIRED = "retired_sp"  # state: appIds of replaced principals still to delete
 ROTATION = "rotation"  # state: {"stage": "reset" | "datastore"} while a rotation is unfinished

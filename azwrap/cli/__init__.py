@@ -15,20 +15,25 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from . import __version__, calllog, doctor, launch, lifecycle, progress, scripts, secrets
-from . import lock as state_lock
-from . import destroy as teardown
-from . import state as state_file
-from .engine import FIRST_RETRY_DELAY, Setup, status_report
-from .errors import MissingInput, Refused
-from .quoting import echo_shell
-from .redact import Redactor
-from .runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az, remove_stale_private_dirs
-from .scheduler import JobsFailed, JobsInterrupted
-from .settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
-from .state import StateError
-from .commands import with_subscription
-from .steps import BY_NAME, STEPS, plan
+from .. import __version__
+from ..az import calllog, launch
+from ..core import doctor, lifecycle
+from ..ui import progress
+from ..book import scripts
+from ..store import secrets
+from ..store import lock as state_lock
+from ..core import destroy as teardown
+from ..store import state as state_file
+from ..core.engine import FIRST_RETRY_DELAY, Setup, status_report
+from ..errors import MissingInput, Refused
+from ..book.quoting import echo_shell
+from ..az.redact import Redactor
+from ..az.runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az, remove_stale_private_dirs
+from ..core.scheduler import JobsFailed, JobsInterrupted
+from ..book.settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
+from ..store.state import StateError
+from ..book.commands import with_subscription
+from ..book.steps import BY_NAME, STEPS, plan
 
 EXIT_AZ_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 EXAMPLE = Settings(account=ACCOUNT_PLACEHOLDER)  # for the az commands shown in --help
@@ -375,7 +380,7 @@ class BookOrder(click.Group):
 
     def _main_shell_completion(self, ctx_args, prog_name, complete_var=None):
         if os.environ.get("_AZWRAP_COMPLETE"):
-            from . import completion  # noqa: F401  (registers PowerShell's completion; loaded only when asked)
+            from ..ui import completion  # noqa: F401  (registers PowerShell's completion; loaded only when asked)
         return super()._main_shell_completion(ctx_args, prog_name, complete_var)
 
     def invoke(self, ctx):
@@ -606,7 +611,7 @@ main.add_command(click.Command(
 
 
 def _completion(shell: str) -> None:
-    from . import completion
+    from ..ui import completion
 
     click.echo(completion.script(main, shell), nl=False)
 

@@ -11,11 +11,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from . import commands as az
-from . import planning, resources
-from .commands import Args, Invocation
-from .runner import NOT_FOUND, AzFailed
-from .settings import Settings
+from ..book import commands as az
+from . import planning
+from ..book import resources
+from ..book.commands import Args, Invocation
+from ..az.runner import NOT_FOUND, AzFailed
+from ..book.settings import Settings
 
 # az's words for a target that is not there (any exit code): such a deletion is done already.
 GONE = ("could not be found", "was not found", "does not exist", "not found", "NotFound", "Unable to find")

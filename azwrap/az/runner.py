@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import launch
-from .commands import with_subscription
-from .events import CallEnded, CallStarted, Line
-from .quoting import command_line, echo_shell
+from ..book.commands import with_subscription
+from ..ui.events import CallEnded, CallStarted, Line
+from ..book.quoting import command_line, echo_shell
 from .redact import Redactor
-from .state import pid_alive, posix
+from ..store.state import pid_alive, posix
 
 # REFERENCE.md section 4: force JSON whatever the user's `az config` says, no colour codes in
 # the output, and no prompt to install a missing extension in the middle of a run.

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from . import commands as az
 from . import resources
 from .commands import DIALECTS, Dialect, Guard, Invocation, other_dialect
-from .errors import Refused
+from ..errors import Refused
 from .settings import Settings
 
 # Stands for the subscription id in probes built where none is known (plan, --help).
