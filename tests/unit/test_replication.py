@@ -9,7 +9,7 @@ import functools
 
 import pytest
 
-import azwrap.cli
+import azwrap.cli.run
 from azwrap.core.engine import Setup
 from azwrap.az.redact import Redactor
 from azwrap.az.runner import AzFailed, Runner
@@ -124,7 +124,7 @@ def test_a_budget_that_ends_between_tries_stops_before_the_next_sleep(fake, work
 @pytest.fixture
 def cli_clock(monkeypatch, clock):
     """azwrap's CLI builds its Setup with the fake clock."""
-    monkeypatch.setattr(azwrap.cli, "Setup", functools.partial(Setup, sleep=clock.sleep, clock=clock))
+    monkeypatch.setattr(azwrap.cli.run, "Setup", functools.partial(Setup, sleep=clock.sleep, clock=clock))
     return clock
 
 
