@@ -11,7 +11,7 @@ from .. import __version__
 from ..az import launch
 from ..az.runner import Interrupted
 from .options import EXIT_INTERRUPTED, Failure
-from .run import STOP_SIGNALS, interrupt
+from ..az.process import STOP_SIGNALS, interrupt
 
 
 class BookOrder(click.Group):

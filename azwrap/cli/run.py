@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
 import time
 
 import click
@@ -17,7 +16,8 @@ from ..store import state as state_file
 from ..core.engine import Setup
 from ..errors import MissingInput, Refused
 from ..az.redact import Redactor
-from ..az.runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az, remove_stale_private_dirs
+from ..az.handover import remove_stale_private_dirs
+from ..az.runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az
 from ..core.scheduler import JobsFailed, JobsInterrupted
 from ..book.settings import NAMES
 from ..store.state import StateError
@@ -26,12 +26,6 @@ from .options import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_AZ_FAILED, Failure, chec
 
 
 
-def interrupt(signum, frame):
-    raise KeyboardInterrupt  # SIGTERM ends a run the way Ctrl-C does: child stopped, state kept
-
-
-# A closed terminal (SIGHUP) and Ctrl-\ (SIGQUIT) end a run like SIGTERM: az stopped, nothing left behind.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGQUIT") if hasattr(signal, name))
 
 
 DEFAULT_JOBS = 4

@@ -10,7 +10,7 @@ from ..book import commands as az
 from . import lifecycle
 from ..store import secrets
 from ..store import state as state_file
-from ..book.commands import DIALECTS, other_dialect
+from ..book.ml import DIALECTS, other_dialect
 from ..az.runner import INSTALL_HINT, AzFailed, AzNotFound, find_az
 
 OK, FAIL, NOTE, SKIP = "ok", "FAIL", "note", "skip"

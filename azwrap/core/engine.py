@@ -16,7 +16,8 @@ from . import lifecycle, planning, scheduler
 from ..book import resources
 from ..store import secrets
 from ..store import state as state_file
-from ..book.commands import CAPTURED_FIELDS, DIALECTS, SECRET_REFS, Concat, FileArg, Invocation, Ref
+from ..book.ml import DIALECTS
+from ..book.commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref
 from ..errors import MissingInput, Refused
 from ..ui.events import DONE, FAILED, RUNNING, SKIPPED, STOPPED, StepChanged
 from ..az.runner import AzFailed, Interrupted, Joined, PrivateFile, Runner, Secret, WhatIf

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from azwrap.book import commands as az
+from azwrap.book import ml
 from azwrap.core import destroy
 from azwrap.book.settings import Settings
 
@@ -109,7 +110,7 @@ def test_destroy_of_a_v2_workspace_already_soft_deleted_falls_back_to_the_arm_pu
     (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, **state, "outputs": {},
                                                                 "settings": {"account": ACCOUNT, "ml_cli": "v2"}}))  # fmt: skip
     fake.logged_in()
-    v2_delete = list(az.v2_workspace_delete(SETTINGS))
+    v2_delete = list(ml.v2_workspace_delete(SETTINGS))
     fake.on(v2_delete, returncode=3, stdout="", stderr=f"ERROR: (UserError) Unable to find workspace: {AML_ID}\n")
     fake.on(PURGE, stdout="")
     result = cli("destroy", "--yes")

@@ -152,7 +152,7 @@ def test_on_windows_the_secret_is_a_private_file_removed_after_the_call(fake, cl
 
 
 def test_stale_private_directories_of_dead_runs_are_removed(tmp_path):
-    from azwrap.az.runner import remove_stale_private_dirs
+    from azwrap.az.handover import remove_stale_private_dirs
 
     dead = tmp_path / "azwrap-999999999-abcd"  # no such pid: killed mid-call
     live = tmp_path / f"azwrap-{os.getpid()}-efgh"

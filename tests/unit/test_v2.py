@@ -198,7 +198,8 @@ def test_checked_in_v2_scripts_are_current(shell, path, cli):
 def test_every_datastore_yaml_value_reads_back_as_the_same_string(value):
     import yaml
 
-    from azwrap.book.commands import Ref, v2_datastore_yaml
+    from azwrap.book.commands import Ref
+    from azwrap.book.ml import v2_datastore_yaml
     from azwrap.book.settings import Settings
 
     settings = Settings(account=value, filesystem=value, datastore=value)
