@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from azwrap.steps import NEEDS, STEPS
+from azwrap.book.steps import NEEDS, STEPS
 
 REPO = Path(__file__).resolve().parents[2]
 SIM = REPO / "scripts" / "az-sim"
@@ -285,7 +285,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block(tmp_path):
     place = make_place(tmp_path / "p", scale=None)
     subprocess.run([str(SIM), "login"], env=place.env, check=True, capture_output=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from azwrap import lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from azwrap.store import lock\n"
          "with lock.hold(Path('.azwrap/state.json')):\n    print('held', flush=True); time.sleep(60)"],
         cwd=place.cwd, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip

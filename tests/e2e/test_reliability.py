@@ -41,7 +41,7 @@ from pathlib import Path
 
 import pytest
 
-import azwrap.state
+import azwrap.store.state
 
 from .simstate import essential, recorded_principal
 
@@ -498,11 +498,11 @@ SECOND = {
 TORN = textwrap.dedent("""
     import json, os, signal, sys
     from pathlib import Path
-    import azwrap.state
+    import azwrap.store.state
     path = Path(sys.argv[1])
-    azwrap.state.save(path, json.loads(sys.argv[2]))
+    azwrap.store.state.save(path, json.loads(sys.argv[2]))
     os.replace = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)  # dies before the rename
-    azwrap.state.save(path, json.loads(sys.argv[3]))
+    azwrap.store.state.save(path, json.loads(sys.argv[3]))
     sys.exit(0)
 """)
 
@@ -513,7 +513,7 @@ def test_killed_save_leaves_the_previous_state(tmp_path):
     proc = subprocess.run([sys.executable, "-c", TORN, str(path), json.dumps(FIRST), json.dumps(SECOND)],
                           cwd=place.cwd, env=place.env, capture_output=True, text=True, timeout=30)  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert azwrap.state.load(path) == {**FIRST, "resources": {}}
+    assert azwrap.store.state.load(path) == {**FIRST, "resources": {}}
 
     result = place.azwrap("status", "--format", "json")
     report = json.loads(result.stdout)

@@ -4,9 +4,10 @@ import json
 
 import pytest
 
-from azwrap import commands as az
-from azwrap import destroy
-from azwrap.settings import Settings
+from azwrap.book import commands as az
+from azwrap.book import ml
+from azwrap.core import destroy
+from azwrap.book.settings import Settings
 
 from .conftest import ACC_ID, ACCOUNT, AML_ID, SP, SUB
 
@@ -109,7 +110,7 @@ def test_destroy_of_a_v2_workspace_already_soft_deleted_falls_back_to_the_arm_pu
     (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, **state, "outputs": {},
                                                                 "settings": {"account": ACCOUNT, "ml_cli": "v2"}}))  # fmt: skip
     fake.logged_in()
-    v2_delete = list(az.v2_workspace_delete(SETTINGS))
+    v2_delete = list(ml.v2_workspace_delete(SETTINGS))
     fake.on(v2_delete, returncode=3, stdout="", stderr=f"ERROR: (UserError) Unable to find workspace: {AML_ID}\n")
     fake.on(PURGE, stdout="")
     result = cli("destroy", "--yes")
@@ -135,7 +136,7 @@ def test_a_group_delete_says_it_is_still_working(fake, cli, workdir, monkeypatch
         beat.wait(5)  # the delete ends only once a "still deleting" line is out
         process.returncode = 0
 
-    import azwrap.destroy as module
+    import azwrap.core.destroy as module
 
     real = module._still_working
 

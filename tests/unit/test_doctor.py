@@ -178,11 +178,11 @@ def test_a_changed_source_without_force_stops_all_before_doctor(fake, cli, workd
 
 
 def test_a_changed_source_under_force_upload_is_a_note(workdir):
-    from azwrap import doctor
-    from azwrap.engine import Setup
-    from azwrap.redact import Redactor
-    from azwrap.runner import Runner
-    from azwrap.settings import Settings
+    from azwrap.core import doctor
+    from azwrap.core.engine import Setup
+    from azwrap.az.redact import Redactor
+    from azwrap.az.runner import Runner
+    from azwrap.book.settings import Settings
 
     _uploaded_state(workdir)
     runner = Runner("az", Redactor(), shell="bash")
@@ -245,7 +245,7 @@ def test_an_installed_v1_extension_needs_no_index(fake, cli, workdir):
 
 
 def test_the_same_source_as_uploaded_passes(fake, cli, workdir):
-    from azwrap.engine import sha256_of
+    from azwrap.core.engine import sha256_of
 
     _uploaded_state(workdir, sha256_of("input.csv"))
     register(fake)

@@ -4,7 +4,7 @@ import shlex
 
 import pytest
 
-from azwrap.quoting import echo_shell
+from azwrap.book.quoting import echo_shell
 
 from . import powershell
 from .conftest import ACCOUNT, seed_state

@@ -2,8 +2,9 @@
 
 import pytest
 
-from azwrap import launch, runner
-from azwrap.redact import Redactor
+from azwrap.az import launch
+from azwrap.az import runner
+from azwrap.az.redact import Redactor
 
 # The two shapes of the MSI's wbin\az.cmd (REFERENCE.md section 6), with Windows line ends.
 MSI_OLD = ("::\r\n:: Microsoft Azure CLI - Windows Installer - Author file components script\r\n::\r\n\r\n"

@@ -62,11 +62,11 @@ def test_replication_retries_that_run_out_say_how_many_over_how_long(fake, cli, 
 
 
 def test_retries_are_counted_on_the_clock(fake, workdir):
-    from azwrap.engine import Setup
-    from azwrap.redact import Redactor
-    from azwrap.runner import AzFailed, Runner
-    from azwrap.settings import Settings
-    from azwrap.steps import BY_NAME
+    from azwrap.core.engine import Setup
+    from azwrap.az.redact import Redactor
+    from azwrap.az.runner import AzFailed, Runner
+    from azwrap.book.settings import Settings
+    from azwrap.book.steps import BY_NAME
 
     now = [0.0]
     seed_state(workdir, done=["storage"], path="state.json")

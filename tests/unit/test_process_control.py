@@ -10,19 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from azwrap import lock, runner
-from azwrap.redact import Redactor
+from azwrap.store import lock
+from azwrap.az import process, runner
+from azwrap.az.redact import Redactor
 
 LOCKED_CACHE = ("ERROR: [Errno 11] Resource temporarily unavailable: "
                 "'/home/me/.azure/msal_token_cache.bin.lockfile' (msal_token_cache)")  # fmt: skip
 
 
 def test_posix_calls_get_a_session_of_their_own():
-    assert runner.group_options(windows=False) == {"start_new_session": True}
+    assert process.group_options(windows=False) == {"start_new_session": True}
 
 
 def test_windows_calls_get_a_process_group_of_their_own():
-    assert runner.group_options(windows=True) == {"creationflags": 0x00000200}  # CREATE_NEW_PROCESS_GROUP
+    assert process.group_options(windows=True) == {"creationflags": 0x00000200}  # CREATE_NEW_PROCESS_GROUP
 
 
 class FakeProcess:
@@ -38,18 +39,18 @@ class FakeProcess:
 
 def test_windows_stop_sends_ctrl_break_to_the_group_then_kills_the_tree(fp):
     proc = FakeProcess()
-    runner.stop_tree(proc, urgent=False, windows=True)
+    process.stop_tree(proc, urgent=False, windows=True)
     assert proc.signals == [getattr(signal, "CTRL_BREAK_EVENT", 1)]
     fp.register(["taskkill", "/F", "/T", "/PID", "4242"])
-    runner.stop_tree(proc, urgent=True, windows=True)
+    process.stop_tree(proc, urgent=True, windows=True)
     assert fp.call_count(["taskkill", "/F", "/T", "/PID", "4242"]) == 1
 
 
 def test_a_stop_never_signals_pid_0_which_is_azwraps_own_group(monkeypatch):
     sent = []
-    monkeypatch.setattr(runner.os, "killpg", lambda pid, signum: sent.append((pid, signum)))
-    runner.stop_tree(FakeProcess(pid=0), urgent=True, windows=False)
-    runner.stop_tree(FakeProcess(pid=77), urgent=True, windows=False)
+    monkeypatch.setattr(process.os, "killpg", lambda pid, signum: sent.append((pid, signum)))
+    process.stop_tree(FakeProcess(pid=0), urgent=True, windows=False)
+    process.stop_tree(FakeProcess(pid=77), urgent=True, windows=False)
     assert sent == [(77, signal.SIGKILL)]
 
 
@@ -85,7 +86,7 @@ def test_a_second_holder_of_the_state_lock_is_told_the_first_ones_pid(tmp_path):
     state_path = tmp_path / ".azwrap" / "state.json"
     holder = subprocess.Popen(
         ["python3", "-c", "import sys, time; from pathlib import Path; sys.path.insert(0, sys.argv[2])\n"
-         "from azwrap import lock\nwith lock.hold(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
+         "from azwrap.store import lock\nwith lock.hold(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
          str(state_path), str(Path(lock.__file__).parents[1])],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -101,7 +102,7 @@ def test_a_second_holder_of_the_state_lock_is_told_the_first_ones_pid(tmp_path):
         assert (tmp_path / ".azwrap" / "state.json.lock").stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.skipif(runner._windows(), reason="a POSIX launcher")
+@pytest.mark.skipif(process._windows(), reason="a POSIX launcher")
 def test_a_second_ctrl_c_kills_an_az_tree_that_ignores_sigterm_at_once(tmp_path, monkeypatch):
     # A launcher that does not exec and ignores SIGTERM, as do the processes it starts.
     az = tmp_path / "az"

@@ -9,12 +9,12 @@ import functools
 
 import pytest
 
-import azwrap.cli
-from azwrap.engine import Setup
-from azwrap.redact import Redactor
-from azwrap.runner import AzFailed, Runner
-from azwrap.settings import Settings
-from azwrap.steps import BY_NAME
+import azwrap.cli.run
+from azwrap.core.engine import Setup
+from azwrap.az.redact import Redactor
+from azwrap.az.runner import AzFailed, Runner
+from azwrap.book.settings import Settings
+from azwrap.book.steps import BY_NAME
 
 from .conftest import ACCOUNT, BOOK, SP, seed_state
 
@@ -124,7 +124,7 @@ def test_a_budget_that_ends_between_tries_stops_before_the_next_sleep(fake, work
 @pytest.fixture
 def cli_clock(monkeypatch, clock):
     """azwrap's CLI builds its Setup with the fake clock."""
-    monkeypatch.setattr(azwrap.cli, "Setup", functools.partial(Setup, sleep=clock.sleep, clock=clock))
+    monkeypatch.setattr(azwrap.cli.run, "Setup", functools.partial(Setup, sleep=clock.sleep, clock=clock))
     return clock
 
 

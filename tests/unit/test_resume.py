@@ -11,7 +11,7 @@ import time
 import pytest
 from pytest_subprocess.fake_popen import FakePopen
 
-from azwrap.steps import BY_NAME
+from azwrap.book.steps import BY_NAME
 
 from .conftest import (ACC_ID, ACC_SHOW, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls,
                        normalised, refresh_probes, seed_state, succeeded)
@@ -244,7 +244,7 @@ def default_sigint():
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir, default_sigint, monkeypatch):
-    from azwrap.runner import Runner
+    from azwrap.az.runner import Runner
 
     stopping, real_stop_all = threading.Event(), Runner.stop_all
 

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from azwrap.scheduler import Job, JobsFailed, JobsInterrupted, run
+from azwrap.core.scheduler import Job, JobsFailed, JobsInterrupted, run
 
 
 class FakeClock:

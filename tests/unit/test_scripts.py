@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from azwrap.scripts import ps_quote
-from azwrap.settings import Settings
-from azwrap.steps import plan
+from azwrap.book.scripts import ps_quote
+from azwrap.book.settings import Settings
+from azwrap.book.steps import plan
 
 from . import powershell
 from .conftest import ACCOUNT, BOOK, SECRET_FILE, succeeded

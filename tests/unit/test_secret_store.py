@@ -7,7 +7,8 @@ import keyring.backend
 import keyring.errors
 import pytest
 
-from azwrap import secrets, state
+from azwrap.store import secrets
+from azwrap.store import state
 
 from .conftest import ACCOUNT, BOOK, PROBES, SECRET, SP, seed_state
 

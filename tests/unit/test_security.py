@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from azwrap import state as state_module
+from azwrap.store import state as state_module
 
 from .conftest import ACC_ID, ACCOUNT, BOOK, SECRET, SP, seed_state, step_record
 
@@ -97,8 +97,8 @@ print(json.dumps({{"reads": reads, "argv": sys.argv[1:]}}))
 def _runner(tmp_path, body=READER):
     import sys
 
-    from azwrap.redact import Redactor
-    from azwrap.runner import Runner
+    from azwrap.az.redact import Redactor
+    from azwrap.az.runner import Runner
 
     program = tmp_path / "az"
     program.write_text(body.format(python=sys.executable))
@@ -107,7 +107,7 @@ def _runner(tmp_path, body=READER):
 
 
 def test_a_large_secret_reaches_a_real_child_through_its_own_pipe(tmp_path):
-    from azwrap.runner import Secret
+    from azwrap.az.runner import Secret
 
     big = "s" * (1 << 20)  # far beyond a pipe's buffer: written from a thread, so no deadlock
     seen = _runner(tmp_path).run("datastore", ["--a", Secret(big), "--b", Secret("second")], capture=True, shape=dict)
@@ -118,7 +118,7 @@ def test_a_large_secret_reaches_a_real_child_through_its_own_pipe(tmp_path):
 
 
 def test_a_pipe_can_be_read_once_only_so_a_second_read_gets_nothing(tmp_path):
-    from azwrap.runner import Secret
+    from azwrap.az.runner import Secret
 
     twice = READER.replace("for arg in sys.argv[1:]:", "for arg in sys.argv[1:] * 2:")
     seen = _runner(tmp_path, twice).run("datastore", ["--a", Secret("abcd")], capture=True, shape=dict)
@@ -126,13 +126,13 @@ def test_a_pipe_can_be_read_once_only_so_a_second_read_gets_nothing(tmp_path):
 
 
 def test_a_child_that_never_reads_its_pipe_does_not_block_azwrap(tmp_path):
-    from azwrap.runner import Secret
+    from azwrap.az.runner import Secret
 
     _runner(tmp_path, "#!/bin/sh\nexit 0\n").run("datastore", ["--client-secret", Secret("s" * (1 << 20))])
 
 
 def test_on_windows_the_secret_is_a_private_file_removed_after_the_call(fake, cli, workdir, monkeypatch):
-    from azwrap import launch
+    from azwrap.az import launch
 
     monkeypatch.setattr(launch, "secret_by_pipe", lambda: False)
     fake.on(BOOK[12][1])
@@ -152,7 +152,7 @@ def test_on_windows_the_secret_is_a_private_file_removed_after_the_call(fake, cl
 
 
 def test_stale_private_directories_of_dead_runs_are_removed(tmp_path):
-    from azwrap.runner import remove_stale_private_dirs
+    from azwrap.az.handover import remove_stale_private_dirs
 
     dead = tmp_path / "azwrap-999999999-abcd"  # no such pid: killed mid-call
     live = tmp_path / f"azwrap-{os.getpid()}-efgh"
@@ -172,8 +172,8 @@ def test_a_run_disables_core_dumps(fake, cli, workdir):
 
 
 def test_no_pipe_is_left_open_when_az_cannot_start(tmp_path):
-    from azwrap.redact import Redactor
-    from azwrap.runner import AzNotFound, Runner, Secret
+    from azwrap.az.redact import Redactor
+    from azwrap.az.runner import AzNotFound, Runner, Secret
 
     broken = tmp_path / "az"
     broken.write_bytes(b"\x7fELF not really a program")

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from azwrap import state
+from azwrap.store import state
 
 
 def test_save_then_load_round_trips_privately(tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from azwrap.steps import BY_NAME, STEPS
+from azwrap.book.steps import BY_NAME, STEPS
 
 from .conftest import ACCOUNT, BOOK, PROBES, SECRET, SP, expected, normalised, seed_state
 

@@ -198,8 +198,9 @@ def test_checked_in_v2_scripts_are_current(shell, path, cli):
 def test_every_datastore_yaml_value_reads_back_as_the_same_string(value):
     import yaml
 
-    from azwrap.commands import Ref, v2_datastore_yaml
-    from azwrap.settings import Settings
+    from azwrap.book.commands import Ref
+    from azwrap.book.ml import v2_datastore_yaml
+    from azwrap.book.settings import Settings
 
     settings = Settings(account=value, filesystem=value, datastore=value)
     text = "".join(part if isinstance(part, str) else {"appId": SP["appId"], "tenant": SP["tenant"]}[part.field]

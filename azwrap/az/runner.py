@@ -11,23 +11,20 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import signal
-import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from . import launch
-from .commands import with_subscription
-from .events import CallEnded, CallStarted, Line
-from .quoting import command_line, echo_shell
+from ..book.commands import with_subscription
+from ..ui.events import CallEnded, CallStarted, Line
+from ..book.quoting import command_line, echo_shell
+from .handover import Handover
+from .process import STOP_GRACE_SECONDS, _wait_group_gone, group_options, stop_tree
 from .redact import Redactor
-from .state import pid_alive, posix
 
 # REFERENCE.md section 4: force JSON whatever the user's `az config` says, no colour codes in
 # the output, and no prompt to install a missing extension in the middle of a run.
@@ -38,8 +35,6 @@ CHILD_ENV = {
 }
 STDERR_TAIL_LINES = 15
 NOT_FOUND = 3  # az's exit code when a `show` finds nothing (REFERENCE.md section 4)
-# An interrupted az gets SIGTERM (Windows: CTRL_BREAK) for its whole process tree, then SIGKILL.
-STOP_GRACE_SECONDS = 5.0
 # REFERENCE.md section 6: az's token cache writes take a non-blocking exclusive lock and fail when
 # another az holds it. The failure comes before any request is sent, so the call is safe to repeat.
 TOKEN_CACHE_LOCKED = re.compile(r"msal_token_cache.*lockfile|lockfile.*msal_token_cache", re.S)
@@ -341,160 +336,6 @@ def _secrets_in(data) -> list[str]:
         else:
             found += _secrets_in(value)
     return found
-
-
-PRIVATE_PREFIX = "azwrap-"
-
-
-class Handover:
-    """What one az call reads besides its argv: secrets and private files, gone when the call ends.
-
-    On POSIX a secret goes through a pipe that the child inherits, as @/dev/fd/N (azure-cli reads
-    any @path with a plain open, REFERENCE.md section 7), so it never touches a disk. A pipe can be
-    read once only: one per secret argument. azwrap writes it from a thread, so a value larger than
-    the pipe's buffer cannot block the call. Where that is impossible (Windows), the secret is a
-    0600 file in a 0700 temporary directory, like the v2 YAML (which holds no secret).
-    """
-
-    def __init__(self) -> None:
-        self.fds: tuple[int, ...] = ()
-        self._writers: list[tuple[threading.Thread, int]] = []  # (writer, its pipe's write end)
-        self._directory: str | None = None
-
-    def __enter__(self) -> Handover:
-        return self
-
-    def secret(self, value: str) -> str:
-        if not launch.secret_by_pipe():
-            return self.file("secret", value)
-        read_end, write_end = os.pipe()
-        self.fds += (read_end,)
-        writer = threading.Thread(target=_write_all, args=(write_end, value.encode("utf-8")), daemon=True)
-        self._writers.append((writer, write_end))
-        return f"/dev/fd/{read_end}"
-
-    def file(self, name: str, content: str) -> str:
-        if self._directory is None:
-            # The pid in the name lets a later run remove it if this one is killed (remove_stale_private_dirs).
-            self._directory = tempfile.mkdtemp(prefix=f"{PRIVATE_PREFIX}{os.getpid()}-")  # created 0700
-        path = os.path.join(self._directory, name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)  # no newline: az reads the file's whole content as the value
-        return path
-
-    def started(self) -> None:
-        """The child holds its copies of the pipes now: write them."""
-        for writer, _ in self._writers:
-            writer.start()
-
-    def __exit__(self, *exc) -> None:
-        for fd in self.fds:  # a writer still blocked (az never read) gets EPIPE and ends
-            os.close(fd)
-        for writer, write_end in self._writers:
-            if writer.ident is not None:
-                writer.join()  # it closes its write end
-            else:
-                os.close(write_end)  # az never started
-        if self._directory is not None:
-            shutil.rmtree(self._directory, ignore_errors=True)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    except OSError:  # EPIPE: az ended without reading it
-        pass
-    finally:
-        os.close(fd)
-
-
-def remove_stale_private_dirs(directory: str | None = None) -> None:
-    """Remove this user's azwrap-* temporary directories whose azwrap is gone (killed mid-call)."""
-    directory = directory or tempfile.gettempdir()
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return
-    for name in names:
-        if not name.startswith(PRIVATE_PREFIX):
-            continue
-        path = os.path.join(directory, name)
-        try:
-            info = os.lstat(path)
-        except OSError:
-            continue
-        if not stat.S_ISDIR(info.st_mode) or (posix() and info.st_uid != os.getuid()):
-            continue
-        pid = name[len(PRIVATE_PREFIX):].split("-", 1)[0]
-        # Older azwraps did not name their pid: theirs are stale once older than any az call.
-        stale = not pid_alive(int(pid)) if pid.isdigit() else time.time() - info.st_mtime > 3600
-        if stale:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-def _windows() -> bool:
-    return os.name == "nt"
-
-
-# Windows' flag, spelled out: the subprocess constant exists only on Windows.
-CREATE_NEW_PROCESS_GROUP = 0x00000200
-
-
-def group_options(windows: bool | None = None) -> dict:
-    """Popen options that give each az call a process group of its own.
-
-    POSIX: a new session (and group), so a signal to the group reaches python under a launcher that
-    does not exec (Debian's /usr/bin/az, Homebrew's az) and the terminal's Ctrl-C reaches only azwrap.
-    Windows: a new process group, so CTRL_BREAK reaches cmd.exe running az.cmd and python under it."""
-    if _windows() if windows is None else windows:
-        return {"creationflags": CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
-
-
-def stop_tree(proc: subprocess.Popen, urgent: bool, windows: bool | None = None) -> None:
-    """Ask an az call and everything it started to stop (urgent: kill it)."""
-    if proc.pid <= 0 or (proc.poll() is not None and not urgent):
-        return  # pid 0 would be azwrap's own group (a faked process in the tests has it)
-    if _windows() if windows is None else windows:
-        if urgent:
-            # taskkill /T ends the whole tree (cmd.exe, python, whatever it started).
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)], stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=False)  # fmt: skip
-        else:
-            proc.send_signal(getattr(signal, "CTRL_BREAK_EVENT", 1))
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL if urgent else signal.SIGTERM)  # its group id is its pid
-    except (ProcessLookupError, PermissionError):
-        pass  # the group is gone already
-
-
-def _wait_group_gone(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) -> None:
-    """After a stopped call's first process ended, wait until no process of its group is left
-    (python under a launcher may outlive the launcher by a moment), killing it after the grace."""
-    if _windows():
-        return  # taskkill /T has ended the tree
-    deadline, killed = time.monotonic() + grace, False
-    while _group_alive(proc.pid):
-        if time.monotonic() > deadline:
-            if killed:
-                return  # only zombies can be left, for their new parent to reap
-            os.killpg(proc.pid, signal.SIGKILL)
-            deadline, killed = time.monotonic() + 1.0, True
-        time.sleep(0.02)
-
-
-def _group_alive(pgid: int) -> bool:
-    if pgid <= 0:
-        return False
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 class WhatIf(Runner):

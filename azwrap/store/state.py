@@ -12,11 +12,12 @@ from __future__ import annotations
 import errno
 import json
 import os
-import re
 import stat
 import sys
 import tempfile
 from pathlib import Path
+
+from .schema import damaged_field
 
 DEFAULT_PATH = Path(".azwrap") / "state.json"
 VERSION = 1
@@ -138,80 +139,6 @@ def _parse(path: Path, text: str) -> dict:
     if damage:
         raise StateError(f"state file {path} is damaged ({damage}); move it away or fix it (it is left as it is)")
     return state
-
-
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_RESOURCE_GROUP_ID = r"/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[A-Za-z0-9_\-.()]{1,90}/providers/"
-# What azwrap records, field by field: the ids are passed to az as --scope, the GUIDs as --assignee.
-_OUTPUT_RULES = {
-    ("sp", "appId"): (lambda v: _GUID.fullmatch(v), "not a GUID"),
-    ("sp", "tenant"): (lambda v: _GUID.fullmatch(v), "not a GUID"),
-    ("acc", "id"): (lambda v: re.fullmatch(_RESOURCE_GROUP_ID + r"Microsoft\.Storage/storageAccounts/[a-z0-9]{3,24}", v, re.I),
-                    "not a storage account id"),
-    ("aml", "id"): (lambda v: re.fullmatch(_RESOURCE_GROUP_ID + r"Microsoft\.MachineLearningServices/workspaces/"
-                                           r"[A-Za-z0-9_-]{3,33}", v, re.I), "not an Azure ML workspace id"),  # fmt: skip
-}
-_REQUIRED_OUTPUTS = {"sp": ("appId", "tenant"), "acc": ("id",), "aml": ("id",)}
-# The secret is never an argument of az (it goes by pipe or file), so it may hold any text.
-_FREE_TEXT = {("sp", "password")}
-
-
-def damaged_field(state: dict) -> str | None:
-    """The first field of state that azwrap would not have written, named; None when all are sound."""
-    steps, outputs = state["steps"], state["outputs"]
-    for part in ("resources", "settings", "subscription", "purged"):
-        if not isinstance(state.get(part, {}), dict):
-            return f"{part}: not an object"
-    for key, record in (state.get("resources") or {}).items():
-        if not isinstance(record, dict) or not isinstance(record.get("settings", {}), dict):
-            return f"resources.{key}: not an object with settings"
-    if not isinstance(steps, dict):
-        return "steps: not an object"
-    for name, record in steps.items():
-        if not isinstance(record, dict):
-            return f"steps.{name}: not an object"
-        for key in ("settings", "inputs"):
-            if not isinstance(record.get(key, {}), dict):
-                return f"steps.{name}.{key}: not an object"
-        if not isinstance(record.get("done_at", ""), str):
-            return f"steps.{name}.done_at: not text"
-    if not isinstance(outputs, dict):
-        return "outputs: not an object"
-    for var, fields in outputs.items():
-        if not isinstance(fields, dict):
-            return f"outputs.{var}: not an object"
-        for field in _REQUIRED_OUTPUTS.get(var, ()):
-            if field not in fields:
-                return f"outputs.{var}.{field}: missing"
-        for field, value in fields.items():
-            if not isinstance(value, str):
-                return f"outputs.{var}.{field}: not text"
-            valid, what = _OUTPUT_RULES.get((var, field), (lambda v: True, ""))
-            if not valid(value):
-                return f"outputs.{var}.{field}: {what}"
-    retired = state.get("retired_sp", [])
-    if not isinstance(retired, list) or not all(isinstance(v, str) and _GUID.fullmatch(v) for v in retired):
-        return "retired_sp: not a list of GUIDs"
-    if not isinstance(state.get("rotation", {}), dict):
-        return "rotation: not an object"
-    return _at_value(state, "")
-
-
-def _at_value(data, where: str) -> str | None:
-    """A recorded value starting with '@', which az would read from a file (REFERENCE.md section 7)."""
-    if isinstance(data, dict):
-        items = data.items()
-    elif isinstance(data, list):
-        items = ((str(i), v) for i, v in enumerate(data))
-    else:
-        if isinstance(data, str) and data.startswith("@") and tuple(where.split(".")[-2:]) not in _FREE_TEXT:
-            return f"{where}: starts with '@'"
-        return None
-    for key, value in items:
-        found = _at_value(value, f"{where}.{key}" if where else str(key))
-        if found:
-            return found
-    return None
 
 
 def problem(path: Path) -> str | None:

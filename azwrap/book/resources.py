@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import commands as az
+from . import ml
 from .commands import Args
 from .settings import Settings
 
@@ -114,7 +115,7 @@ def probe(key: str, s: Settings, subscription_id: str, outputs: dict, record: di
     if key == "sp":
         return Probe(az.ad_sp_show(sp["appId"]), _found) if sp.get("appId") else None
     if key == "datastore":
-        return Probe(az.datastore_list(s), lambda answer: datastore_entry(answer, s.datastore) is not None, list)
+        return Probe(ml.datastore_list(s), lambda answer: datastore_entry(answer, s.datastore) is not None, list)
     if key in ROLE_KEYS:
         scope = outputs.get("acc" if key == "storage_role" else "aml", {}).get("id")
         role = "Storage Blob Data Contributor" if key == "storage_role" else "Contributor"

@@ -11,11 +11,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from . import commands as az
-from . import planning, resources
-from .commands import Args, Invocation
-from .runner import NOT_FOUND, AzFailed
-from .settings import Settings
+from ..book import commands as az
+from ..book import ml
+from . import planning
+from ..book import resources
+from ..book.commands import Args, Invocation
+from ..az.runner import NOT_FOUND, AzFailed
+from ..book.settings import Settings
 
 # az's words for a target that is not there (any exit code): such a deletion is done already.
 GONE = ("could not be found", "was not found", "does not exist", "not found", "NotFound", "Unable to find")
@@ -70,7 +72,7 @@ def plan(state: dict, settings: Settings, subscription_id: str) -> Teardown:
     for key in ("datastore", "compute"):
         if ours(key) and not workspace_goes:
             s = _settings_of(settings, records[key])
-            dialect = az.DIALECTS[s.ml_cli]
+            dialect = ml.DIALECTS[s.ml_cli]
             builder = dialect.datastore_delete if key == "datastore" else dialect.compute_delete
             deletions.append(Deletion(key, label(key), builder(s)))
         elif ours(key):
@@ -123,7 +125,7 @@ def _workspace_deletion(settings: Settings, record: dict, subscription_id: str, 
     if record.get("dialect") == "v2":
         # v2 purges, and deletes the storage, key vault and insights the workspace made; it cannot
         # find a workspace that is already soft-deleted (exit 3): then the ARM purge does it.
-        return Deletion("workspace", label, az.v2_workspace_delete(s), fallback=purge)
+        return Deletion("workspace", label, ml.v2_workspace_delete(s), fallback=purge)
     return Deletion("workspace", label, purge)  # the v1 CLI cannot purge
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from .events import CallEnded
+from ..ui.events import CallEnded
 
 
 def log_path(state_path: Path) -> Path:

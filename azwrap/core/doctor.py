@@ -6,11 +6,12 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from . import commands as az
-from . import lifecycle, secrets
-from . import state as state_file
-from .commands import DIALECTS, other_dialect
-from .runner import INSTALL_HINT, AzFailed, AzNotFound, find_az
+from ..book import commands as az
+from . import lifecycle
+from ..store import secrets
+from ..store import state as state_file
+from ..book.ml import DIALECTS, other_dialect
+from ..az.runner import INSTALL_HINT, AzFailed, AzNotFound, find_az
 
 OK, FAIL, NOTE, SKIP = "ok", "FAIL", "note", "skip"
 

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from . import commands as az
 from . import resources
-from .commands import DIALECTS, Dialect, Guard, Invocation, other_dialect
-from .errors import Refused
+from . import ml
+from .commands import Guard, Invocation
+from .ml import DIALECTS, Dialect, other_dialect
+from ..errors import Refused
 from .settings import Settings
 
 # Stands for the subscription id in probes built where none is known (plan, --help).
@@ -137,9 +139,9 @@ def _datastore(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]
         return resources.datastore_entry(datastores, s.datastore) is None or current(datastores)
 
     what = f"datastore {s.datastore}"
-    calls = [call(d.datastore_attach(s), guard=Guard(az.datastore_list(s), current, what, list), makes="datastore")]
+    calls = [call(d.datastore_attach(s), guard=Guard(ml.datastore_list(s), current, what, list), makes="datastore")]
     if d.name == "v1":  # v2's create replaces a datastore of the same name
-        calls.insert(0, call(d.datastore_delete(s), guard=Guard(az.datastore_list(s), nothing_to_detach, what, list), before=True))
+        calls.insert(0, call(d.datastore_delete(s), guard=Guard(ml.datastore_list(s), nothing_to_detach, what, list), before=True))
     return calls
 
 

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 ACCOUNT = "demodatalake"
-SAMPLE = Path(__file__).with_name("demo-input.csv")
+SAMPLE = Path(__file__).parents[1] / "demo-input.csv"  # package data of azwrap
 
 
 class DemoError(Exception):

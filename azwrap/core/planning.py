@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import resources
-from .settings import DEFAULTS, Settings
-from .steps import Step
+from ..book import resources
+from ..book.settings import DEFAULTS, Settings
+from ..book.steps import Step
 
 # Where an upload goes: another destination is a new upload, not an overwrite.
 UPLOAD_DESTINATION = ("account", "filesystem", "upload_path")

@@ -11,15 +11,18 @@ from pathlib import Path
 
 from dataclasses import asdict
 
-from . import commands as az
-from . import lifecycle, planning, resources, scheduler, secrets
-from . import state as state_file
-from .commands import CAPTURED_FIELDS, DIALECTS, SECRET_REFS, Concat, FileArg, Invocation, Ref
-from .errors import MissingInput, Refused
-from .events import DONE, FAILED, RUNNING, SKIPPED, STOPPED, StepChanged
-from .runner import AzFailed, Interrupted, Joined, PrivateFile, Runner, Secret, WhatIf
-from .settings import DEFAULTS, Settings
-from .steps import BY_NAME, NEEDS, PRODUCERS, STEPS, Known, Step
+from ..book import commands as az
+from . import lifecycle, planning, scheduler
+from ..book import resources
+from ..store import secrets
+from ..store import state as state_file
+from ..book.ml import DIALECTS
+from ..book.commands import CAPTURED_FIELDS, SECRET_REFS, Concat, FileArg, Invocation, Ref
+from ..errors import MissingInput, Refused
+from ..ui.events import DONE, FAILED, RUNNING, SKIPPED, STOPPED, StepChanged
+from ..az.runner import AzFailed, Interrupted, Joined, PrivateFile, Runner, Secret, WhatIf
+from ..book.settings import DEFAULTS, Settings
+from ..book.steps import BY_NAME, NEEDS, PRODUCERS, STEPS, Known, Step
 
 # stderr of `az role assignment create` while a new principal is not yet visible everywhere
 # (directory replication, REFERENCE.md section 4): worth retrying; anything else is not.

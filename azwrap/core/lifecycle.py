@@ -8,12 +8,13 @@ from __future__ import annotations
 import datetime
 import re
 
-from . import commands as az
-from . import resources
-from . import state as state_file
-from .errors import MissingInput
-from .runner import AzFailed
-from .steps import BY_NAME
+from ..book import commands as az
+from ..book import ml
+from ..book import resources
+from ..store import state as state_file
+from ..errors import MissingInput
+from ..az.runner import AzFailed
+from ..book.steps import BY_NAME
 
 RETIRED = "retired_sp"  # state: appIds of replaced principals still to delete
 ROTATION = "rotation"  # state: {"stage": "reset" | "datastore"} while a rotation is unfinished
@@ -118,9 +119,9 @@ def _reattach(setup) -> None:
     settings = setup.settings
     if settings.ml_cli == "v1":
         # `az ml datastore list`: the v1 extension's `show` does not exit 3 for a missing datastore.
-        found = setup.runner.run("rotate", list(az.datastore_list(settings)), capture=True, shape=list)
+        found = setup.runner.run("rotate", list(ml.datastore_list(settings)), capture=True, shape=list)
         if resources.datastore_entry(found, settings.datastore) is not None:
-            setup.runner.run("rotate", list(az.v1_datastore_detach(settings)))
+            setup.runner.run("rotate", list(ml.v1_datastore_detach(settings)))
     attach = next(inv for inv in datastore.invocations(settings, known=setup.known()) if not inv.before)
     setup._run(datastore, attach)
     setup._record_done(datastore)

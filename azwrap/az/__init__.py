@@ -1,0 +1,1 @@
+"""Running az: finding and launching it, the runner, the call log, redaction."""

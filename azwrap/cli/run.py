@@ -1,0 +1,179 @@
+"""Running a command that calls az: settings, runner and Setup built, the action run, failures turned into messages."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import click
+
+from ..az import calllog, launch
+from ..core import doctor
+from ..ui import progress
+from ..store import secrets
+from ..store import lock as state_lock
+from ..store import state as state_file
+from ..core.engine import Setup
+from ..errors import MissingInput, Refused
+from ..az.redact import Redactor
+from ..az.handover import remove_stale_private_dirs
+from ..az.runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az
+from ..core.scheduler import JobsFailed, JobsInterrupted
+from ..book.settings import NAMES
+from ..store.state import StateError
+from ..book.steps import STEPS
+from .options import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_AZ_FAILED, Failure, check_source, echo_quoting, option_name, retry_delay, settings_for
+
+
+
+
+
+DEFAULT_JOBS = 4
+USAGE_ERRORS = (StateError, MissingInput, Refused)
+
+
+def _fan_out(*sinks):
+    def send(event) -> None:
+        for sink in sinks:
+            sink(event)
+
+    return send
+
+
+def _failure(error: BaseException, redact: Redactor) -> Failure:
+    """The message and exit code of one error of a step."""
+    if isinstance(error, AzNotFound):
+        return Failure(str(error), EXIT_USAGE)
+    if isinstance(error, USAGE_ERRORS):
+        return Failure(redact(str(error)), EXIT_USAGE)
+    if isinstance(error, AzFailed):
+        return Failure(redact(error.message()), EXIT_AZ_FAILED)
+    raise error
+
+
+def _failures(failed: dict, redact: Redactor) -> Failure:
+    """Every failed step of a fan-out in one message: exit 1 if an az call failed, else 2."""
+    failures = [_failure(error, redact) for error in failed.values()]
+    if len(failures) == 1:
+        return failures[0]
+    code = EXIT_AZ_FAILED if any(f.exit_code == EXIT_AZ_FAILED for f in failures) else EXIT_USAGE
+    message = f"{len(failures)} steps failed: {', '.join(failed)}\n" + "\n".join(f.message for f in failures)
+    return Failure(message, code)
+
+
+def run_az(steps, action):
+    """Wrap a command body: build settings and a Setup, run action, turn failures into messages."""
+    uses = sorted({name for step in steps for name in step.uses})
+
+    def command(**options):
+        state_path, quiet, az_given = options.pop("state_path"), options.pop("quiet"), options.pop("az_path")
+        force = options.pop("force", ())
+        force = frozenset(force if isinstance(force, tuple) else ([steps[0].name] if force else []))
+        retry_timeout = options.pop("retry_timeout", 300)
+        skip_doctor = options.pop("skip_doctor", True)
+        keep_old_sp = options.pop("keep_old_sp", False)
+        secret_store = secrets.resolve(options.pop("secret_store"))
+        refresh = not options.pop("no_refresh", False)
+        dry_run = options.pop("dry_run", False)
+        extra = {name: options.pop(name) for name in list(options) if name not in NAMES}
+        settings = settings_for(options, uses, state_path)
+        check_source(settings, uses)
+        shell = echo_quoting()
+        redact = Redactor()
+        setup = None
+        view = progress.make([step.name for step in steps], quiet=quiet)
+        try:
+            # --what-if changes nothing, not even azwrap's directory: it takes no lock.
+            with contextlib.nullcontext() if dry_run else state_lock.hold(state_path):
+                remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
+                make_runner = WhatIf if dry_run else Runner
+                events = _fan_out(view) if dry_run else _fan_out(view, calllog.CallLog(calllog.log_path(state_path),
+                                                                                       calllog.new_run_id()))
+                runner = make_runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription,
+                                     echo=view.message, events=events)  # fmt: skip
+                for name in uses:
+                    runner.launch.refuse_unsafe(str(getattr(settings, name)), option_name(name))
+                setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
+                              first_retry_delay=retry_delay(), keep_old_sp=keep_old_sp, secret_store=secret_store,
+                              refresh=refresh)
+                # Refusals that need no az call come first, then doctor's read-only checks.
+                setup.preflight(steps)
+                if any(step.name != "login" for step in steps) and not dry_run:
+                    # A principal created while the state cannot be saved would be lost with its secret.
+                    state_file.check_writable(state_path, setup.state)
+                    secrets.check_usable(secret_store)
+                if not skip_doctor:
+                    _doctor_before_all(setup, runner.az)
+                started = time.monotonic()
+                action(setup, **extra)
+                if len(steps) > 1 and setup.timings and not setup.what_if:
+                    view.summary(summary_lines(setup.timings, time.monotonic() - started, extra.get("jobs", 1)))
+                if len(steps) > 1:
+                    _tell_what_if(setup) if setup.what_if else _tell_env(setup)
+        except (AzNotFound, launch.Unsafe) as error:
+            raise Failure(redact(str(error)), EXIT_USAGE) from None
+        except (StateError, MissingInput, Refused) as error:
+            raise Failure(redact(str(error)), EXIT_USAGE) from None
+        except AzFailed as error:
+            raise Failure(redact(error.message()), EXIT_AZ_FAILED) from None
+        except state_lock.Locked as error:
+            raise Failure(str(error), EXIT_USAGE) from None
+        except JobsFailed as error:
+            raise _failures(error.outcome.failed, redact) from None
+        except JobsInterrupted as error:
+            where = ", ".join(error.running) or "start-up"
+            raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
+                          EXIT_INTERRUPTED) from None
+        except (Interrupted, KeyboardInterrupt):
+            where = setup.current_step if setup and setup.current_step else "start-up"
+            raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
+                          EXIT_INTERRUPTED) from None
+        finally:
+            view.close()
+
+    return command
+
+
+def _doctor_before_all(setup: Setup, az_path: str) -> None:
+    # Signing in changes nothing in Azure, and the checks of the storage account need it.
+    setup.sign_in()
+    # Another subscription than the setup's is refused before its checks could mislead.
+    if setup.state.get("subscription"):
+        setup.check_subscription()
+    setup.runner.echo("doctor: read-only checks before any change")
+    # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
+    checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path), secret_expiry=False)
+    for line in doctor.lines(checks):
+        setup.runner.echo(setup.runner.redact(line))
+    blocking = doctor.failed(checks)
+    if blocking:
+        raise Failure(f"doctor: {len(blocking)} check(s) failed; nothing was changed. "
+                      "Fix them, or run with --skip-doctor.", EXIT_USAGE)  # fmt: skip
+
+
+def _tell_what_if(setup: Setup) -> None:
+    would_run = setup.runner.would_run
+    click.echo("what-if: nothing was changed." + (" These az commands would run, in this order:" if would_run
+                                                  else " Nothing would run."), err=True)  # fmt: skip
+    for step, command in would_run:
+        click.echo(f"  [{step}] {command}", err=True)
+    for step, why in setup.skipped:
+        click.echo(f"  skipped: {step} ({why})", err=True)
+
+
+def summary_lines(timings: dict, wall: float, jobs: int) -> list[str]:
+    """Seconds per step, the wall time, the sum of the steps' times and what running in parallel saved."""
+    timings = {step.name: timings[step.name] for step in STEPS if step.name in timings}  # the book's order
+    ran = {step: timing for step, timing in timings.items() if timing["status"] != "skipped"}
+    total = sum(timing["seconds"] for timing in timings.values())
+    lines = ["Summary (seconds per step):"]
+    lines += [f"  {step:<10} {timing['status']:<8} {timing['seconds']:7.1f}" for step, timing in timings.items()]
+    lines.append(f"  wall time {wall:.1f}s for the steps (--jobs {jobs}); sum of the steps' times {total:.1f}s; "
+                 f"saved by running in parallel {max(0.0, total - wall):.1f}s; {len(ran)} step(s) ran")  # fmt: skip
+    return lines
+
+
+def _tell_env(setup: Setup) -> None:
+    where = secrets.where(setup.secret_store, setup.state_path, setup.outputs.get("sp", {}).get("appId"))
+    click.echo(f"Done: every step of the book is done. The client secret is in {where}.", err=True)
+    click.echo("To set SP_PASSWORD as the book does: Invoke-Expression (azwrap env)  |  eval \"$(azwrap env --shell bash)\"", err=True)

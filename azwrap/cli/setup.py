@@ -1,0 +1,140 @@
+"""The setup's commands: all, one command per step, doctor, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ..core import doctor
+from ..book import scripts
+from ..store import secrets
+from ..store import state as state_file
+from ..core.engine import Setup
+from ..az.redact import Redactor
+from ..az.runner import Runner
+from ..book.settings import NAMES
+from ..book.steps import STEPS
+from .options import EXIT_USAGE, EXAMPLE, EXIT_AZ_FAILED, Failure, echo_quoting, help_text, resolve_settings, run_options, setting_option, text_or_json_option
+from .run import DEFAULT_JOBS, run_az
+
+
+
+def step_command(step) -> click.Command:
+    book = [scripts.powershell_line(inv) for inv in step.invocations(EXAMPLE)]
+    current = [scripts.powershell_line(inv) for inv in step.invocations(replace(EXAMPLE, ml_cli="v2"))]
+    body = "Runs, as in the book:\n\n\b\n" + "\n".join(f"  {line}" for line in book)
+    if current != book:
+        body += "\n\nWith --ml-cli v2 (the current ml extension):\n\n\b\n" + "\n".join(f"  {line}" for line in current)
+    return click.Command(
+        step.name,
+        callback=run_az([step], lambda setup: setup.run_job(step)),
+        params=[setting_option(name) for name in step.uses] + run_options([step]),
+        help=help_text(step.summary, body, step.example),
+        short_help=step.summary,
+    )
+
+
+ALL = click.Command(
+    "all",
+    callback=run_az(STEPS, lambda setup, jobs: setup.run_all(jobs)),
+    params=[setting_option(name) for name in NAMES if name != "subscription"] + run_options(STEPS) + [
+        click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
+        click.Option(["--jobs", "-j"], type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
+                     envvar="AZWRAP_JOBS", show_envvar=True, metavar="N",
+                     help="Run at most N steps, so at most N az calls, at a time. 1: the book's order."),
+        click.Option(["--what-if", "dry_run"], is_flag=True,
+                     help="Sign-in check, doctor and the refresh probes, then list what would run and what is "
+                          "skipped and why; make no change (not even to the state)."),
+    ],
+    help=help_text(
+        "Run every step: after sign-in, doctor's checks and the extension, the others at once as far as they can.",
+        "Skips `az login` when `az account show` succeeds, and reuses a service principal already "
+        "recorded in the state file. Then `extension` runs alone, and every other step starts as soon as the "
+        "steps it needs are done (workspace before compute; storage before upload and sp; workspace and sp "
+        "before datastore and grant), at most --jobs at a time; within a step the book's order holds. After a "
+        "failure no new step starts; the running ones finish. The client secret is never printed: run "
+        "`azwrap env` afterwards.",
+        "azwrap all --account mydatalake --source input.csv --jobs 4",
+    ),
+    short_help="Run every step, in parallel where the steps allow.",
+)  # fmt: skip
+
+
+STEP_COMMANDS = [step_command(step) for step in STEPS]
+
+
+def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Path, secret_store: str, **options) -> None:
+    settings, _ = resolve_settings(options, state_file.peek(state_path).get("settings", {}))
+    az_check = doctor.az_program(az_path)
+    redact = Redactor()
+    runner = Runner(az_check.detail, redact, quiet=quiet or output_format == "json", shell=echo_quoting(),
+                    subscription=settings.subscription)
+    setup = Setup(settings, runner, state_path, secret_store=secrets.resolve(secret_store))
+    checks = doctor.run(setup, az_check)
+    if output_format == "json":
+        click.echo(json.dumps(doctor.as_dicts(checks), indent=2))
+    else:
+        for line in doctor.lines(checks):
+            click.echo(redact(line))
+    if doctor.failed(checks):
+        sys.exit(EXIT_AZ_FAILED)
+
+
+
+
+DOCTOR_SETTINGS = ("ml_cli", "location", "account", "aml_group", "adls_group", "filesystem", "upload_path", "source")
+
+
+DOCTOR = click.Command(
+    "doctor",
+    callback=_doctor,
+    params=[
+        text_or_json_option(),
+        *(setting_option(name) for name in DOCTOR_SETTINGS),
+        *run_options([]),
+    ],
+    help=help_text(
+        "Check, read-only, what would make the setup fail.",
+        "One line per check, with the fix for each failure: az found and its version (az version); signed in "
+        "and to which subscription (az account show); the sign-in still works (az account get-access-token); the "
+        "dialect's extension installed or installable and the other one absent (az extension list; for v1, az "
+        "extension list-available); v1's retirement; the region exists (az account list-locations); the storage "
+        "account name valid and available (az storage account check-name, and az storage account show in your "
+        "ADLS group when it is taken); you may create role assignments (az role assignment list --assignee you); "
+        "the source file readable and the same as the one uploaded; the state file readable and private. "
+        "Exit 0 when all pass, 1 otherwise. `azwrap all` runs these checks first.",
+        "azwrap doctor --ml-cli v2 --account mydatalake",
+    ),
+    short_help="Check, read-only, what would make the setup fail.",
+)  # fmt: skip
+
+
+def _demo(directory: Path | None) -> None:
+    from . import demo
+
+    try:
+        code = demo.run(directory)
+    except demo.DemoError as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+    if code:
+        sys.exit(code)
+
+
+DEMO = click.Command(
+    "demo",
+    callback=_demo,
+    params=[click.Option(["--dir", "directory"], type=click.Path(file_okay=False, path_type=Path),
+                         help="Where to run it and keep its files. [default: a temporary directory, removed after]")],
+    help=help_text(
+        "Watch the whole setup, then its teardown, offline.",
+        "Runs `azwrap all` and then `azwrap destroy --yes` against the az simulator that ships with azwrap "
+        "(azwrap-sim), in a fresh directory, showing what the simulated Azure holds after each. Nothing reaches "
+        "Azure, and your own AZWRAP_* settings are not used.",
+        "azwrap demo",
+    ),
+    short_help="Watch the setup and its teardown run offline, against a simulator.",
+)  # fmt: skip

@@ -1,0 +1,140 @@
+"""The state's commands: status, log, env (they read what runs recorded)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..az import calllog
+from ..book import scripts
+from ..store import secrets
+from ..store import state as state_file
+from ..core.engine import Setup, status_report
+from ..az.redact import Redactor
+from ..az.runner import AzFailed, AzNotFound, Runner, find_az
+from ..book.settings import NAMES, Settings
+from ..store.state import StateError
+from .options import EXIT_USAGE, EXIT_AZ_FAILED, Failure, help_text, option_name, resolve_settings, setting_option, shell_option, state_option, text_or_json_option
+
+
+
+def _env(shell: str, state_path: Path) -> None:
+    try:
+        password = secrets.reveal(state_file.load(state_path))  # the state file, or the OS credential store
+    except StateError as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+    if password is None:
+        raise Failure(f"no service principal is recorded in {state_path}: run `azwrap sp` first", EXIT_USAGE)
+    click.echo(scripts.env_line(shell, password))
+
+
+ENV = click.Command(
+    "env",
+    callback=_env,
+    params=[shell_option(), state_option()],
+    help=help_text(
+        "Print the line that sets SP_PASSWORD in your shell.",
+        "The book's `$env:SP_PASSWORD = $sp.password`, with the secret recorded by `azwrap sp`. "
+        "This is the only azwrap command that prints the secret, on stdout, for your shell to run.",
+        "Invoke-Expression (azwrap env)      # bash: eval \"$(azwrap env --shell bash)\"",
+    ),
+    short_help="Print the line that sets SP_PASSWORD (the only output with the secret).",
+)  # fmt: skip
+
+
+def _status(output_format: str, state_path: Path, refresh: bool, az_path: str | None, **options) -> None:
+    try:
+        recorded = state_file.load(state_path)
+    except StateError as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+    settings, sources = resolve_settings(options, recorded.get("settings", {}))
+    report = status_report(recorded, state_path, settings, sources)
+    if refresh:
+        _status_live(report, settings, recorded, state_path, az_path)
+    if output_format == "json":
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"state: {state_path}")
+    if report["subscription"]:
+        sub = report["subscription"]
+        click.echo(f"subscription: {sub.get('name')} ({sub.get('id')}), tenant {sub.get('tenantId')}")
+    for step in report["steps"]:
+        when = f"  {step['done_at']}" if step["done_at"] else ""
+        if step.get("seconds") is not None:
+            when += f"  {step['seconds']:.1f}s ({step['started_at']} to {step['ended_at']})"
+        click.echo(f"  {step['step']:<10} {step['status']:<8}{when}")
+    click.echo("settings (value, where it comes from):")
+    for name, entry in report["settings"].items():
+        click.echo(f"  {option_name(name):<15} {str(entry['value']):<32} {entry['source']}")
+    if report["resources"]:
+        click.echo("resources (recorded" + (", live" if refresh else "") + "):")
+    for entry in report["resources"]:
+        live = f"  {entry['live']}" if refresh else ""
+        click.echo(f"  {entry['resource']:<50} {'made by azwrap' if entry['created'] else 'yours':<15}{live}")
+    for name, value in report["outputs"].items():
+        click.echo(f"  {name} = {value}")
+
+
+def _status_live(report: dict, settings: Settings, recorded: dict, state_path: Path, az_path: str | None) -> None:
+    """Each recorded resource probed, read-only, next to what the state says."""
+    redact = Redactor()
+    try:
+        runner = Runner(find_az(az_path), redact, quiet=True, subscription=settings.subscription)
+        setup = Setup(settings, runner, state_path)
+        setup._state = recorded
+        if not setup.signed_in():
+            raise Failure("not signed in to Azure (az account show failed): run `azwrap login` first", EXIT_USAGE)
+        for entry in report["resources"]:
+            entry["live"] = "present" if setup.present(entry["key"]) else "MISSING"
+    except AzNotFound as error:
+        raise Failure(str(error), EXIT_USAGE) from None
+    except AzFailed as error:
+        raise Failure(redact(error.message()), EXIT_AZ_FAILED) from None
+
+
+STATUS = click.Command(
+    "status",
+    callback=_status,
+    params=[
+        text_or_json_option(),
+        state_option(),
+        click.Option(["--refresh"], is_flag=True,
+                     help="Also look, read-only, whether each recorded resource is still there (runs az)."),
+        click.Option(["--az", "az_path"], envvar="AZWRAP_AZ", show_envvar=True, metavar="PATH",
+                     help="The az executable, with --refresh. [default: az found on PATH]"),
+        *(setting_option(name) for name in NAMES),
+    ],
+    help=help_text(
+        "Show which steps are done, when, what they recorded, and the setup's settings.",
+        "Reads the state file only and never shows the client secret; each setting is shown with where its "
+        "value comes from (option, environment, state, default). With --refresh it also probes Azure, "
+        "read-only, and shows recorded and live side by side.",
+        "azwrap status --format json",
+    ),
+    short_help="Show which steps are done and what they recorded (never the secret).",
+)  # fmt: skip
+
+
+def _log(output_format: str, state_path: Path) -> None:
+    records = calllog.last_run(calllog.log_path(state_path))
+    if output_format == "json":
+        click.echo(json.dumps(records, indent=2))
+        return
+    for line in calllog.table(records):
+        click.echo(line)
+
+
+LOG = click.Command(
+    "log",
+    callback=_log,
+    params=[text_or_json_option(), state_option()],
+    help=help_text(
+        "Show the az calls of the last run: when, how long, exit code, probe or book, and the command.",
+        "Reads log.jsonl beside the state file (0600), where every run records each az call it made, "
+        "with the secret masked. Runs no az command.",
+        "azwrap log --format json",
+    ),
+    short_help="Show the az calls of the last run (the secret masked).",
+)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Deciding and doing: refresh, plan, apply, the scheduler, destroy, the principal's lifecycle, doctor."""

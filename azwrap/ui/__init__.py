@@ -1,0 +1,1 @@
+"""What the user sees: events, the live view and plain lines, completion."""
