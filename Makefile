@@ -22,10 +22,10 @@ test: install
 demo: install
 	@'$(abspath $(BIN))/azwrap' demo --dir '$(DEMO_DIR)'
 
-# The simulator (azwrap/azsim.py) keeps az's own terse style and is checked by its tests instead.
+# The simulator (azwrap/sim) keeps az's own terse style and is checked by its tests instead.
 lint: install
 	$(BIN)/ruff check --line-length 120 --target-version py310 --select E,F,W,B --ignore E501 \
-		--extend-exclude azwrap/azsim.py azwrap tests
+		--extend-exclude azwrap/sim azwrap tests
 
 # `azwrap all` on the simulator with scripts/latency-profile.json x 0.1: --jobs 1 against the default.
 bench: install

@@ -1,5 +1,5 @@
 """`azwrap demo`: the whole setup, then its teardown, against the offline az simulator that ships inside
-azwrap (azwrap/azsim.py, run as the `azwrap-sim` program): a look at what azwrap does before it is
+azwrap (the package azwrap/sim, run as the `azwrap-sim` program): a look at what azwrap does before it is
 pointed at a real subscription. Nothing reaches Azure."""
 
 from __future__ import annotations

@@ -1,0 +1,253 @@
+"""The simulator's program: its meta flags (--help, --summary, --reset) and one az call from start
+to end: latency, the lock, fault knobs, the handler, the state saved, the output."""
+import copy
+import json
+import os
+import signal
+import sys
+import time
+
+from . import core
+from .core import AzError, OUTPUT_FORMATS, StateLock, fresh_state, home_dir, load_state, on_signal, save_state
+# Importing a command group's module registers its commands in core.COMMANDS.
+from . import account, extension, group, storage, ad, role, ml_v1, ml_v2, resource  # noqa: F401
+from .account import EXPIRED_SIGN_IN, EXPIRED_SIGN_IN_EXTRA, NO_TOKEN, find_subscription, sign_in_expired
+from .parse import expand_file_args, parse_args, resolve_command, usage_of
+from .output import apply_query, print_error, render
+
+
+HELP = """az-sim - offline simulator of the Azure CLI 2.91 (stdlib only, no network, never ~/.azure)
+
+Usage:  az-sim <az arguments...>      behave like `az <az arguments...>`
+        az-sim --help | --summary | --reset     (meta, not az; not recorded in `calls`)
+
+State:  $AZSIM_HOME/state.json (default ./.az-sim/), dir 0700, file 0600, atomic writes,
+        exclusive flock on $AZSIM_HOME/lock around each command. Fresh state: logged out,
+        no extensions. Every az invocation's raw argv (before @file expansion) is appended to
+        state["calls"], including failing ones; state["timeline"] has each call's argv, start
+        (when the process began, before its latency) and end (when its state was saved), epoch seconds.
+
+Exit codes: 0 ok, 1 error, 2 parse error (unknown flag, missing required flag, bad enum value,
+        unknown command; also `storage account show` of a missing account without
+        --resource-group), 3 not found (show commands, delete of missing things).
+
+Output: JSON (indent 2, sorted keys). Format = --output/-o flag, else env AZURE_CORE_OUTPUT,
+        else `az config set core.output=...` (default json). Formats: json jsonc table tsv yaml
+        yamlc none. --query supports a small JMESPath subset: a.b, a[0], a[].b.
+Global flags: --output/-o --query --only-show-errors (hides WARNINGs) --verbose --debug (ignored)
+        --subscription (must be the sim subscription id or name).
+@file:  like azure-cli-core, `@path`, `--x=@path`, `key=@path` are replaced by the file's
+        content with trailing newlines stripped; an unreadable path is left as is (as az does).
+
+Extensions: azure-cli-ml 1.41.0 (ml "v1" commands) or ml 2.30.0 (ml "v2"), not both.
+        AZURE_EXTENSION_USE_DYNAMIC_INSTALL (or config extension.use_dynamic_install):
+        no -> "'ml' is misspelled or not recognized by the system." exit 2;
+        yes_prompt (default, no tty here) -> exit 2 asking to install;
+        yes_without_prompt -> installs `ml` and runs the command.
+
+Commands: login logout | account show/set/list | version | config set K=V
+        extension add/show/list/remove | group create/show/exists/delete
+        storage account create/show/check-name/delete | storage fs create/exists/show/delete
+        storage fs file upload/exists/delete | ad sp create-for-rbac/show/delete
+        resource show/list/delete | rest --method get|delete (workspaces, forceToPurge)
+        ad app delete | ad app credential reset (--append, --years | --end-date)/list
+        role assignment create/list/delete | account get-access-token/list-locations
+        extension list-available
+        (group create refuses a location that `account list-locations` does not list)
+        v1: ml workspace create/show/delete, ml computetarget create amlcompute, ml computetarget
+            show/delete, ml datastore attach-adls-gen2/show/detach/list (missing: exit 1, v1's SDK)
+        v2: ml workspace create/show/delete, ml compute create/show/delete, ml datastore
+            create/show/delete/list
+        `az-sim <command> --help` lists a command's flags.
+
+Fault knobs (environment variables):
+  AZSIM_HOME             state directory (default ./.az-sim)
+  AZSIM_PURGE_LAG=K      a purged workspace still holds its name for K more create attempts (default 1)
+  AZSIM_DELETE_POLLS=K   `group delete --no-wait`: the group is gone after K more looks (default 2)
+  AZSIM_TAKEN_ACCOUNTS   comma-separated storage account names taken by someone else
+  AZSIM_FAIL_MATCH       text; the Nth call whose space-joined raw argv contains it fails,
+                         changing nothing (matches are counted in state counters, across processes)
+  AZSIM_FAIL_NTH         N (default 1)
+  AZSIM_FAIL_EXIT        exit code of the injected failure (default 1)
+  AZSIM_FAIL_STDERR      stderr text of the injected failure (default "ERROR: injected failure")
+  AZSIM_GRAPH_DELAY=K    directory replication: the first K `role assignment create` attempts for
+                         each (principal, scope) fail (exit 1), alternately with Graph's "Cannot find
+                         user or service principal in graph database" and ARM's "(PrincipalNotFound)
+                         Principal ... does not exist in the directory ..."
+  AZSIM_TRACE            file; each call appends a JSON line {"pid", "argv", "sleep"} as it starts,
+                         before its latency sleep (lets a test see that a call is under way)
+  AZSIM_GARBAGE_MATCH    text; a call whose raw argv contains it performs its action but prints
+                         non-JSON garbage on stdout (exit 0)
+  AZSIM_LATENCY          seconds (float) to sleep for every command
+  AZSIM_LATENCY_PROFILE  JSON object {"ml workspace create": 5, ...}; longest matching command
+                         prefix wins and replaces AZSIM_LATENCY
+  AZSIM_CLOCK_SCALE      multiplier for all sleeps (default 1)
+  AZSIM_RESET_FAIL_AFTER_REMOVE  `ad app credential reset` (without --append) removes the old
+                         passwords, then fails (exit 1) before adding the new one: it is not atomic
+  AZSIM_TOKEN_EXPIRED=1  the cached sign-in has expired: `account show` still succeeds (it reads the
+                         cache), every command that needs a token fails with AADSTS700082 (exit 1),
+                         until an `az login` made while it is set
+  AZSIM_USER_ROLES       comma-separated roles the signed-in user holds on the subscription (default
+                         Owner; empty: none); `role assignment create` without Owner, User Access
+                         Administrator or Role Based Access Control Administrator fails AuthorizationFailed
+  AZSIM_RETIRED_EXTENSIONS  comma-separated extensions the index no longer offers: absent from
+                         `extension list-available`, and `extension add` finds no match
+Principals keep password credentials (endDateTime: 1 year, or --years/--end-date); a datastore
+attach or create with a secret its principal does not accept now fails (AADSTS7000215).
+  Sleeps happen before the lock is taken and before anything changes; SIGTERM/SIGINT exit
+  promptly (143/130) without writing state.
+"""
+
+
+def summary(st):
+    out = ["az-sim state in {}".format(home_dir()),
+           "logged in: {}".format("yes" if st["logged_in"] else "no"),
+           "extensions: {}".format(", ".join("{} {}".format(n, e["version"]) for n, e in
+                                              sorted(st["extensions"].items())) or "none"),
+           "output default: {}".format(st["config"].get("core.output", "json"))]
+    out.append("resource groups ({}):".format(len(st["groups"])))
+    out += ["  {} ({})".format(g["name"], g["location"]) for g in st["groups"].values()]
+    out.append("workspaces ({}):".format(len(st["workspaces"])))
+    out += ["  {} in {} ({}, {} api)".format(w["name"], w["resource_group"], w["location"], w.get("api"))
+            for w in st["workspaces"].values()]
+    out.append("computes ({}):".format(len(st["computes"])))
+    out += ["  {} in {}/{}: {} {}, nodes {}..{}".format(c["name"], c["resource_group"], c["workspace"], c["type"],
+                                                        c["vm_size"], c["min_nodes"], c["max_nodes"])
+            for c in st["computes"].values()]
+    out.append("storage accounts ({}):".format(len(st["storage_accounts"])))
+    out += ["  {} in {} ({}, hierarchical namespace {})".format(s["name"], s["resource_group"], s["location"],
+                                                                "on" if s["hns"] else "off")
+            for s in st["storage_accounts"].values()]
+    out.append("filesystems ({}):".format(len(st["filesystems"])))
+    out += ["  {}".format(k) for k in st["filesystems"]]
+    out.append("files ({}):".format(len(st["files"])))
+    out += ["  {} ({} bytes)".format(k, f["size"]) for k, f in st["files"].items()]
+    out.append("service principals: {}".format(len(st["service_principals"])))
+    out += ["  {} appId {}".format(s["displayName"], s["appId"]) for s in st["service_principals"].values()]
+    out.append("role assignments ({}):".format(len(st["role_assignments"])))
+    out += ["  {} -> appId {} on {}".format(r["roleDefinitionName"], r["appId"], r["scope"])
+            for r in st["role_assignments"]]
+    out.append("datastores ({}):".format(len(st["datastores"])))
+    out += ["  {} ({} api): {}/{} as client {} (secret hidden)".format(
+        k, d["api"], d["account_name"], d["filesystem"], d["client_id"]) for k, d in st["datastores"].items()]
+    out.append("calls recorded: {}".format(len(st["calls"])))
+    return "\n".join(out) + "\n"
+
+
+def command_words(argv):
+    words = []
+    for tok in argv:
+        if tok.startswith("-"):
+            break
+        words.append(tok)
+    return words
+
+
+def latency_for(argv):
+    scale = float(os.environ.get("AZSIM_CLOCK_SCALE") or 1)
+    delay = float(os.environ.get("AZSIM_LATENCY") or 0)
+    profile = os.environ.get("AZSIM_LATENCY_PROFILE")
+    if profile:
+        words = command_words(argv)
+        best = -1
+        for prefix, secs in json.loads(profile).items():
+            p = prefix.split()
+            if words[:len(p)] == p and len(p) > best:
+                best, delay = len(p), float(secs)
+    return delay * scale
+
+
+def trace(raw_argv, delay):
+    path = os.environ.get("AZSIM_TRACE")
+    if path:
+        with open(path, "a", encoding="utf-8") as f:  # one short write: lines of concurrent calls stay whole
+            f.write(json.dumps({"pid": os.getpid(), "argv": raw_argv, "sleep": delay}) + "\n")
+
+
+def run(raw_argv):
+    started = time.time()
+    ctx = {"only_show_errors": "--only-show-errors" in raw_argv}
+    delay = max(0.0, latency_for(raw_argv))
+    trace(raw_argv, delay)
+    time.sleep(delay)  # before the lock: a kill here changes nothing
+    with StateLock():
+        st = load_state()
+        st["calls"].append(list(raw_argv))
+        # When each call started (before its latency) and ended (its state saved), for tests of overlap and order.
+        core.timeline_entry = {"argv": list(raw_argv), "start": started, "end": None, "pid": os.getpid()}
+        st["timeline"].append(core.timeline_entry)
+        try:
+            match = os.environ.get("AZSIM_FAIL_MATCH")
+            if match and match in " ".join(raw_argv):
+                key = "fail_match:" + match
+                st["counters"][key] = st["counters"].get(key, 0) + 1
+                if st["counters"][key] == int(os.environ.get("AZSIM_FAIL_NTH") or 1):
+                    save_state(st)
+                    sys.stderr.write(os.environ.get("AZSIM_FAIL_STDERR", "ERROR: injected failure") + "\n")
+                    return int(os.environ.get("AZSIM_FAIL_EXIT") or 1)
+            argv = expand_file_args(raw_argv)
+            snapshot = copy.deepcopy(st)
+            words = command_words(argv)
+            spec, rest = resolve_command(st, words, ctx)
+            if "group_help" in spec:
+                save_state(st)
+                sys.stdout.write("Group\n    az {}\n\nSubgroups/Commands:\n{}\n".format(
+                    " ".join(words), "\n".join("    " + s for s in spec["group_help"])))
+                return 0
+            args = rest + argv[len(words):]
+            if "--help" in args or "-h" in args:
+                save_state(st)
+                sys.stdout.write("usage: az {} {}\n".format(spec["path"], usage_of(spec)))
+                return 0
+            a = parse_args(spec, args)
+            fmt = (a["output"] or os.environ.get("AZURE_CORE_OUTPUT") or st["config"].get("core.output")
+                   or "json").lower()
+            if fmt not in OUTPUT_FORMATS:
+                fmt = "json"
+            ctx["only_show_errors"] = bool(a["only_show_errors"])
+            if not spec["no_login"] and not st["logged_in"]:
+                raise AzError("Please run 'az login' to setup account.")
+            if not spec["no_login"] and spec["path"] not in NO_TOKEN and sign_in_expired(st):
+                raise AzError(EXPIRED_SIGN_IN, 1, EXPIRED_SIGN_IN_EXTRA)
+            core.CUR_SUB = find_subscription(a["subscription"]) if a.get("subscription") else st["subscription"]
+            result = spec["handler"](st, a, ctx)
+            if a["query"]:
+                result = apply_query(result, a["query"])
+        except AzError as err:
+            if "snapshot" in locals() and not getattr(err, "keep_changes", False):
+                # keep the record of the call and counters, undo everything else
+                counters, calls, timeline = st["counters"], st["calls"], st["timeline"]
+                st = snapshot
+                st["counters"], st["calls"], st["timeline"] = counters, calls, timeline
+            save_state(st)
+            print_error(err)
+            return err.code
+        save_state(st)
+    garbage = os.environ.get("AZSIM_GARBAGE_MATCH")
+    if garbage and garbage in " ".join(raw_argv):
+        sys.stdout.write("\x1b[33m- Running ..\x1b[0m\n{not json at all <<<\n")
+        return 0
+    sys.stdout.write(render(result, fmt))
+    return 0
+
+
+def main():
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    argv = sys.argv[1:]
+    if argv in (["--help"], ["-h"], []):
+        sys.stdout.write(HELP)
+        return 0
+    if argv == ["--summary"]:
+        with StateLock():
+            sys.stdout.write(summary(load_state()))
+        return 0
+    if argv == ["--reset"]:
+        with StateLock():
+            save_state(fresh_state())
+        sys.stdout.write("az-sim state reset in {}\n".format(home_dir()))
+        return 0
+    try:
+        return run(argv)
+    except BrokenPipeError:
+        return 1

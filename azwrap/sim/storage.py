@@ -1,0 +1,221 @@
+"""`az storage account ...` and `az storage fs ...` (ADLS Gen2 filesystems and their files)."""
+import hashlib
+import os
+import re
+
+from .core import (AzError, F, arm_error, command, confirm, drop_assignments_at, find_group, group_missing,
+                   in_current_subscription, new_guid, norm_location, now_iso, require_account, require_group, warn)
+
+
+NO_CRED_WARNING = ("There are no credentials provided in your command and environment, we will query "
+                   "for account key for your storage account.\nIt is recommended to provide "
+                   "--connection-string, --account-key or --sas-token in your command as credentials.")
+
+
+def account_json(acct):
+    n = acct["name"]
+    return {"id": acct["id"], "name": n, "location": acct["location"], "kind": acct.get("kind", "StorageV2"),
+            "isHnsEnabled": acct["hns"], "creationTime": acct.get("created"),
+            "primaryEndpoints": {"blob": "https://{}.blob.core.windows.net/".format(n),
+                                 "dfs": "https://{}.dfs.core.windows.net/".format(n),
+                                 "file": "https://{}.file.core.windows.net/".format(n),
+                                 "queue": "https://{}.queue.core.windows.net/".format(n),
+                                 "table": "https://{}.table.core.windows.net/".format(n),
+                                 "web": "https://{}.z19.web.core.windows.net/".format(n)},
+            "primaryLocation": acct["location"], "provisioningState": "Succeeded",
+            "resourceGroup": acct["resource_group"], "minimumTlsVersion": "TLS1_0",
+            "sku": {"name": acct.get("sku", "Standard_RAGRS"), "tier": "Standard"},
+            "statusOfPrimary": "available", "tags": {}, "type": "Microsoft.Storage/storageAccounts"}
+
+
+ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9]{3,24}$")
+
+
+def invalid_account_msg(name):
+    return ("{} is not a valid storage account name. Storage account name must be between 3 and 24 "
+            "characters in length and use numbers and lower-case letters only.".format(name))
+
+
+def taken_elsewhere(st, name, rg=None):
+    taken = [t.strip() for t in os.environ.get("AZSIM_TAKEN_ACCOUNTS", "").split(",") if t.strip()]
+    if name in taken:
+        return True
+    acct = st["storage_accounts"].get(name)
+    return acct is not None and (rg is None or acct["resource_group"].lower() != rg.lower())
+
+
+@command("storage account create", [F("--name -n", req=True), F("--resource-group -g", req=True),
+                                    F("--location -l"), F("--sku"), F("--kind"), F("--tags", kind="multi"),
+                                    F("--enable-hierarchical-namespace --hns", kind="tri"),
+                                    F("--access-tier"), F("--https-only", kind="tri"),
+                                    F("--min-tls-version")])
+def cmd_storage_account_create(st, a, ctx):
+    name = a["name"]
+    g = require_group(st, a["resource_group"])
+    if not ACCOUNT_NAME_RE.match(name):
+        raise arm_error("AccountNameInvalid", invalid_account_msg(name))
+    if taken_elsewhere(st, name, g["name"]):
+        raise arm_error("StorageAccountAlreadyTaken", "The storage account named {} is already taken.".format(name))
+    acct = st["storage_accounts"].get(name)
+    if acct is None:  # PUT: re-running on an existing account in the same group just returns it
+        acct = {"name": name, "resource_group": g["name"], "hns": a["enable_hierarchical_namespace"] == "true",
+                "location": norm_location(a["location"] or g["location"]), "kind": a["kind"] or "StorageV2",
+                "sku": a["sku"] or "Standard_RAGRS", "created": now_iso(),
+                "id": "{}/providers/Microsoft.Storage/storageAccounts/{}".format(g["id"], name)}
+        st["storage_accounts"][name] = acct
+    return account_json(acct)
+
+
+@command("storage account show", [F("--name -n", req=True), F("--resource-group -g")])
+def cmd_storage_account_show(st, a, ctx):
+    acct = st["storage_accounts"].get(a["name"])
+    rg = a["resource_group"]
+    if rg is not None:
+        if find_group(st, rg) is None:
+            raise arm_error("ResourceGroupNotFound", "Resource group '{}' could not be found.".format(rg), 3)
+        if acct is None or acct["resource_group"].lower() != rg.lower():
+            raise arm_error("ResourceNotFound", "The Resource 'Microsoft.Storage/storageAccounts/{}' under "
+                            "resource group '{}' was not found. For more details please go to "
+                            "https://aka.ms/ARMResourceNotFoundFix".format(a["name"], rg), 3)
+    elif acct is None:
+        # Without --resource-group a validator looks the group up first: a parse-time error (REFERENCE.md 7).
+        raise AzError("The storage account '{}' was not found in the current subscription.".format(a["name"]), 2)
+    return account_json(acct)
+
+
+@command("storage account check-name", [F("--name -n", req=True)])
+def cmd_storage_account_check_name(st, a, ctx):
+    name = a["name"]
+    if not ACCOUNT_NAME_RE.match(name):
+        return {"message": invalid_account_msg(name), "nameAvailable": False, "reason": "AccountNameInvalid"}
+    if taken_elsewhere(st, name):
+        return {"message": "The storage account named {} is already taken.".format(name),
+                "nameAvailable": False, "reason": "AlreadyExists"}
+    return {"message": None, "nameAvailable": True, "reason": None}
+
+
+@command("storage account delete", [F("--name -n", req=True), F("--resource-group -g"), F("--yes -y", kind="bool")])
+def cmd_storage_account_delete(st, a, ctx):
+    if a["resource_group"] and find_group(st, a["resource_group"]) is None:
+        raise group_missing(a["resource_group"])
+    if not confirm(a):
+        return None
+    acct = st["storage_accounts"].get(a["name"])
+    if acct is None or not in_current_subscription(acct["id"]) or (
+            a["resource_group"] and acct["resource_group"].lower() != a["resource_group"].lower()):
+        return None  # ARM answers a DELETE of a missing resource with 204: az prints nothing
+    del st["storage_accounts"][a["name"]]
+    drop_assignments_at(st, acct["id"])
+    for coll in ("filesystems", "files"):
+        for k in [k for k in st[coll] if k.startswith(a["name"] + "/")]:
+            del st[coll][k]
+
+
+def new_etag():
+    return '"0x8D{}"'.format(os.urandom(6).hex().upper())
+
+
+def storage_response(extra=None):
+    out = {"client_request_id": new_guid(), "date": now_iso(), "etag": new_etag(),
+           "last_modified": now_iso(), "request_id": new_guid(), "version": "2025-01-05"}
+    out.update(extra or {})
+    return out
+
+
+STORAGE_AUTH = [F("--auth-mode", choices=["key", "login"]), F("--account-key"), F("--connection-string"),
+                F("--sas-token")]
+
+
+def storage_account_for(st, a, ctx):
+    if not (a.get("auth_mode") or a.get("account_key") or a.get("connection_string") or a.get("sas_token")):
+        warn(ctx, NO_CRED_WARNING)
+    return require_account(st, a["account_name"])
+
+
+@command("storage fs create", [F("--name -n", req=True), F("--account-name", req=True),
+                               F("--public-access", choices=["file", "filesystem", "off"]),
+                               F("--metadata", kind="multi")] + STORAGE_AUTH)
+def cmd_fs_create(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    key = "{}/{}".format(acct["name"], a["name"])
+    if key in st["filesystems"]:
+        raise AzError("The specified filesystem already exists.\nRequestId:{}\nTime:{}\n"
+                      "ErrorCode:ContainerAlreadyExists (The specified container already exists.)"
+                      .format(new_guid(), now_iso()))
+    st["filesystems"][key] = {"account": acct["name"], "name": a["name"]}
+    return storage_response()
+
+
+@command("storage fs exists", [F("--name -n", req=True), F("--account-name", req=True)] + STORAGE_AUTH)
+def cmd_fs_exists(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    return {"exists": "{}/{}".format(acct["name"], a["name"]) in st["filesystems"]}
+
+
+@command("storage fs show", [F("--name -n", req=True), F("--account-name", req=True)] + STORAGE_AUTH)
+def cmd_fs_show(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    if "{}/{}".format(acct["name"], a["name"]) not in st["filesystems"]:
+        raise AzError("The specified filesystem does not exist.\nErrorCode:FilesystemNotFound", 3)
+    return {"name": a["name"], "metadata": {}, "publicAccess": None, "hasImmutabilityPolicy": False,
+            "hasLegalHold": False, "etag": new_etag(), "lastModified": now_iso()}
+
+
+@command("storage fs delete", [F("--name -n", req=True), F("--account-name", req=True), F("--yes -y", kind="bool")]
+         + STORAGE_AUTH)
+def cmd_fs_delete(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    if not confirm(a):
+        return None
+    key = "{}/{}".format(acct["name"], a["name"])
+    if key not in st["filesystems"]:
+        raise AzError("The specified filesystem does not exist.\nRequestId:{}\nTime:{}\n"
+                      "ErrorCode:FilesystemNotFound".format(new_guid(), now_iso()))
+    del st["filesystems"][key]
+    for k in [k for k in st["files"] if k.startswith(key + "/")]:
+        del st["files"][k]
+
+
+@command("storage fs file upload", [F("--file-system -f", req=True), F("--path -p", req=True),
+                                    F("--source -s", req=True), F("--account-name", req=True),
+                                    F("--overwrite", kind="tri"), F("--content-type"),
+                                    F("--metadata", kind="multi")] + STORAGE_AUTH)
+def cmd_fs_file_upload(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    fs_key = "{}/{}".format(acct["name"], a["file_system"])
+    if fs_key not in st["filesystems"]:
+        raise AzError("The specified filesystem does not exist.\nRequestId:{}\nTime:{}\n"
+                      "ErrorCode:FilesystemNotFound".format(new_guid(), now_iso()))
+    try:
+        with open(a["source"], "rb") as f:
+            data = f.read()
+    except OSError as ex:
+        raise AzError("[Errno {}] {}: '{}'".format(ex.errno, ex.strerror, a["source"]))
+    key = "{}/{}".format(fs_key, a["path"].lstrip("/"))
+    existing = st["files"].get(key)
+    if existing and existing["size"] > 0 and a["overwrite"] != "true":
+        raise AzError("The specified path already exists.\nRequestId:{}\nTime:{}\nErrorCode:PathAlreadyExists"
+                      .format(new_guid(), now_iso()))
+    st["files"][key] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return storage_response({"content_length": len(data)})
+
+
+FILE_FLAGS = [F("--file-system -f", req=True), F("--path -p", req=True), F("--account-name", req=True)]
+
+
+@command("storage fs file exists", FILE_FLAGS + STORAGE_AUTH)
+def cmd_fs_file_exists(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    return {"exists": "{}/{}/{}".format(acct["name"], a["file_system"], a["path"].lstrip("/")) in st["files"]}
+
+
+@command("storage fs file delete", FILE_FLAGS + [F("--yes -y", kind="bool")] + STORAGE_AUTH)
+def cmd_fs_file_delete(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    if not confirm(a):
+        return None
+    key = "{}/{}/{}".format(acct["name"], a["file_system"], a["path"].lstrip("/"))
+    if key not in st["files"]:
+        raise AzError("The specified path does not exist.\nRequestId:{}\nTime:{}\nErrorCode:PathNotFound"
+                      .format(new_guid(), now_iso()))
+    del st["files"][key]
