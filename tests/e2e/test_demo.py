@@ -19,7 +19,7 @@ def test_the_wheel_carries_the_simulator_and_its_demo_runs_outside_the_repositor
     names = zipfile.ZipFile(wheel).namelist()
     simulator = {f"azwrap/sim/{module.name}" for module in (REPO / "azwrap" / "sim").glob("*.py")}
     assert "azwrap/sim/__init__.py" in simulator  # so that the check below is not vacuous
-    assert simulator | {"azwrap/demo-input.csv", "azwrap/demo.py"} <= set(names)
+    assert simulator | {"azwrap/demo-input.csv", "azwrap/cli/demo.py"} <= set(names)
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "azwrap-sim = azwrap.sim:main" in entry_points
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
