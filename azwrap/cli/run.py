@@ -78,7 +78,6 @@ class Context:
     skip_doctor: bool = True
     retry_timeout: float = 300.0
     view: object = None
-    doing: str | None = None  # the step under way, for an interrupt's message
     applying: object = None  # core.apply.Apply, once the plan runs
 
     @property
@@ -87,7 +86,7 @@ class Context:
 
     def where(self) -> str:
         step = self.applying.current_step if self.applying is not None else None
-        return step or self.doing or "start-up"
+        return step or (self.session.doing if self.session else None) or "start-up"
 
 
 # How apply waits (the tests give it a fake clock).
@@ -156,7 +155,7 @@ def run_steps(context: Context, jobs: int = 1) -> None:
     does, and apply."""
     session, scope = context.session, context.scope
     if scope == ("login",):
-        context.doing = "login"
+        session.doing = "login"
         session.login()
         return
     flow.precheck(session, scope, context.flow)  # refusals that need no az call come first
@@ -164,7 +163,6 @@ def run_steps(context: Context, jobs: int = 1) -> None:
         # A principal created while the state cannot be saved would be lost with its secret.
         state_file.check_writable(session.state_path, session.state)
         secrets.check_usable(session.secret_store)
-    context.doing = "refresh"
     the_plan = flow.prepare(session, scope, context.flow)
     for note in the_plan.notes:
         session.echo(f"azwrap: {note}")
@@ -174,8 +172,10 @@ def run_steps(context: Context, jobs: int = 1) -> None:
     if not context.skip_doctor:
         _doctor_before_all(session, the_plan)
     started = time.monotonic()
-    context.applying = flow.apply(session, the_plan, context.flow, retry_timeout=context.retry_timeout,
-                                  first_retry_delay=retry_delay(), sleep=SLEEP, clock=CLOCK)  # fmt: skip
+    context.applying = flow.applier(session, the_plan, retry_timeout=context.retry_timeout,
+                                    first_retry_delay=retry_delay(), sleep=SLEEP, clock=CLOCK)  # fmt: skip
+    session.doing = None
+    flow.apply(context.applying, context.flow)
     if len(scope) > 1:
         context.view.summary(summary_lines(context.applying.timings, time.monotonic() - started, jobs))
         _tell_env(session)
@@ -184,6 +184,7 @@ def run_steps(context: Context, jobs: int = 1) -> None:
 def _doctor_before_all(session: Session, the_plan) -> None:
     """doctor's checks of what the plan will do (none of those that matter only before a creation, when
     it creates nothing)."""
+    session.doing = "doctor"
     session.echo("doctor: read-only checks before any change")
     # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
     checks = doctor.run(session, doctor.Check("az", doctor.OK, session.runner.az), secret_expiry=False, plan=the_plan)

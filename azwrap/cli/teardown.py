@@ -39,7 +39,7 @@ def _destroy(context: Context, yes: bool, what_if: bool) -> None:
     """Delete what azwrap made for this setup: list, confirm, then delete in reverse dependency order."""
     setup = context.session
     setup.check_subscription()
-    context.doing = "destroy"
+    setup.doing = "destroy"
     plan_ = teardown.plan(setup.state, setup.settings, setup.subscription_id)
     for line in teardown.describe(plan_):
         click.echo(line, err=True)

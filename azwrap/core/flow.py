@@ -43,19 +43,25 @@ def precheck(session: Session, scope: tuple[str, ...], options: Options) -> None
 def prepare(session: Session, scope: tuple[str, ...], options: Options) -> planner.Plan:
     """Signed in (az login when `all` runs and az is not), to the setup's subscription; then refresh
     and the plan."""
+    session.doing = "login"
     if "login" in scope:
         session.sign_in()
     if set(scope) - set(LOCAL_STEPS):
         session.check_subscription()
+    session.doing = "refresh"
     token = bool(set(scope) - set(LOCAL_STEPS))
     snapshot = refresh.snapshot(session.runner, inputs(session, scope, options), options.jobs, token=token)
     return planner.make(inputs(session, scope, options, snapshot))
 
 
-def apply(session: Session, the_plan: planner.Plan, options: Options, **timing) -> Apply:
+def applier(session: Session, the_plan: planner.Plan, **timing) -> Apply:
+    return Apply(session, the_plan, first_retry_delay=timing.pop("first_retry_delay", FIRST_RETRY_DELAY), **timing)
+
+
+def apply(applying: Apply, options: Options) -> None:
     """Carry out the plan; then finish what an interrupted rotation left (`all` only)."""
-    applying = Apply(session, the_plan, first_retry_delay=timing.pop("first_retry_delay", FIRST_RETRY_DELAY), **timing)
     applying.run(options.jobs)
-    if len(the_plan.steps) > 1 and session.state.get(lifecycle.ROTATION):
+    session = applying.session
+    if len(applying.plan.steps) > 1 and session.state.get(lifecycle.ROTATION):
+        session.doing = "rotate"
         finish_rotation(session)
-    return applying

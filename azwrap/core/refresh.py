@@ -76,7 +76,8 @@ def _check_token(runner) -> None:
         runner.run(STEP, list(az.access_token_expiry()), capture=True, probe=True)
     except AzFailed as error:
         said = next((line for line in error.stderr_tail if line.startswith("ERROR")), "") or error.reason
-        raise Refused(f"the sign-in no longer works ({said or f'exit {error.exit_code}'}): run `azwrap login`") from None
+        raise Refused(f"the sign-in no longer works ({said or f'exit {error.exit_code}'}); nothing was changed. "
+                      "Sign in again: run `azwrap login`") from None
 
 
 def _probes(runner, wheres: list[Where], found: dict, extensions: bool) -> list[tuple[str, tuple, Callable]]:

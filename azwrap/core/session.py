@@ -39,6 +39,7 @@ class Session:
         self.account: dict | bool | None = None  # `az account show` JSON; False: not signed in
         self.signed_in_here = False  # this command ran `az login`
         self._subscription_checked = False
+        self.doing: str | None = None  # what runs now, outside a step (login, refresh, doctor): for an interrupt
 
     @property
     def state(self) -> dict:
