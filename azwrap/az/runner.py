@@ -162,10 +162,16 @@ class Runner:
         return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
-            probe: bool = False):
+            probe: bool = False, subscription: str | None = None, warnings: list | None = None):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
         (None: not found, if that is ok). `probe`: a read-only call of azwrap's own, not the book's (the call
-        log says which; a probe's answer serves until a call that is not one)."""
+        log says which; a probe's answer serves until a call that is not one). `subscription` pins this
+        call to one (else the runner's); `warnings` receives az's stderr lines of a call that succeeded."""
+        if subscription or warnings is not None:
+            with self._lock:
+                self._answers.clear()
+            return self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe,
+                             subscription=subscription, warnings=warnings)  # fmt: skip
         if not (probe and capture):
             with self._lock:
                 self._answers.clear()  # this call may change what a probe would find
@@ -180,8 +186,9 @@ class Runner:
             self._answers[key] = answer
         return answer
 
-    def _run(self, step: str, args: list, *, capture: bool, not_found_ok: bool, shape: type, probe: bool):
-        args = with_subscription(tuple(args), self.subscription)
+    def _run(self, step: str, args: list, *, capture: bool, not_found_ok: bool, shape: type, probe: bool,
+             subscription: str | None = None, warnings: list | None = None):
+        args = with_subscription(tuple(args), subscription or self.subscription)
         with Handover() as handover, self.around_call():
             argv = [self.az, *(self._arg(arg, handover) for arg in args)]
             for value in argv[1:]:
@@ -227,6 +234,8 @@ class Runner:
             raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {_SHAPES.get(shape, shape)}")
         for line in stderr_lines:
             self.events(Line(step, line))
+        if warnings is not None:
+            warnings.extend(stderr_lines)
         return parsed
 
     def _arg(self, arg, handover: Handover) -> str:
