@@ -77,6 +77,7 @@ class Context:
     output_format: str = "text"
     skip_doctor: bool = True
     retry_timeout: float = 300.0
+    first_retry_delay: float = 2.0  # AZWRAP_RETRY_DELAY, read before any az call (bad input: exit 2 first)
     view: object = None
     doing: str | None = None  # the step under way, for an interrupt's message
     applying: object = None  # core.apply.Apply, once the plan runs
@@ -107,7 +108,8 @@ def run_az(steps, action):
                                keep_old_sp=options.pop("keep_old_sp", False), jobs=options.get("jobs", 1) or 1)  # fmt: skip
         context = Context(list(steps), None, flow_options, what_if=options.pop("dry_run", False),
                           output_format=options.pop("output_format", "text"),
-                          skip_doctor=options.pop("skip_doctor", True), retry_timeout=options.pop("retry_timeout", 300))
+                          skip_doctor=options.pop("skip_doctor", True), retry_timeout=options.pop("retry_timeout", 300),
+                          first_retry_delay=retry_delay())
         secret_store = secrets.resolve(options.pop("secret_store"))
         extra = {name: options.pop(name) for name in list(options) if name not in NAMES}
         settings = settings_for(options, uses, state_path)
@@ -175,7 +177,7 @@ def run_steps(context: Context, jobs: int = 1) -> None:
         _doctor_before_all(session, the_plan)
     started = time.monotonic()
     context.applying = flow.apply(session, the_plan, context.flow, retry_timeout=context.retry_timeout,
-                                  first_retry_delay=retry_delay(), sleep=SLEEP, clock=CLOCK)  # fmt: skip
+                                  first_retry_delay=context.first_retry_delay, sleep=SLEEP, clock=CLOCK)  # fmt: skip
     if len(scope) > 1:
         context.view.summary(summary_lines(context.applying.timings, time.monotonic() - started, jobs))
         _tell_env(session)
