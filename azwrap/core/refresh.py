@@ -112,7 +112,11 @@ def _probes(runner, wheres: list[Where], found: dict, extensions: bool) -> list[
 
 def _extensions(runner) -> frozenset:
     versions = runner.run(STEP, list(az.version()), capture=True, shape=dict, probe=True)
-    return frozenset((versions.get("extensions") or {}).keys())
+    extensions = versions.get("extensions") or {}
+    if not isinstance(extensions, dict):
+        raise AzFailed(STEP, az.line(az.version()), 0, [], reason="az printed JSON that is not as az version prints "
+                       "it (its extensions are not an object)")  # fmt: skip
+    return frozenset(extensions)
 
 
 def _groups(runner, names: list[str]) -> dict:
