@@ -7,7 +7,7 @@ import pytest
 
 from azwrap.store import state as state_module
 
-from .conftest import ACC_ID, ACCOUNT, BOOK, SECRET, SP, seed_state, step_record
+from .conftest import ACC_ID, ACCOUNT, BOOK, FRESH_STEP, SECRET, SP, TOKEN_EXPIRY, absent, seed_state, step_record
 
 
 def test_a_state_that_cannot_be_written_stops_sp_before_any_az_call(fake, cli, workdir, monkeypatch):
@@ -42,13 +42,14 @@ def test_a_save_failing_right_after_create_for_rbac_names_the_principal_and_its_
     monkeypatch.setattr(state_module, "save", save_fails_once_created)
     seed_state(workdir, done=["storage"])
     fake.logged_in()
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
     fake.on(BOOK[9][1])
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 2, result.output
     assert f"The service principal {SP['appId']} was created but could not be recorded" in result.stderr
     assert f"az ad app delete --id {SP['appId']}" in result.stderr
     assert SECRET not in result.output
-    assert fake.calls() == [["account", "show"], BOOK[9][1]]  # nothing after it
+    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY, BOOK[9][1]]  # nothing after it
 
 
 @pytest.mark.parametrize("outputs", [
@@ -141,7 +142,8 @@ def test_on_windows_the_secret_is_a_private_file_removed_after_the_call(fake, cl
         "version": 1, "steps": {"sp": {"settings": {"account": ACCOUNT}}, **step_record("extension", "workspace", "storage")},
         "outputs": {"sp": {k: SP[k] for k in ("appId", "password", "tenant")}, "acc": {"id": ACC_ID}}}))
     fake.logged_in()
-    fake.on(["ml", "datastore", "list", "--workspace-name", "aml", "--resource-group", "aml-rg"], stdout="[]")
+    for args in FRESH_STEP["datastore"]:  # no datastore there yet
+        fake.on(args, **absent(args))
     result = cli("datastore", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
     assert fake.secret_file_kinds == ["file"] and fake.secret_file_modes == [0o600]
