@@ -174,7 +174,7 @@ def run_steps(context: Context, jobs: int = 1) -> None:
         _tell_what_if(context, the_plan)
         return
     if not context.skip_doctor:
-        _doctor_before_all(session, the_plan)
+        _doctor_before_all(session, the_plan, context.flow.force)
     started = time.monotonic()
     context.applying = flow.apply(session, the_plan, context.flow, retry_timeout=context.retry_timeout,
                                   first_retry_delay=context.first_retry_delay, sleep=SLEEP, clock=CLOCK)  # fmt: skip
@@ -183,12 +183,13 @@ def run_steps(context: Context, jobs: int = 1) -> None:
         _tell_env(session)
 
 
-def _doctor_before_all(session: Session, the_plan) -> None:
+def _doctor_before_all(session: Session, the_plan, force: frozenset) -> None:
     """doctor's checks of what the plan will do (none of those that matter only before a creation, when
     it creates nothing)."""
     session.echo("doctor: read-only checks before any change")
     # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
-    checks = doctor.run(session, doctor.Check("az", doctor.OK, session.runner.az), secret_expiry=False, plan=the_plan)
+    checks = doctor.run(session, doctor.Check("az", doctor.OK, session.runner.az), secret_expiry=False, plan=the_plan,
+                        force=force)  # fmt: skip
     for line in doctor.lines(checks):
         session.echo(session.runner.redact(line))
     blocking = doctor.failed(checks)
