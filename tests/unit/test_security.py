@@ -67,6 +67,32 @@ def test_damaged_principal_or_ids_exit_2_naming_the_field(command, outputs, fake
     assert fake.calls() == []
 
 
+@pytest.mark.parametrize("retired", [
+    ["not-a-guid"],
+    [{"appId": SP["appId"], "assignments": ["--scope"], "gone": False}],  # passed to az as --ids
+    [{"appId": SP["appId"], "assignments": [ACC_ID], "gone": False}],  # an account, not a role assignment
+    [{"appId": "x", "assignments": []}],
+])  # fmt: skip
+def test_a_damaged_principal_to_delete_exits_2_naming_the_field(retired, fake, cli, workdir):
+    seed_state(workdir, done=["storage"], sp=True)
+    path = workdir / ".azwrap" / "state.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "retired_sp": retired}))
+    result = cli("sp")
+    assert result.exit_code == 2, result.output
+    assert "is damaged (retired_sp: " in result.stderr
+    assert fake.calls() == []
+
+
+def test_a_principal_to_delete_is_read_by_appid_or_with_its_role_assignments(fake, cli, workdir):
+    seed_state(workdir, sp=True)
+    path = workdir / ".azwrap" / "state.json"
+    role_id = ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    for retired in (["0a0a0a0a-1111-2222-3333-444455556666"],
+                    [{"appId": "0a0a0a0a-1111-2222-3333-444455556666", "assignments": [role_id], "gone": False}]):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "retired_sp": retired}))
+        assert cli("status").exit_code == 0
+
+
 def test_a_state_file_of_another_user_exits_2(fake, cli, workdir):
     (workdir / ".azwrap").mkdir(mode=0o700)
     path = workdir / ".azwrap" / "state.json"
