@@ -13,10 +13,10 @@ from pytest_subprocess.fake_popen import FakePopen
 
 from azwrap.book.steps import BY_NAME
 
-from .conftest import (ACC_ID, ACCOUNT, AML_ID, ARM, ARM_IDS, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FRESH_STEP,
-                       FS_EXISTS, GROUP_LIST, MY_ROLES, NAME_AVAILABLE, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW,
-                       TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, group, normalised, refresh_probes,
-                       resources_show, seed_state, succeeded)
+from .conftest import (ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
+                       MY_ROLES, NAME_AVAILABLE, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY,
+                       VERSION_CALL, absent, group, normalised, refresh_probes, resources_show, seed_state,
+                       succeeded)  # fmt: skip
 
 ACCOUNT_SHOW = ["account", "show"]
 
@@ -68,7 +68,8 @@ def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, c
     fake.on(SP_SHOW, stdout=json.dumps({"appId": SP["appId"]}))
     ids = [AML_ID, COMPUTE_ID, ACC_ID, other_id, DATASTORE_ID]
     fake.on(resources_show(*ids), **NOT_FOUND)
-    for resource_id, found in zip(ids, [ARM["workspace"], ARM["compute"], ARM["account"], None, ARM["datastore"]]):
+    for resource_id, found in zip(ids, [ARM["workspace"], ARM["compute"], ARM["account"], None, ARM["datastore"]],
+                                  strict=True):
         fake.on(resources_show(resource_id), **(NOT_FOUND if found is None else {"stdout": json.dumps(found)}))
     fake.on(ROLES_OF_SP, stdout=json.dumps(ROLES))
     fake.on(FILE_EXISTS, stdout='{"exists": true}')  # (the new account's filesystem: not asked, its account is not there)

@@ -62,7 +62,7 @@ def register_v2(fake, spy):
     """A fresh `all --ml-cli v2`: the refresh finding nothing, then the v2 sequence."""
     for args in FRESH_ALL:
         fake.on(args, **absent(args))
-    for index, (step, args) in enumerate(V2_BOOK):
+    for step, args in V2_BOOK:
         if step == "login":
             continue
         if ANY in args:
