@@ -125,7 +125,7 @@ class Apply:
             record.forget_principal(session)
         elif step.step == "sp" and "sp" in session.outputs and not _creates_principal(step):
             session.echo(f"sp: reusing the service principal {session.outputs['sp']['appId']} recorded in {session.state_path}")
-        for key, what in step.found:
+        for _, what in step.found:
             session.echo(f"{step.step}: {what} exists already, not created again")
         for action in step.actions:
             self._act(step, action)

@@ -156,7 +156,7 @@ def _arm_show(runner, ids: list[str]) -> dict:
     items = answer if isinstance(answer, list) else [answer]  # one id: an object
     if len(items) != len(ids) or not all(isinstance(item, dict) for item in items):
         raise AzFailed(STEP, az.line(az.resources_show(ids)), 0, [], reason="az printed other JSON than one object per id")
-    return dict(zip(ids, items))
+    return dict(zip(ids, items, strict=True))
 
 
 def _assignments(runner, app_ids: list[str]) -> dict:
