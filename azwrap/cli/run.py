@@ -77,6 +77,7 @@ class Context:
     output_format: str = "text"
     skip_doctor: bool = True
     retry_timeout: float = 300.0
+    first_retry_delay: float = 2.0  # AZWRAP_RETRY_DELAY, read before any az call (bad input: exit 2 first)
     view: object = None
     applying: object = None  # core.apply.Apply, once the plan runs
 
@@ -106,7 +107,8 @@ def run_az(steps, action):
                                keep_old_sp=options.pop("keep_old_sp", False), jobs=options.get("jobs", 1) or 1)  # fmt: skip
         context = Context(list(steps), None, flow_options, what_if=options.pop("dry_run", False),
                           output_format=options.pop("output_format", "text"),
-                          skip_doctor=options.pop("skip_doctor", True), retry_timeout=options.pop("retry_timeout", 300))
+                          skip_doctor=options.pop("skip_doctor", True), retry_timeout=options.pop("retry_timeout", 300),
+                          first_retry_delay=retry_delay())
         secret_store = secrets.resolve(options.pop("secret_store"))
         extra = {name: options.pop(name) for name in list(options) if name not in NAMES}
         settings = settings_for(options, uses, state_path)
@@ -170,10 +172,10 @@ def run_steps(context: Context, jobs: int = 1) -> None:
         _tell_what_if(context, the_plan)
         return
     if not context.skip_doctor:
-        _doctor_before_all(session, the_plan)
+        _doctor_before_all(session, the_plan, context.flow.force)
     started = time.monotonic()
     context.applying = flow.applier(session, the_plan, retry_timeout=context.retry_timeout,
-                                    first_retry_delay=retry_delay(), sleep=SLEEP, clock=CLOCK)  # fmt: skip
+                                    first_retry_delay=context.first_retry_delay, sleep=SLEEP, clock=CLOCK)  # fmt: skip
     session.doing = None
     flow.apply(context.applying, context.flow)
     if len(scope) > 1:
@@ -181,13 +183,14 @@ def run_steps(context: Context, jobs: int = 1) -> None:
         _tell_env(session)
 
 
-def _doctor_before_all(session: Session, the_plan) -> None:
+def _doctor_before_all(session: Session, the_plan, force: frozenset) -> None:
     """doctor's checks of what the plan will do (none of those that matter only before a creation, when
     it creates nothing)."""
     session.doing = "doctor"
     session.echo("doctor: read-only checks before any change")
     # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
-    checks = doctor.run(session, doctor.Check("az", doctor.OK, session.runner.az), secret_expiry=False, plan=the_plan)
+    checks = doctor.run(session, doctor.Check("az", doctor.OK, session.runner.az), secret_expiry=False, plan=the_plan,
+                        force=force)  # fmt: skip
     for line in doctor.lines(checks):
         session.echo(session.runner.redact(line))
     blocking = doctor.failed(checks)

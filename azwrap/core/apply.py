@@ -125,7 +125,7 @@ class Apply:
             record.forget_principal(session)
         elif step.step == "sp" and "sp" in session.outputs and not _creates_principal(step):
             session.echo(f"sp: reusing the service principal {session.outputs['sp']['appId']} recorded in {session.state_path}")
-        for key, what in step.found:
+        for _, what in step.found:
             session.echo(f"{step.step}: {what} exists already, not created again")
         for action in step.actions:
             self._act(step, action)
@@ -152,7 +152,8 @@ class Apply:
             record.capture(session, step.step, invocation.capture, result, session.runner.display(invocation.template()))
             if invocation.capture == "sp":
                 for entry in step.retire:  # deleted at the end of this step, or by the next run
-                    lifecycle.retire(session.state, entry)
+                    if entry.get("assignments") or not entry.get("gone"):  # else nothing is left to delete
+                        lifecycle.retire(session.state, entry)
                 session.save()
         if invocation.makes:
             assignment = result.get("id") if invocation.makes in resources.ROLE_KEYS and result else None
@@ -161,6 +162,9 @@ class Apply:
             lifecycle.retired_deleted(session.state, retired["appId"])
             session.save()
             session.echo(f"sp: deleted the replaced service principal {retired['appId']} (az ad app delete)")
+        elif retired and retired.get("gone"):  # a principal deleted behind azwrap's back: only its roles were left
+            lifecycle.retired_deleted(session.state, retired["appId"])
+            session.save()
 
     def call(self, action: Action):
         """Run one action's az call, retrying while az's answer says a wait will help."""

@@ -113,7 +113,11 @@ def _probes(runner, wheres: list[Where], found: dict, extensions: bool) -> list[
 
 def _extensions(runner) -> frozenset:
     versions = runner.run(STEP, list(az.version()), capture=True, shape=dict, probe=True)
-    return frozenset((versions.get("extensions") or {}).keys())
+    extensions = versions.get("extensions") or {}
+    if not isinstance(extensions, dict):
+        raise AzFailed(STEP, az.line(az.version()), 0, [], reason="az printed JSON that is not as az version prints "
+                       "it (its extensions are not an object)")  # fmt: skip
+    return frozenset(extensions)
 
 
 def _groups(runner, names: list[str]) -> dict:
@@ -153,7 +157,7 @@ def _arm_show(runner, ids: list[str]) -> dict:
     items = answer if isinstance(answer, list) else [answer]  # one id: an object
     if len(items) != len(ids) or not all(isinstance(item, dict) for item in items):
         raise AzFailed(STEP, az.line(az.resources_show(ids)), 0, [], reason="az printed other JSON than one object per id")
-    return dict(zip(ids, items))
+    return dict(zip(ids, items, strict=True))
 
 
 def _assignments(runner, app_ids: list[str]) -> dict:

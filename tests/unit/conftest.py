@@ -290,7 +290,7 @@ def expected(steps=None, *, login=False, probes=True, until=14) -> list[list]:
     calls = [["account", "show"]] if steps is not None and set(steps) - {"login", "extension"} else []
     if probes and steps is not None:
         calls += [args for step in steps if step != "login" for args in FRESH_STEP[step]]
-    for index, (step, args) in enumerate(BOOK[: until + 1]):
+    for step, args in BOOK[: until + 1]:
         if (steps is None and (login or step != "login")) or (steps and step in steps):
             calls.append(args)
     return calls
