@@ -65,7 +65,18 @@ class FileArg:
         return self.name
 
 
-Args = tuple  # of str | Ref | Concat | FileArg: argv after "az"
+@dataclass(frozen=True)
+class NewId:
+    """A value made up when the call runs, unique to it: the tag that tells a group azwrap created from
+    one of the same name made later (a copy of an old state must not match it)."""
+
+    key: str  # the resource it identifies
+
+    def __str__(self) -> str:
+        return "$new.id"
+
+
+Args = tuple  # of str | Ref | Concat | FileArg | NewId: argv after "az"
 
 
 def refs_in(arg) -> list[Ref]:
@@ -99,6 +110,11 @@ class Invocation:
     retry_replication: bool = False
     makes: str | None = None  # the resource it creates (resources.py), recorded as azwrap's
     before: bool = False  # runs only to make way for the next invocation (a stale datastore's detach)
+    # azwrap's own call, not the book's (not in generated scripts): it runs only after the creation of
+    # `follows` ran, and its answer gives the identity of `identifies`.
+    own: bool = False
+    follows: str | None = None
+    identifies: str | None = None
 
     @property
     def refs(self) -> list[Ref]:
@@ -204,6 +220,15 @@ def compute_id(subscription_id: str, s: Settings) -> str:
 
 def storage_account_id(subscription_id: str, s: Settings) -> str:
     return f"{group_id(subscription_id, s.adls_group)}/providers/Microsoft.Storage/storageAccounts/{s.account}"
+
+
+IDENTITY_TAG = "azwrap-id"  # the tag azwrap puts on a resource group it creates
+
+
+def tag_group(subscription_id: str, group: str, key: str) -> Args:
+    """A tag merged into the group's, in a call of its own (the book's `group create` keeps its argv)."""
+    return ("tag", "update", "--resource-id", group_id(subscription_id, group), "--operation", "Merge",
+            "--tags", Concat((f"{IDENTITY_TAG}=", NewId(key))))  # fmt: skip
 
 
 def group_list() -> Args:
