@@ -121,6 +121,9 @@ def token_cache_locked(stderr_lines: list[str]) -> bool:
     return bool(TOKEN_CACHE_LOCKED.search(text)) and any(error in text for error in TOKEN_CACHE_LOCK_ERRORS)
 
 
+_NOT_ASKED = object()
+
+
 class Runner:
     """Runs az calls for the steps: reports each as events, parses JSON, raises AzFailed.
 
@@ -159,25 +162,33 @@ class Runner:
         return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
-            probe: bool = False):
+            probe: bool = False, subscription: str | None = None, warnings: list | None = None):
         """Run `az *args`; with capture, return the JSON it printed, which must be of `shape`
         (None: not found, if that is ok). `probe`: a read-only call of azwrap's own, not the book's (the call
-        log says which; WhatIf runs only these; a probe's answer serves until a call that is not one)."""
+        log says which; a probe's answer serves until a call that is not one). `subscription` pins this
+        call to one (else the runner's); `warnings` receives az's stderr lines of a call that succeeded."""
+        if subscription or warnings is not None:
+            with self._lock:
+                self._answers.clear()
+            return self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe,
+                             subscription=subscription, warnings=warnings)  # fmt: skip
         if not (probe and capture):
             with self._lock:
                 self._answers.clear()  # this call may change what a probe would find
             return self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
-        key = (tuple(map(str, args)), not_found_ok, shape)
+        key = (tuple(map(str, args)), not_found_ok)
         with self._lock:
-            if key in self._answers:
-                return self._answers[key]
+            cached = self._answers.get(key, _NOT_ASKED)
+        if cached is not _NOT_ASKED and (cached is None or isinstance(cached, shape)):
+            return cached
         answer = self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
         with self._lock:
             self._answers[key] = answer
         return answer
 
-    def _run(self, step: str, args: list, *, capture: bool, not_found_ok: bool, shape: type, probe: bool):
-        args = with_subscription(tuple(args), self.subscription)
+    def _run(self, step: str, args: list, *, capture: bool, not_found_ok: bool, shape: type, probe: bool,
+             subscription: str | None = None, warnings: list | None = None):
+        args = with_subscription(tuple(args), subscription or self.subscription)
         with Handover() as handover, self.around_call():
             argv = [self.az, *(self._arg(arg, handover) for arg in args)]
             for value in argv[1:]:
@@ -223,6 +234,8 @@ class Runner:
             raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {_SHAPES.get(shape, shape)}")
         for line in stderr_lines:
             self.events(Line(step, line))
+        if warnings is not None:
+            warnings.extend(stderr_lines)
         return parsed
 
     def _arg(self, arg, handover: Handover) -> str:
@@ -336,47 +349,3 @@ def _secrets_in(data) -> list[str]:
         else:
             found += _secrets_in(value)
     return found
-
-
-class WhatIf(Runner):
-    """`azwrap all --what-if`: the probes run (read-only); every other call is listed, not run (the book's
-    invocations, reads among them, and any delete)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.would_run: list[tuple[str, str]] = []  # (step, command as displayed)
-
-    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
-            probe: bool = False):
-        if probe:
-            return super().run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
-        shown = [self.az, *(_shown(arg) for arg in with_subscription(tuple(args), self.subscription))]
-        command = self.display(shown)
-        self.would_run.append((step, command))
-        self.echo(f"what-if: would run: {command}")
-        return _Unknown(command) if capture else None
-
-
-def _shown(arg) -> str:
-    """An argument as the what-if list shows it: secrets as their placeholder, files by name."""
-    if isinstance(arg, Secret):
-        return "***"
-    if isinstance(arg, Joined):
-        return "".join(_shown(part) for part in arg.parts)
-    if isinstance(arg, PrivateFile):
-        return arg.name
-    return str(arg)
-
-
-class _Unknown(dict):
-    """The JSON a call that did not run would print: every field is `<from az ...>`."""
-
-    def __init__(self, command: str):
-        super().__init__()
-        self.command = command
-
-    def get(self, key, default=None):
-        return f"<{key} from {self.command.split(' --')[0]}>"
-
-    def __getitem__(self, key):
-        return self.get(key)

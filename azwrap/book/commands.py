@@ -79,12 +79,12 @@ def refs_in(arg) -> list[Ref]:
 
 @dataclass(frozen=True)
 class Guard:
-    """A read-only probe run before a command that is not idempotent: skip it when done already."""
+    """What decides, from the live state refresh found, whether a command that is not idempotent is
+    done already (the plan reads it; no az call of its own)."""
 
-    probe: Args
-    exists: Callable[[object], bool]  # the probe's JSON (None: not found, exit 3) -> already there?
+    key: str  # the resource (resources.py) whose live JSON decides, or "extension" (the installed names)
     what: str  # e.g. "filesystem fs1"
-    shape: type = dict  # what the probe's JSON must be
+    skip: Callable[[object], bool]  # that JSON (None: not there) -> already done? (raises Refused: cannot go on)
 
 
 @dataclass(frozen=True)
@@ -200,6 +200,21 @@ def workspace_id(subscription_id: str, s: Settings) -> str:
 
 def compute_id(subscription_id: str, s: Settings) -> str:
     return f"{workspace_id(subscription_id, s)}/computes/{s.compute}"
+
+
+def storage_account_id(subscription_id: str, s: Settings) -> str:
+    return f"{group_id(subscription_id, s.adls_group)}/providers/Microsoft.Storage/storageAccounts/{s.account}"
+
+
+def group_list() -> Args:
+    """Every resource group of the subscription, with its location and tags: one call for both groups."""
+    return ("group", "list")
+
+
+def resources_show(resource_ids: list[str]) -> Args:
+    """Several resources in one call: a list in the order given (one id: an object); any missing one
+    fails the whole call with exit 3 and prints nothing (azure-cli's resource `show_resource`)."""
+    return ("resource", "show", "--ids", *resource_ids)
 
 
 def group_exists(name: str) -> Args:
@@ -320,6 +335,7 @@ def ad_app_credential_list(app_id: str) -> Args:
 
 
 def role_assignment_list_for(app_id: str) -> Args:
+    # Without --all (or --scope), az lists only the assignments made at the subscription's level.
     return ("role", "assignment", "list", "--assignee", app_id, "--all")
 
 

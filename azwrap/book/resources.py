@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import commands as az
-from . import ml
-from .commands import Args
 from .settings import Settings
 
 
@@ -62,28 +60,22 @@ def container(key: str) -> str | None:
     return key
 
 
-@dataclass(frozen=True)
-class Probe:
-    """A read-only az call and how to read its answer (None: az said not found, exit 3)."""
-
-    args: Args
-    present: Callable[[object], bool]
-    shape: type = dict
+ROLE_NAMES = {"storage_role": "Storage Blob Data Contributor", "workspace_role": "Contributor"}
+ROLE_SCOPES = {"storage_role": "acc", "workspace_role": "aml"}  # the captured JSON whose id is the scope
+ARM_KEYS = ("workspace", "compute", "datastore", "account")  # seen with `az resource show --ids`
 
 
-def _found(answer) -> bool:
-    return answer is not None
-
-
-def _exists_field(answer) -> bool:
-    return bool(answer and answer.get("exists"))
-
-
-def _listed(assignment_id: str | None, role: str):
-    def present(assignments) -> bool:
-        return any(isinstance(a, dict) and (a.get("id") == assignment_id if assignment_id else a.get("roleDefinitionName") == role)
-                   for a in assignments or [])  # fmt: skip
-    return present
+def arm_id(key: str, s: Settings, subscription_id: str) -> str:
+    """The ARM id of resource key as named by settings s (az resource show takes it)."""
+    if key == "workspace":
+        return az.workspace_id(subscription_id, s)
+    if key == "compute":
+        return az.compute_id(subscription_id, s)
+    if key == "datastore":
+        return f"{az.workspace_id(subscription_id, s)}/datastores/{s.datastore}"
+    if key == "account":
+        return az.storage_account_id(subscription_id, s)
+    raise KeyError(key)
 
 
 def datastore_entry(datastores, name: str) -> dict | None:
@@ -92,34 +84,7 @@ def datastore_entry(datastores, name: str) -> dict | None:
 
 
 def datastore_client(datastore: dict) -> str | None:
-    """The client id a datastore authenticates with (v1: clientId, v2: credentials.client_id)."""
-    return datastore.get("clientId") or (datastore.get("credentials") or {}).get("client_id")
-
-
-def probe(key: str, s: Settings, subscription_id: str, outputs: dict, record: dict | None) -> Probe | None:
-    """How to see that resource `key` (named by settings s) is still there; None when it cannot be told."""
-    record = record or {}
-    sp = outputs.get("sp", {})
-    if key in GROUP_KEYS:
-        return Probe(az.group_exists(getattr(s, key)), lambda answer: answer is True, bool)
-    if key == "workspace":
-        return Probe(az.resource_show(az.workspace_id(subscription_id, s)), _found)
-    if key == "compute":
-        return Probe(az.resource_show(az.compute_id(subscription_id, s)), _found)
-    if key == "account":
-        return Probe(az.storage_account_show_in_group(s), _found)
-    if key == "filesystem":
-        return Probe(az.storage_fs_exists(s), _exists_field)
-    if key == "upload":
-        return Probe(az.storage_fs_file_exists(s), _exists_field)
-    if key == "sp":
-        return Probe(az.ad_sp_show(sp["appId"]), _found) if sp.get("appId") else None
-    if key == "datastore":
-        return Probe(ml.datastore_list(s), lambda answer: datastore_entry(answer, s.datastore) is not None, list)
-    if key in ROLE_KEYS:
-        scope = outputs.get("acc" if key == "storage_role" else "aml", {}).get("id")
-        role = "Storage Blob Data Contributor" if key == "storage_role" else "Contributor"
-        if not (sp.get("appId") and scope):
-            return None
-        return Probe(az.role_assignment_list(sp["appId"], scope), _listed(record.get("id"), role), list)
-    raise KeyError(key)
+    """The client id a datastore authenticates with (v1: clientId, v2: credentials.client_id, ARM:
+    properties.credentials.clientId)."""
+    credentials = datastore.get("credentials") or {}
+    return datastore.get("clientId") or credentials.get("client_id") or credentials.get("clientId")

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from . import commands as az
 from . import resources
-from . import ml
 from .commands import Guard, Invocation
 from .ml import DIALECTS, Dialect, other_dialect
 from ..errors import Refused
@@ -34,8 +33,8 @@ def call(args, capture=None, guard=None, retry_replication=False, makes=None, be
             "makes": makes, "before": before}  # fmt: skip
 
 
-def _found(json_output) -> bool:
-    return json_output is not None
+def _found(live) -> bool:
+    return live is not None
 
 
 @dataclass(frozen=True)
@@ -52,15 +51,14 @@ class Step:
         return [Invocation(self.name, **spec) for spec in specs]
 
 
-def _group(name: str) -> Guard:
+def _group(key: str, name: str) -> Guard:
     # `az group create` on an existing group is a PUT that replaces its tags (Azure/azure-cli#11513):
     # a group that exists is used as it is.
-    return Guard(az.group_exists(name), lambda exists: exists is True, f"resource group {name}", bool)
+    return Guard(key, f"resource group {name}", _found)
 
 
 def _extension(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
-    def installed(extensions) -> bool:
-        names = {extension.get("name") for extension in extensions if isinstance(extension, dict)}
+    def installed(names) -> bool:
         other = other_dialect(d)
         if other.extension in names:
             # Never removed silently: other tools of the user's may rely on it.
@@ -70,14 +68,13 @@ def _extension(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]
             )
         return d.extension in names
 
-    return [call(az.extension_add(d.extension), guard=Guard(az.extension_list(), installed, f"extension {d.extension}", list))]
+    return [call(az.extension_add(d.extension), guard=Guard("extension", f"extension {d.extension}", installed))]
 
 
 def _workspace(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
-    # az resource show, not `az ml workspace show`: the v1 extension's not-found is not exit 3.
-    workspace = Guard(az.resource_show(az.workspace_id(known.subscription_id, s)), _found, f"workspace {s.workspace}")
+    workspace = Guard("workspace", f"workspace {s.workspace}", _found)
     return [
-        call(az.group_create(s.location, s.aml_group), guard=_group(s.aml_group), makes="aml_group"),
+        call(az.group_create(s.location, s.aml_group), guard=_group("aml_group", s.aml_group), makes="aml_group"),
         call(d.workspace_create(s), guard=workspace, makes="workspace"),
     ]
 
@@ -111,7 +108,7 @@ def _compute(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
             )
         return True
 
-    compute = Guard(az.resource_show(az.compute_id(known.subscription_id, s)), matches, f"compute {s.compute}")
+    compute = Guard("compute", f"compute {s.compute}", matches)
     return [call(d.compute_create(s), guard=compute, makes="compute")]
 
 
@@ -119,10 +116,10 @@ def _datastore(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]
     """Attach the datastore; one azwrap made for an earlier principal is replaced, anyone else's refused."""
     app_id = known.outputs.get("sp", {}).get("appId")
 
-    def current(datastores) -> bool:  # the attach can be skipped
-        datastore = resources.datastore_entry(datastores, s.datastore)
+    def current(datastore) -> bool:  # the attach can be skipped (datastore: its live JSON's properties)
         if datastore is None:
             return False
+        datastore = datastore.get("properties") or datastore  # az resource show: ARM's shape
         where = (datastore.get("accountName") or datastore.get("account_name"), datastore.get("filesystem"))
         if app_id and resources.datastore_client(datastore) == app_id and where == (s.account, s.filesystem) and (
                 known.resources.get("datastore", {}).get("dialect", d.name) == d.name):
@@ -135,13 +132,13 @@ def _datastore(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]
             )
         return False  # azwrap's, for an earlier principal or made in the other dialect: made anew
 
-    def nothing_to_detach(datastores) -> bool:  # else azwrap's, for another principal: v1 cannot replace it
-        return resources.datastore_entry(datastores, s.datastore) is None or current(datastores)
+    def nothing_to_detach(datastore) -> bool:  # else azwrap's, for another principal: v1 cannot replace it
+        return datastore is None or current(datastore)
 
     what = f"datastore {s.datastore}"
-    calls = [call(d.datastore_attach(s), guard=Guard(ml.datastore_list(s), current, what, list), makes="datastore")]
+    calls = [call(d.datastore_attach(s), guard=Guard("datastore", what, current), makes="datastore")]
     if d.name == "v1":  # v2's create replaces a datastore of the same name
-        calls.insert(0, call(d.datastore_delete(s), guard=Guard(ml.datastore_list(s), nothing_to_detach, what, list), before=True))
+        calls.insert(0, call(d.datastore_delete(s), guard=Guard("datastore", what, nothing_to_detach), before=True))
     return calls
 
 
@@ -149,16 +146,16 @@ def _storage(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
     def usable(account) -> bool:
         if account is None:
             return False
-        if account.get("isHnsEnabled") is not True:
+        if (account.get("properties") or account).get("isHnsEnabled") is not True:
             raise Refused(f"storage account {s.account} exists in {s.adls_group} without hierarchical namespace; "
                           "ADLS Gen2 needs it. Choose another --account.")  # fmt: skip
         return True
 
     # An existing account is used as it is: `storage account create` would update its properties.
-    account = Guard(az.storage_account_show_in_group(s), usable, f"storage account {s.account}")
-    fs_exists = Guard(az.storage_fs_exists(s), lambda out: bool(out and out.get("exists")), f"filesystem {s.filesystem}")
+    account = Guard("account", f"storage account {s.account}", usable)
+    fs_exists = Guard("filesystem", f"filesystem {s.filesystem}", _found)
     return [
-        call(az.group_create(s.location, s.adls_group), guard=_group(s.adls_group), makes="adls_group"),
+        call(az.group_create(s.location, s.adls_group), guard=_group("adls_group", s.adls_group), makes="adls_group"),
         call(az.storage_account_create(s), guard=account, makes="account"),
         call(az.storage_fs_create(s), guard=fs_exists, makes="filesystem"),  # fails with ContainerAlreadyExists
     ]

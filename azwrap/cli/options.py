@@ -11,7 +11,7 @@ from click.core import ParameterSource
 
 from ..store import secrets
 from ..store import state as state_file
-from ..core.engine import FIRST_RETRY_DELAY
+from ..core.apply import FIRST_RETRY_DELAY
 from ..book.quoting import echo_shell
 from ..book.settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from ..store.state import StateError

@@ -1,9 +1,11 @@
-"""Running a command that calls az: settings, runner and Setup built, the action run, failures turned into messages."""
+"""Running a command that calls az: settings, runner and session built, the action run, failures turned into messages."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import time
+from dataclasses import dataclass
 
 import click
 
@@ -13,11 +15,14 @@ from ..ui import progress
 from ..store import secrets
 from ..store import lock as state_lock
 from ..store import state as state_file
-from ..core.engine import Setup
+from ..core import flow
+from ..core.flow import Options
+from ..core.session import Session
+from . import whatif
 from ..errors import MissingInput, Refused
 from ..az.redact import Redactor
 from ..az.handover import remove_stale_private_dirs
-from ..az.runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az
+from ..az.runner import AzFailed, AzNotFound, Interrupted, Runner, find_az
 from ..core.scheduler import JobsFailed, JobsInterrupted
 from ..book.settings import NAMES
 from ..store.state import StateError
@@ -61,55 +66,69 @@ def _failures(failed: dict, redact: Redactor) -> Failure:
     return Failure(message, code)
 
 
+@dataclass
+class Context:
+    """What a command that runs az works with: the steps in scope, the session, the flow's options."""
+
+    steps: list
+    session: Session
+    flow: Options
+    what_if: bool = False
+    output_format: str = "text"
+    skip_doctor: bool = True
+    retry_timeout: float = 300.0
+    first_retry_delay: float = 2.0  # AZWRAP_RETRY_DELAY, read before any az call (bad input: exit 2 first)
+    view: object = None
+    applying: object = None  # core.apply.Apply, once the plan runs
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        return tuple(step.name for step in self.steps)
+
+    def where(self) -> str:
+        step = self.applying.current_step if self.applying is not None else None
+        return step or (self.session.doing if self.session else None) or "start-up"
+
+
+# How apply waits (the tests give it a fake clock).
+SLEEP, CLOCK = time.sleep, time.monotonic
+
+
 def run_az(steps, action):
-    """Wrap a command body: build settings and a Setup, run action, turn failures into messages."""
+    """Wrap a command body: build settings, a runner and a session, run action(context, **extra), and
+    turn failures into messages."""
     uses = sorted({name for step in steps for name in step.uses})
 
     def command(**options):
         state_path, quiet, az_given = options.pop("state_path"), options.pop("quiet"), options.pop("az_path")
         force = options.pop("force", ())
         force = frozenset(force if isinstance(force, tuple) else ([steps[0].name] if force else []))
-        retry_timeout = options.pop("retry_timeout", 300)
-        skip_doctor = options.pop("skip_doctor", True)
-        keep_old_sp = options.pop("keep_old_sp", False)
+        flow_options = Options(force=force, refresh=not options.pop("no_refresh", False),
+                               keep_old_sp=options.pop("keep_old_sp", False), jobs=options.get("jobs", 1) or 1)  # fmt: skip
+        context = Context(list(steps), None, flow_options, what_if=options.pop("dry_run", False),
+                          output_format=options.pop("output_format", "text"),
+                          skip_doctor=options.pop("skip_doctor", True), retry_timeout=options.pop("retry_timeout", 300),
+                          first_retry_delay=retry_delay())
         secret_store = secrets.resolve(options.pop("secret_store"))
-        refresh = not options.pop("no_refresh", False)
-        dry_run = options.pop("dry_run", False)
         extra = {name: options.pop(name) for name in list(options) if name not in NAMES}
         settings = settings_for(options, uses, state_path)
         check_source(settings, uses)
         shell = echo_quoting()
         redact = Redactor()
-        setup = None
-        view = progress.make([step.name for step in steps], quiet=quiet)
+        context.view = view = progress.make([step.name for step in steps], quiet=quiet)
         try:
             # --what-if changes nothing, not even azwrap's directory: it takes no lock.
-            with contextlib.nullcontext() if dry_run else state_lock.hold(state_path):
+            with contextlib.nullcontext() if context.what_if else state_lock.hold(state_path):
                 remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
-                make_runner = WhatIf if dry_run else Runner
-                events = _fan_out(view) if dry_run else _fan_out(view, calllog.CallLog(calllog.log_path(state_path),
-                                                                                       calllog.new_run_id()))
-                runner = make_runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription,
-                                     echo=view.message, events=events)  # fmt: skip
+                sinks = [view] if context.what_if else [view, calllog.CallLog(calllog.log_path(state_path),
+                                                                             calllog.new_run_id())]  # fmt: skip
+                runner = Runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription,
+                                echo=view.message, events=_fan_out(*sinks))  # fmt: skip
                 for name in uses:
                     runner.launch.refuse_unsafe(str(getattr(settings, name)), option_name(name))
-                setup = Setup(settings, runner, state_path, force=force, retry_timeout=retry_timeout,
-                              first_retry_delay=retry_delay(), keep_old_sp=keep_old_sp, secret_store=secret_store,
-                              refresh=refresh)
-                # Refusals that need no az call come first, then doctor's read-only checks.
-                setup.preflight(steps)
-                if any(step.name != "login" for step in steps) and not dry_run:
-                    # A principal created while the state cannot be saved would be lost with its secret.
-                    state_file.check_writable(state_path, setup.state)
-                    secrets.check_usable(secret_store)
-                if not skip_doctor:
-                    _doctor_before_all(setup, runner.az)
-                started = time.monotonic()
-                action(setup, **extra)
-                if len(steps) > 1 and setup.timings and not setup.what_if:
-                    view.summary(summary_lines(setup.timings, time.monotonic() - started, extra.get("jobs", 1)))
-                if len(steps) > 1:
-                    _tell_what_if(setup) if setup.what_if else _tell_env(setup)
+                context.session = Session(settings, runner, state_path, secret_store=secret_store,
+                                          what_if=context.what_if)  # fmt: skip
+                action(context, **extra)
         except (AzNotFound, launch.Unsafe) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except (StateError, MissingInput, Refused) as error:
@@ -121,12 +140,11 @@ def run_az(steps, action):
         except JobsFailed as error:
             raise _failures(error.outcome.failed, redact) from None
         except JobsInterrupted as error:
-            where = ", ".join(error.running) or "start-up"
+            where = ", ".join(error.running) or context.where()
             raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
                           EXIT_INTERRUPTED) from None
         except (Interrupted, KeyboardInterrupt):
-            where = setup.current_step if setup and setup.current_step else "start-up"
-            raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
+            raise Failure(f"Interrupted during step {context.where()}; run the same command again to resume.",
                           EXIT_INTERRUPTED) from None
         finally:
             view.close()
@@ -134,31 +152,62 @@ def run_az(steps, action):
     return command
 
 
-def _doctor_before_all(setup: Setup, az_path: str) -> None:
-    # Signing in changes nothing in Azure, and the checks of the storage account need it.
-    setup.sign_in()
-    # Another subscription than the setup's is refused before its checks could mislead.
-    if setup.state.get("subscription"):
-        setup.check_subscription()
-    setup.runner.echo("doctor: read-only checks before any change")
+def run_steps(context: Context, jobs: int = 1) -> None:
+    """A step command or `all`: refresh, plan, then (unless --what-if) doctor's checks for what the plan
+    does, and apply."""
+    session, scope = context.session, context.scope
+    if scope == ("login",):
+        session.doing = "login"
+        session.login()
+        return
+    flow.precheck(session, scope, context.flow)  # refusals that need no az call come first
+    if not context.what_if:
+        # A principal created while the state cannot be saved would be lost with its secret.
+        state_file.check_writable(session.state_path, session.state)
+        secrets.check_usable(session.secret_store)
+    the_plan = flow.prepare(session, scope, context.flow)
+    for note in the_plan.notes:
+        session.echo(f"azwrap: {note}")
+    if context.what_if:
+        _tell_what_if(context, the_plan)
+        return
+    if not context.skip_doctor:
+        _doctor_before_all(session, the_plan, context.flow.force)
+    started = time.monotonic()
+    context.applying = flow.applier(session, the_plan, retry_timeout=context.retry_timeout,
+                                    first_retry_delay=context.first_retry_delay, sleep=SLEEP, clock=CLOCK)  # fmt: skip
+    session.doing = None
+    flow.apply(context.applying, context.flow)
+    if len(scope) > 1:
+        context.view.summary(summary_lines(context.applying.timings, time.monotonic() - started, jobs))
+        _tell_env(session)
+
+
+def _doctor_before_all(session: Session, the_plan, force: frozenset) -> None:
+    """doctor's checks of what the plan will do (none of those that matter only before a creation, when
+    it creates nothing)."""
+    session.doing = "doctor"
+    session.echo("doctor: read-only checks before any change")
     # The secret's expiry is `azwrap doctor`'s note alone: `all` goes on with what it has either way.
-    checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path), secret_expiry=False)
+    checks = doctor.run(session, doctor.Check("az", doctor.OK, session.runner.az), secret_expiry=False, plan=the_plan,
+                        force=force)  # fmt: skip
     for line in doctor.lines(checks):
-        setup.runner.echo(setup.runner.redact(line))
+        session.echo(session.runner.redact(line))
     blocking = doctor.failed(checks)
     if blocking:
         raise Failure(f"doctor: {len(blocking)} check(s) failed; nothing was changed. "
                       "Fix them, or run with --skip-doctor.", EXIT_USAGE)  # fmt: skip
 
 
-def _tell_what_if(setup: Setup) -> None:
-    would_run = setup.runner.would_run
-    click.echo("what-if: nothing was changed." + (" These az commands would run, in this order:" if would_run
-                                                  else " Nothing would run."), err=True)  # fmt: skip
-    for step, command in would_run:
-        click.echo(f"  [{step}] {command}", err=True)
-    for step, why in setup.skipped:
-        click.echo(f"  skipped: {step} ({why})", err=True)
+def _tell_what_if(context: Context, the_plan) -> None:
+    """The plan, on stdout: the az calls that would run, in order, and why; what is skipped and why."""
+    session = context.session
+    rows = whatif.rows(the_plan, session.outputs, session.settings.subscription, session.runner.shell)
+    if context.output_format == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for line in whatif.lines(the_plan, rows):
+        click.echo(line)
 
 
 def summary_lines(timings: dict, wall: float, jobs: int) -> list[str]:
@@ -173,7 +222,7 @@ def summary_lines(timings: dict, wall: float, jobs: int) -> list[str]:
     return lines
 
 
-def _tell_env(setup: Setup) -> None:
-    where = secrets.where(setup.secret_store, setup.state_path, setup.outputs.get("sp", {}).get("appId"))
+def _tell_env(session: Session) -> None:
+    where = secrets.where(session.secret_store, session.state_path, session.outputs.get("sp", {}).get("appId"))
     click.echo(f"Done: every step of the book is done. The client secret is in {where}.", err=True)
     click.echo("To set SP_PASSWORD as the book does: Invoke-Expression (azwrap env)  |  eval \"$(azwrap env --shell bash)\"", err=True)

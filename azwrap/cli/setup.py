@@ -13,13 +13,13 @@ from ..core import doctor
 from ..book import scripts
 from ..store import secrets
 from ..store import state as state_file
-from ..core.engine import Setup
+from ..core.session import Session
 from ..az.redact import Redactor
 from ..az.runner import Runner
 from ..book.settings import NAMES
 from ..book.steps import STEPS
 from .options import EXIT_USAGE, EXAMPLE, EXIT_AZ_FAILED, Failure, echo_quoting, help_text, resolve_settings, run_options, setting_option, text_or_json_option
-from .run import DEFAULT_JOBS, run_az
+from .run import DEFAULT_JOBS, run_az, run_steps
 
 
 
@@ -31,7 +31,7 @@ def step_command(step) -> click.Command:
         body += "\n\nWith --ml-cli v2 (the current ml extension):\n\n\b\n" + "\n".join(f"  {line}" for line in current)
     return click.Command(
         step.name,
-        callback=run_az([step], lambda setup: setup.run_job(step)),
+        callback=run_az([step], run_steps),
         params=[setting_option(name) for name in step.uses] + run_options([step]),
         help=help_text(step.summary, body, step.example),
         short_help=step.summary,
@@ -40,15 +40,18 @@ def step_command(step) -> click.Command:
 
 ALL = click.Command(
     "all",
-    callback=run_az(STEPS, lambda setup, jobs: setup.run_all(jobs)),
+    callback=run_az(STEPS, run_steps),
     params=[setting_option(name) for name in NAMES if name != "subscription"] + run_options(STEPS) + [
         click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
         click.Option(["--jobs", "-j"], type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
                      envvar="AZWRAP_JOBS", show_envvar=True, metavar="N",
                      help="Run at most N steps, so at most N az calls, at a time. 1: the book's order."),
         click.Option(["--what-if", "dry_run"], is_flag=True,
-                     help="Sign-in check, doctor and the refresh probes, then list what would run and what is "
-                          "skipped and why; make no change (not even to the state)."),
+                     help="Sign-in check and the refresh probes, then print the plan: the az calls that would run "
+                          "and why, and what is skipped and why; make no change (not even to the state)."),
+        click.Option(["--output", "-o", "--format", "output_format"], type=click.Choice(["text", "json"]),
+                     default="text", show_default=True,
+                     help="With --what-if: the plan as text, or as JSON (step, argv, changes, reason)."),
     ],
     help=help_text(
         "Run every step: after sign-in, doctor's checks and the extension, the others at once as far as they can.",
@@ -73,8 +76,8 @@ def _doctor(output_format: str, az_path: str | None, quiet: bool, state_path: Pa
     redact = Redactor()
     runner = Runner(az_check.detail, redact, quiet=quiet or output_format == "json", shell=echo_quoting(),
                     subscription=settings.subscription)
-    setup = Setup(settings, runner, state_path, secret_store=secrets.resolve(secret_store))
-    checks = doctor.run(setup, az_check)
+    session = Session(settings, runner, state_path, secret_store=secrets.resolve(secret_store))
+    checks = doctor.run(session, az_check)
     if output_format == "json":
         click.echo(json.dumps(doctor.as_dicts(checks), indent=2))
     else:

@@ -11,7 +11,10 @@ from ..az import calllog
 from ..book import scripts
 from ..store import secrets
 from ..store import state as state_file
-from ..core.engine import Setup, status_report
+from ..core import flow, refresh
+from ..core.report import add_live, status_report
+from ..core.session import Session
+from ..book.steps import STEPS
 from ..az.redact import Redactor
 from ..az.runner import AzFailed, AzNotFound, Runner, find_az
 from ..book.settings import NAMES, Settings
@@ -82,12 +85,12 @@ def _status_live(report: dict, settings: Settings, recorded: dict, state_path: P
     redact = Redactor()
     try:
         runner = Runner(find_az(az_path), redact, quiet=True, subscription=settings.subscription)
-        setup = Setup(settings, runner, state_path)
-        setup._state = recorded
-        if not setup.signed_in():
+        session = Session(settings, runner, state_path)
+        session.state = recorded
+        if not session.signed_in():
             raise Failure("not signed in to Azure (az account show failed): run `azwrap login` first", EXIT_USAGE)
-        for entry in report["resources"]:
-            entry["live"] = "present" if setup.present(entry["key"]) else "MISSING"
+        inputs = flow.inputs(session, tuple(step.name for step in STEPS), flow.Options())
+        add_live(report, inputs, refresh.snapshot(runner, inputs, token=False, wanted=False))
     except AzNotFound as error:
         raise Failure(str(error), EXIT_USAGE) from None
     except AzFailed as error:

@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from ..core import lifecycle
+from ..core import rotate
 from ..core import destroy as teardown
-from ..core.engine import Setup
+from .run import Context
 from ..book.steps import BY_NAME
 from .options import EXIT_USAGE, Failure, help_text, run_options, setting_option
 from .run import run_az
@@ -21,7 +21,7 @@ ROTATE_USES = BY_NAME["datastore"]
 
 ROTATE = click.Command(
     "rotate",
-    callback=run_az([ROTATE_USES], lifecycle.rotate),
+    callback=run_az([ROTATE_USES], lambda context: rotate.rotate(context.session)),
     params=[setting_option(name) for name in ROTATE_USES.uses] + run_options([]),
     help=help_text(
         "Give the recorded service principal a new secret, and the datastore with it.",
@@ -35,10 +35,12 @@ ROTATE = click.Command(
 )  # fmt: skip
 
 
-def _destroy(setup: Setup, yes: bool, what_if: bool) -> None:
+def _destroy(context: Context, yes: bool, what_if: bool) -> None:
     """Delete what azwrap made for this setup: list, confirm, then delete in reverse dependency order."""
+    setup = context.session
     setup.check_subscription()
-    plan_ = teardown.plan(setup.state, setup.settings, setup.known().subscription_id)
+    setup.doing = "destroy"
+    plan_ = teardown.plan(setup.state, setup.settings, setup.subscription_id)
     for line in teardown.describe(plan_):
         click.echo(line, err=True)
     if what_if or not plan_.deletions:

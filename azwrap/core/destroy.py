@@ -16,11 +16,10 @@ from ..book import ml
 from . import planning
 from ..book import resources
 from ..book.commands import Args, Invocation
-from ..az.runner import NOT_FOUND, AzFailed
+from ..az.runner import AzFailed
+from .apply import gone
 from ..book.settings import Settings
 
-# az's words for a target that is not there (any exit code): such a deletion is done already.
-GONE = ("could not be found", "was not found", "does not exist", "not found", "NotFound", "Unable to find")
 HEARTBEAT_SECONDS = 15.0
 
 
@@ -141,23 +140,17 @@ def describe(teardown: Teardown) -> list[str]:
     return lines
 
 
-def _gone(error: AzFailed) -> bool:
-    return error.exit_code == NOT_FOUND or any(word in line for line in error.stderr_tail for word in GONE)
-
-
-def run(setup, teardown: Teardown, heartbeat: float = HEARTBEAT_SECONDS) -> None:
+def run(session, teardown: Teardown, heartbeat: float = HEARTBEAT_SECONDS) -> None:
     """Delete each target once, recording each as it goes; a target already gone counts as deleted."""
-    runner, state = setup.runner, setup.state
-    setup.current_step = "destroy"
+    runner, state = session.runner, session.state
     for deletion in teardown.deletions:
         with _still_working(runner.echo, deletion, heartbeat):
             _delete(runner, deletion)
         _forget(state, deletion)
-        setup._save()
+        session.save()
     # Everything azwrap made is gone: the steps are pending again; settings and subscription stay.
     state["steps"], state["outputs"], state["resources"] = {}, {}, {}
-    setup._save()
-    setup.current_step = None
+    session.save()
 
 
 def _delete(runner, deletion: Deletion) -> None:
@@ -168,7 +161,7 @@ def _delete(runner, deletion: Deletion) -> None:
             runner.run("destroy", list(args))
             return
         except AzFailed as error:
-            if not _gone(error):
+            if not gone(error):
                 raise
             if deletion.fallback is None or args is deletion.fallback:
                 runner.echo(f"destroy: {deletion.label} was gone already")

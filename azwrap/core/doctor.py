@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..book import commands as az
-from . import lifecycle
+from . import lifecycle, planning
+from .session import sha256_of
+from ..book.settings import DEFAULTS
 from ..store import secrets
 from ..store import state as state_file
 from ..book.ml import DIALECTS, other_dialect
@@ -31,10 +33,28 @@ def az_program(given: str | None) -> Check:
         return Check("az", FAIL, str(error).split(". ")[0], INSTALL_HINT)
 
 
-def run(setup, az_check: Check, *, secret_expiry: bool = True) -> list[Check]:
-    """Every check in order; az calls go through setup's runner (read-only probes only)."""
+# The checks that matter only before something is created, by what it is (az invocation words).
+BEFORE_CREATING = {"location": (("group", "create"), ("ml", "workspace", "create")),
+                   "account": (("storage", "account", "create"),),
+                   "rights": (("role", "assignment", "create"),),
+                   "extension": (("extension", "add"),)}  # fmt: skip
+
+
+def needed(plan) -> set[str]:
+    """The checks a plan calls for: those of what it creates; none of them when it creates nothing."""
+    if plan is None:
+        return set(BEFORE_CREATING) | {"az"}
+    made = [tuple(action.invocation.args) for action in plan.actions if action.changes]
+    wanted = {name for name, words in BEFORE_CREATING.items() if any(args[: len(w)] == w for args in made for w in words)}
+    return wanted | ({"az"} if made else set())
+
+
+def run(setup, az_check: Check, *, secret_expiry: bool = True, plan=None, force: frozenset = frozenset()) -> list[Check]:
+    """Every check in order (with a plan: only those that matter for what it does); az calls go through
+    the session's runner (read-only probes only)."""
     if az_check.status == FAIL:
         return [az_check]
+    wanted = needed(plan)
     checks = []
     # These need a working sign-in: after a failed token check, az would only repeat its error.
     needs_token = {"location", "account", "rights"}
@@ -42,15 +62,20 @@ def run(setup, az_check: Check, *, secret_expiry: bool = True) -> list[Check]:
                         ("token", lambda: [_token(setup)]), ("extension", lambda: _extensions(setup)),
                         ("location", lambda: [_location(setup)]), ("account", lambda: [_account(setup)]),
                         ("rights", lambda: [_rights(setup)])):  # fmt: skip
+        if name in (*BEFORE_CREATING, "az") and name not in wanted:
+            continue
         if name in needs_token and any(c.check == "token" and c.status == FAIL for c in checks):
             checks.append(Check(name, SKIP, "not checked: the sign-in does not work"))
+            continue
+        if name == "extension" and any(c.check == "az" and c.status == FAIL for c in checks):
+            checks.append(Check(name, SKIP, "not checked: `az version` failed"))  # it names the extensions
             continue
         try:
             checks += check()
         except AzFailed as error:
             what = error.reason or f"exit {error.exit_code}"
             checks.append(Check(name, FAIL, f"{error.command}: {what}", " ".join(error.stderr_tail[-1:])))
-    checks += [_source(setup.settings.source), _upload(setup), _state(setup.state_path), _state_writable(setup.state_path),
+    checks += [_source(setup.settings.source), _upload(setup, force), _state(setup.state_path), _state_writable(setup.state_path),
                _secret_store(setup)]
     if secret_expiry:
         checks += _secret(setup)
@@ -192,10 +217,10 @@ def _extensions(setup) -> list[Check]:
         checks.append(Check("ml-cli", NOTE, "v1 follows the book, but its azure-cli-ml extension is retired "
                                             "(support ended 2025-09-30)", "use --ml-cli v2 for new setups"))  # fmt: skip
     try:
-        extensions = _probe(setup, az.extension_list(), list)
-        installed = {ext.get("name"): ext.get("version") for ext in extensions if isinstance(ext, dict)}
+        # `az version` lists the extensions with their versions (and refresh asked it already).
+        installed = _probe(setup, az.version()).get("extensions") or {}
     except AzFailed as error:
-        return [*checks, Check("extension", FAIL, f"`az extension list` failed ({error.reason or f'exit {error.exit_code}'})")]
+        return [*checks, Check("extension", FAIL, f"`az version` failed ({error.reason or f'exit {error.exit_code}'})")]
     other = other_dialect(dialect)
     if other.extension in installed:
         checks.append(Check("extension", FAIL, f"{other.extension} ({other.name}) is installed and cannot stay beside "
@@ -251,16 +276,26 @@ def _source(source: str) -> Check:
     return Check("source", FAIL, f"{source} {what}", "create the file, or name it with --source")
 
 
-def _upload(setup) -> Check:
+def upload_differs(settings, state: dict) -> bool:
+    """Whether the source differs from the file `state` records as uploaded to the same place."""
+    record = state["steps"].get("upload")
+    if record is None:
+        return False
+    ran_with = record.get("settings", {})
+    if any(ran_with.get(name, getattr(DEFAULTS, name)) != getattr(settings, name) for name in planning.UPLOAD_DESTINATION):
+        return False  # another destination: a new upload
+    return record.get("sha256") not in (None, sha256_of(settings.source))
+
+
+def _upload(setup, force: frozenset) -> Check:
     settings = setup.settings
     try:
-        recorded = state_file.peek(setup.state_path)
-        differs = setup.upload_differs(recorded)
+        differs = upload_differs(settings, state_file.peek(setup.state_path))
     except (OSError, state_file.StateError):
         return Check("upload", SKIP, "not checked: the source or the state file cannot be read")
     if not differs:
         return Check("upload", OK, f"no other file recorded as uploaded to {settings.upload_path}")
-    if "upload" in setup.force:
+    if "upload" in force:
         return Check("upload", NOTE, f"{settings.source} differs from the file uploaded to {settings.upload_path}; "
                                      "--force upload overwrites it")  # fmt: skip
     return Check("upload", FAIL, f"{settings.source} differs from the file uploaded to {settings.upload_path}",

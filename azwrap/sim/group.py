@@ -44,6 +44,12 @@ def cmd_group_show(st, a, ctx):
     return group_json(g)
 
 
+@command("group list", [F("--tag"), F("--query-examples", kind="bool")])
+def cmd_group_list(st, a, ctx):
+    return [group_json(g) for g in sorted(st["groups"].values(), key=lambda g: g["name"].lower())
+            if g.get("subscription", SUB) == core.CUR_SUB and not advance_deletion(st, g)]
+
+
 @command("group exists", [F("--name -n --resource-group -g", req=True)])
 def cmd_group_exists(st, a, ctx):
     g = find_group(st, a["name"])

@@ -33,6 +33,18 @@ def resource_index(st):
                                                "properties": {"vmSize": c["vm_size"], "vmPriority": "Dedicated",
                                                               "scaleSettings": {"maxNodeCount": c["max_nodes"],
                                                                                 "minNodeCount": c["min_nodes"]}}}}
+    for key, d in st["datastores"].items():
+        w = st["workspaces"].get(key.rsplit("/", 1)[0])
+        if w is None:
+            continue
+        rid = "{}/datastores/{}".format(w["id"], d["name"])
+        out[rid.lower()] = {"id": rid, "name": d["name"], "resourceGroup": w["resource_group"], "location": None,
+                            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+                            "properties": {"datastoreType": "AzureDataLakeGen2", "accountName": d["account_name"],
+                                           "filesystem": d["filesystem"], "isDefault": False,
+                                           "credentials": {"credentialsType": "ServicePrincipal",
+                                                           "clientId": d["client_id"], "tenantId": d["tenant_id"],
+                                                           "authorityUrl": "https://login.microsoftonline.com"}}}
     return {k: v for k, v in out.items() if in_current_subscription(k)}
 
 
@@ -66,8 +78,8 @@ def cmd_resource_list(st, a, ctx):
         raise group_missing(a["resource_group"])
     out = []
     for _, r in sorted(resource_index(st).items()):
-        if r["type"] == "Microsoft.Resources/resourceGroups":
-            continue
+        if r["type"] in ("Microsoft.Resources/resourceGroups", "Microsoft.MachineLearningServices/workspaces/datastores"):
+            continue  # a group is not in itself; a datastore is a proxy resource, which ARM's list leaves out
         if a["resource_group"] and r["resourceGroup"].lower() != a["resource_group"].lower():
             continue
         if a["resource_type"] and r["type"].lower() != a["resource_type"].lower():

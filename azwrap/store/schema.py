@@ -17,6 +17,8 @@ _OUTPUT_RULES = {
     ("aml", "id"): (lambda v: re.fullmatch(_RESOURCE_GROUP_ID + r"Microsoft\.MachineLearningServices/workspaces/"
                                            r"[A-Za-z0-9_-]{3,33}", v, re.I), "not an Azure ML workspace id"),  # fmt: skip
 }
+_ROLE_ASSIGNMENT_ID = re.compile(r"/subscriptions/[0-9a-fA-F-]{36}/\S*providers/Microsoft\.Authorization/"
+                                 r"roleAssignments/[0-9a-fA-F-]{1,36}", re.I)
 _REQUIRED_OUTPUTS = {"sp": ("appId", "tenant"), "acc": ("id",), "aml": ("id",)}
 # The secret is never an argument of az (it goes by pipe or file), so it may hold any text.
 _FREE_TEXT = {("sp", "password")}
@@ -56,11 +58,23 @@ def damaged_field(state: dict) -> str | None:
             if not valid(value):
                 return f"outputs.{var}.{field}: {what}"
     retired = state.get("retired_sp", [])
-    if not isinstance(retired, list) or not all(isinstance(v, str) and _GUID.fullmatch(v) for v in retired):
-        return "retired_sp: not a list of GUIDs"
+    if not isinstance(retired, list) or not all(_retired_entry(v) for v in retired):
+        return "retired_sp: not a list of GUIDs or of {appId, assignments, gone}"
     if not isinstance(state.get("rotation", {}), dict):
         return "rotation: not an object"
     return _at_value(state, "")
+
+
+def _retired_entry(entry) -> bool:
+    """A replaced principal still to delete: its appId (older states), or its appId with the ids of its
+    role assignments (passed to az as --ids) and whether it is gone already."""
+    if isinstance(entry, str):
+        return bool(_GUID.fullmatch(entry))
+    if not isinstance(entry, dict) or not isinstance(entry.get("appId"), str) or not _GUID.fullmatch(entry["appId"]):
+        return False
+    assignments = entry.get("assignments", [])
+    return isinstance(assignments, list) and all(
+        isinstance(i, str) and _ROLE_ASSIGNMENT_ID.fullmatch(i) for i in assignments) and isinstance(entry.get("gone", False), bool)
 
 
 def _at_value(data, where: str) -> str | None:

@@ -12,9 +12,9 @@ import pytest
 from .test_azwrap_sim import ACCOUNT, SIM, make_place
 
 USER = "sim-user@example.com"
-# Every call doctor and `all` may make before a change, argv in full (README "doctor", "Probes").
+# Every call the refresh and doctor of a fresh `all` may make before a change, argv in full (docs/reference.md).
 READ_ONLY = [["account", "show"], ["version"], ["account", "get-access-token", "--query", "expiresOn"],
-             ["extension", "list"], ["extension", "list-available"], ["account", "list-locations"],
+             ["group", "list"], ["extension", "list-available"], ["account", "list-locations"],
              ["storage", "account", "check-name", "--name", ACCOUNT],
              ["role", "assignment", "list", "--assignee", USER, "--include-inherited", "--include-groups"]]  # fmt: skip
 
@@ -33,7 +33,6 @@ def place(tmp_path):
 
 
 KNOBS = {
-    "token": ({"AZSIM_TOKEN_EXPIRED": "1"}, [], "run `azwrap login`"),
     "location": ({}, ["--location", "Mars Base 1"], "--location"),
     "rights": ({"AZSIM_USER_ROLES": "Contributor"}, [], "User Access Administrator"),
     "extension": ({"AZSIM_RETIRED_EXTENSIONS": "azure-cli-ml"}, [], "--ml-cli v2"),
@@ -51,6 +50,14 @@ def test_all_stops_before_any_change_when_a_check_fails(check, place):
     assert fix in result.stderr
     calls = place.state()["calls"][calls_before:]
     assert [call for call in calls if call not in READ_ONLY] == []
+
+
+def test_an_expired_sign_in_stops_all_at_the_refresh_before_any_change(place):
+    calls_before = len(place.state()["calls"])
+    result = place.azwrap("all", "--account", ACCOUNT, ok=(2,), extra_env={"AZSIM_TOKEN_EXPIRED": "1"})
+    assert "the sign-in no longer works" in result.stderr and "AADSTS700082" in result.stderr
+    assert "run `azwrap login`" in result.stderr and "nothing was changed" in result.stderr
+    assert place.state()["calls"][calls_before:] == [["account", "show"], READ_ONLY[2]]
 
 
 def test_without_the_rights_check_the_run_fails_after_making_the_principal(place):

@@ -148,22 +148,24 @@ def parallel_run(tmp_path_factory) -> tuple[Place, subprocess.CompletedProcess]:
 def test_calls_overlap_and_each_starts_after_every_call_it_depends_on(parallel_run):
     place, _ = parallel_run
     calls = calls_with_steps(place)
-    fan_out = [c for c in calls if c["step"] not in ("login", "doctor", "extension")]
+    fan_out = [c for c in calls if c["step"] not in ("login", "refresh", "doctor", "extension")]
     # The workspace and storage branches run at the same time.
     assert any(overlap(a, b) for a in fan_out for b in fan_out if a["step"] != b["step"])
     assert 2 <= most_at_once(calls) <= 4  # the default --jobs 4
     for call in fan_out:
         for earlier in calls:
-            if earlier["step"] in needs_closure(call["step"]) | {"extension", "login", "doctor"}:
+            if earlier["step"] in needs_closure(call["step"]) | {"extension", "login", "refresh", "doctor"}:
                 assert call["start"] > earlier["end"], f"{call['command']} started before {earlier['command']} ended"
     # Within a step, the book's order: each call starts after the step's previous call ended.
     for step in BOOK_ORDER:
         own = [c for c in calls if c["step"] == step]
         assert all(b["start"] > a["end"] for a, b in zip(own, own[1:], strict=False))
-    # The token probe comes after the extension, before the fan-out.
+    # The token probe opens the refresh: before the extension and the fan-out, and before the refresh's
+    # other probes, so that none of them has to renew az's token cache while others run.
     [extension_add] = [c for c in calls if c["argv"][:2] == ["extension", "add"]]
-    [token] = [c for c in calls if c["argv"][:2] == ["account", "get-access-token"] and c["start"] > extension_add["end"]]
-    assert extension_add["end"] < token["start"] and all(token["end"] < c["start"] for c in fan_out)
+    [token] = [c for c in calls if c["argv"][:2] == ["account", "get-access-token"]]
+    probes = [c for c in calls if c["step"] == "refresh" and c is not token]
+    assert token["end"] < extension_add["start"] and all(token["end"] < c["start"] for c in fan_out + probes)
 
 
 def test_the_state_records_each_steps_timing_and_the_summary_adds_them(parallel_run):

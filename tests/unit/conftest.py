@@ -76,6 +76,47 @@ LOCATIONS = [{"name": "centralus", "displayName": "Central US", "regionalDisplay
 OFFERED = [{"experimental": False, "installed": False, "name": name, "preview": False, "summary": "...", "version": v}
            for name, v in (("azure-cli-ml", "1.41.0"), ("ml", "2.30.0"))]  # fmt: skip
 
+# The refresh's read-only probes (README "Refresh"), written out by hand: batched where az allows.
+VERSION_CALL = ["version"]
+GROUP_LIST = ["group", "list"]
+COMPUTE_ID = AML_ID + "/computes/d1compute"
+DATASTORE_ID = AML_ID + "/datastores/MLData"
+SP_SHOW = ["ad", "sp", "show", "--id", SP["appId"]]
+ROLES_OF_SP = ["role", "assignment", "list", "--assignee", SP["appId"], "--all"]
+FILE_EXISTS = ["storage", "fs", "file", "exists", "--file-system", "fs1", "--path", "models/highspenders/input.csv",
+               "--account-name", ACCOUNT]  # fmt: skip
+FS_EXISTS = ["storage", "fs", "exists", "--name", "fs1", "--account-name", ACCOUNT]
+ROLE_ID = ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1"  # what the fake's role create prints
+
+
+def resources_show(*ids: str) -> list[str]:
+    return ["resource", "show", "--ids", *ids]
+
+
+def group(name: str, location: str = "centralus", tags=None) -> dict:
+    """One item of `az group list`."""
+    return {"id": f"/subscriptions/{SUB}/resourceGroups/{name}", "name": name, "location": location,
+            "tags": tags, "managedBy": None, "properties": {"provisioningState": "Succeeded"}}  # fmt: skip
+
+
+# The live resources of a completed setup, as `az resource show` prints them (ARM's shape).
+ARM = {
+    "workspace": {"id": AML_ID, "name": "aml", "location": "centralus",
+                  "type": "Microsoft.MachineLearningServices/workspaces", "properties": {"workspaceId": "w1"}},
+    "compute": {"id": COMPUTE_ID, "name": "d1compute", "location": "centralus",
+                "properties": {"properties": {"vmSize": "STANDARD_D1_V2", "scaleSettings": {"maxNodeCount": 1}}}},
+    "account": {"id": ACC_ID, "name": ACCOUNT, "location": "centralus", "kind": "StorageV2",
+                "properties": {"isHnsEnabled": True}},
+    "datastore": {"id": DATASTORE_ID, "name": "MLData",
+                  "properties": {"datastoreType": "AzureDataLakeGen2", "accountName": ACCOUNT, "filesystem": "fs1",
+                                 "credentials": {"credentialsType": "ServicePrincipal", "clientId": SP["appId"],
+                                                 "tenantId": SP["tenant"]}}},
+}  # fmt: skip
+ARM_IDS = {"workspace": AML_ID, "compute": COMPUTE_ID, "account": ACC_ID, "datastore": DATASTORE_ID}
+ROLES = [{"id": ROLE_ID, "roleDefinitionName": "Storage Blob Data Contributor", "scope": ACC_ID},
+         {"id": AML_ID + "/providers/Microsoft.Authorization/roleAssignments/2", "roleDefinitionName": "Contributor",
+          "scope": AML_ID}]  # fmt: skip
+
 
 def role_assignment(role: str, scope: str = f"/subscriptions/{SUB}", condition=None) -> dict:
     """One item of `az role assignment list` for the signed-in user, in az's shape."""
@@ -87,29 +128,38 @@ def role_assignment(role: str, scope: str = f"/subscriptions/{SUB}", condition=N
 
 
 def doctor_calls(logged_in=True, ml_cli="v1", installed=False) -> list[list[str]]:
-    """What `azwrap all` runs before the book's steps: `az login` if needed, then doctor's checks."""
+    """What a fresh `azwrap all` runs before the book's steps: `az login` if needed, the refresh (nothing
+    is there yet), then doctor's checks of what the plan creates."""
     probe = [["account", "show"]]
-    sign_in = probe if logged_in else probe + [["login"]]
-    login_check = [] if logged_in else probe  # asked again after az login; else the first answer serves
+    sign_in = probe if logged_in else probe + [["login"], ["account", "show"]]
     offered = [LIST_AVAILABLE] if ml_cli == "v1" and not installed else []  # v1's extension, not installed: still offered?
-    return sign_in + [["version"], *login_check, TOKEN_EXPIRY, ["extension", "list"], *offered, LIST_LOCATIONS,
-                      ["storage", "account", "check-name", "--name", ACCOUNT], MY_ROLES]  # fmt: skip
+    return sign_in + FRESH_ALL + [*offered, LIST_LOCATIONS, ["storage", "account", "check-name", "--name", ACCOUNT],
+                                  MY_ROLES]  # fmt: skip
 
 
-# azwrap's read-only probes before the book's non-idempotent invocations (README "Probes"),
-# by the BOOK index they guard, with az's answer when the resource does not exist yet.
-PROBES = {
-    1: (["extension", "list"], {"stdout": "[]"}),
-    # a group that exists is used as it is: `group create` would reset its tags
-    2: (["group", "exists", "--name", "aml-rg"], {"stdout": "false"}),
-    # az resource show (exit 3), not the v1 extension's show (exit 1 for a missing workspace)
-    3: (["resource", "show", "--ids", AML_ID], NOT_FOUND),
-    4: (["resource", "show", "--ids", AML_ID + "/computes/d1compute"], NOT_FOUND),
-    5: (["group", "exists", "--name", "adls-rg"], {"stdout": "false"}),
-    6: (["storage", "account", "show", "--resource-group", "adls-rg", "--name", ACCOUNT], NOT_FOUND),
-    7: (["storage", "fs", "exists", "--name", "fs1", "--account-name", ACCOUNT], {"stdout": '{\n  "exists": false\n}'}),
-    12: (["ml", "datastore", "list", "--workspace-name", "aml", "--resource-group", "aml-rg"], {"stdout": "[]"}),
+# The refresh of a fresh `azwrap all`: a token, the extensions, the groups (none there: nothing in them is asked).
+FRESH_ALL = [TOKEN_EXPIRY, VERSION_CALL, GROUP_LIST]
+# The refresh of each step command run alone with the steps it needs recorded done (and nothing of its
+# own): only what its guards read.
+FRESH_STEP = {
+    "extension": [VERSION_CALL],
+    "workspace": [TOKEN_EXPIRY, GROUP_LIST],
+    "compute": [TOKEN_EXPIRY, resources_show(COMPUTE_ID)],
+    "storage": [TOKEN_EXPIRY, GROUP_LIST],
+    "upload": [TOKEN_EXPIRY],
+    "sp": [TOKEN_EXPIRY],
+    "datastore": [TOKEN_EXPIRY, resources_show(DATASTORE_ID)],
+    "grant": [TOKEN_EXPIRY],
 }
+# What each of those probes answers when nothing is there yet.
+ABSENT = {tuple(TOKEN_EXPIRY): {"stdout": '"2026-12-01 10:00:00.000000"'},
+          tuple(VERSION_CALL): {"stdout": json.dumps(VERSION)},
+          tuple(GROUP_LIST): {"stdout": "[]"}}  # fmt: skip
+
+
+def absent(args) -> dict:
+    return ABSENT.get(tuple(args), NOT_FOUND)
+
 
 # What az prints on stdout for each invocation, in the real shapes (only these keys matter).
 OUTPUTS = {
@@ -183,41 +233,39 @@ class FakeAz:
             self.on(["account", "show"], returncode=1, stderr=NOT_LOGGED_IN + "\n", stdout="")
 
     def doctor(self, *, logged_in: bool = True, installed: bool = False):
-        """Register the checks `azwrap all` runs first (doctor), all passing; `az login` first if need be.
+        """Register the sign-in `azwrap all` begins with (`az login` first if need be) and doctor's checks of
+        what a fresh run creates, all passing (the refresh's probes: book() or present()).
         installed: azure-cli-ml is installed (a setup done earlier)."""
         self.logged_in(logged_in)
         if not logged_in:
             self.on(["login"])
             self.logged_in(True)
-        self.on(["version"], stdout=json.dumps(VERSION))
-        self.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
-        self.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}] if installed else []))
         self.on(LIST_AVAILABLE, stdout=json.dumps(OFFERED))
         self.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
         self.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout=json.dumps(NAME_AVAILABLE))
         self.on(MY_ROLES, stdout=json.dumps([role_assignment("Owner")]))
 
     def book(self, steps=None, *, login=False, fail_at=None, fail=None):
-        """Register a fresh run of the book's invocations (of the named steps) and azwrap's probes.
+        """Register a fresh run of the book's invocations (of the named steps), after the refresh's probes
+        finding nothing there.
 
         With fail_at (an index into BOOK), that invocation fails with `fail` and nothing after it
         is registered.
         """
         if steps is not None and set(steps) - {"login", "extension"}:
             self.logged_in()  # a step command checks the subscription before it changes anything
+        for args in FRESH_ALL if steps is None else [a for step in steps if step != "login" for a in FRESH_STEP[step]]:
+            self.on(args, **absent(args))
         for index, (step, args) in enumerate(BOOK):
             if not (steps is None and (login or step != "login") or steps and step in steps):
                 continue
-            if index in PROBES:
-                probe, absent = PROBES[index]
-                self.on(probe, **absent)
             if index == fail_at:
                 return self.on(args, **(fail or FAIL))
             self.on(args, stderr=RBAC_WARNING + "\n" if "create-for-rbac" in args else None)
 
-    def present(self, steps=None) -> None:
-        """Register the refresh probes of a completed setup (of the named steps), each finding its resource."""
-        for args, answer in refresh_probes(steps):
+    def present(self, installed: bool = True) -> None:
+        """Register the refresh of a completed setup: each probe finds what azwrap made."""
+        for args, answer in refresh_probes(installed):
             self.on(args, stdout=json.dumps(answer))
 
     def calls(self) -> list[list[str]]:
@@ -225,38 +273,25 @@ class FakeAz:
         return [list(call)[1:] for call in self.fp.calls]
 
 
-ROLE_ID = ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1"  # what the fake's role create prints
-
-
-def refresh_probes(steps=None) -> list[tuple[list[str], object]]:
-    """Before skipping a step recorded done, azwrap checks, read-only, that what it made is there:
-    one probe per resource, in the book's order, with the answer of a resource that is there."""
-    probes = {
-        "extension": [(["extension", "list"], [{"name": "azure-cli-ml", "version": "1.41.0"}])],
-        "workspace": [(PROBES[2][0], True), (PROBES[3][0], {"id": AML_ID, "name": "aml"})],
-        "compute": [(PROBES[4][0], {"id": AML_ID + "/computes/d1compute", "name": "d1compute"})],
-        "storage": [(PROBES[5][0], True), (PROBES[6][0], ACC_SHOW), (PROBES[7][0], {"exists": True})],
-        "upload": [(["storage", "fs", "file", "exists", "--file-system", "fs1", "--path", "models/highspenders/input.csv",
-                     "--account-name", ACCOUNT], {"exists": True})],
-        "sp": [(["ad", "sp", "show", "--id", SP["appId"]], {"appId": SP["appId"], "id": "0b"}),
-               (["role", "assignment", "list", "--assignee", SP["appId"], "--scope", ACC_ID], [{"id": ROLE_ID}])],
-        "datastore": [(PROBES[12][0], [{"name": "MLData", "clientId": SP["appId"], "accountName": ACCOUNT,
-                                        "filesystem": "fs1"}])],
-        "grant": [(["role", "assignment", "list", "--assignee", SP["appId"], "--scope", AML_ID], [{"id": ROLE_ID}])],
-    }  # fmt: skip
-    return [probe for step, step_probes in probes.items() if steps is None or step in steps for probe in step_probes]
+def refresh_probes(installed: bool = True) -> list[tuple[list[str], object]]:
+    """The refresh of a completed setup, in order (one at a time), each with the answer of a setup that
+    is all there: 7 calls after `az account show`."""
+    versions = {**VERSION, "extensions": {"azure-cli-ml": "1.41.0"} if installed else {}}
+    return [(TOKEN_EXPIRY, "2026-12-01 10:00:00.000000"), (VERSION_CALL, versions),
+            (GROUP_LIST, [group("aml-rg"), group("adls-rg")]), (SP_SHOW, {"appId": SP["appId"], "id": "0b"}),
+            (resources_show(*ARM_IDS.values()), list(ARM.values())), (ROLES_OF_SP, ROLES), (FILE_EXISTS, {"exists": True})]
 
 
 def expected(steps=None, *, login=False, probes=True, until=14) -> list[list]:
-    """The az calls of a fresh run of the named steps (all but login by default): BOOK plus probes.
+    """The az calls of a fresh run of the named steps (all but login by default): the refresh, then BOOK.
 
     A step command first asks `az account show` (signed in, and to the state's subscription).
     """
     calls = [["account", "show"]] if steps is not None and set(steps) - {"login", "extension"} else []
-    for index, (step, args) in enumerate(BOOK[: until + 1]):
+    if probes and steps is not None:
+        calls += [args for step in steps if step != "login" for args in FRESH_STEP[step]]
+    for step, args in BOOK[: until + 1]:
         if (steps is None and (login or step != "login")) or (steps and step in steps):
-            if probes and index in PROBES:
-                calls.append(PROBES[index][0])
             calls.append(args)
     return calls
 

@@ -106,7 +106,7 @@ def test_child_environment_forces_json_and_no_prompts(fp, az_path, cli, workdir,
         seen.update(process.kwargs["env"])
         process.returncode = 0
 
-    fp.register([az_path, "extension", "list"], stdout="[]")
+    fp.register([az_path, "version"], stdout=json.dumps({"azure-cli": "2.91.0", "extensions": {}}))
     fp.register([az_path, "extension", "add", "-n", "azure-cli-ml"], callback=record)
     assert cli("extension").exit_code == 0
     assert seen["AZURE_CORE_OUTPUT"] == "json"

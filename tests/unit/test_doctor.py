@@ -5,16 +5,16 @@ import stat
 
 import pytest
 
-from .conftest import (ACCOUNT, ACCOUNT_SHOW, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, NOT_FOUND,
+from .conftest import (ACCOUNT, ACCOUNT_SHOW, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, NOT_FOUND,
                        NOT_LOGGED_IN, OFFERED, SUB, TOKEN_EXPIRY, VERSION, role_assignment)  # fmt: skip
 
 CHECK_NAME = ["storage", "account", "check-name", "--name", ACCOUNT]
 IN_MY_GROUP = ["storage", "account", "show", "--resource-group", "adls-rg", "--name", ACCOUNT]
 
 
-# Every call doctor may make, argv in full: read-only probes, nothing else.
-READ_ONLY = [["version"], ["account", "show"], TOKEN_EXPIRY, ["extension", "list"], LIST_AVAILABLE, LIST_LOCATIONS,
-             CHECK_NAME, IN_MY_GROUP, MY_ROLES]  # fmt: skip
+# Every call doctor (and the refresh before `all`'s doctor) may make, argv in full: read-only probes, nothing else.
+READ_ONLY = [["version"], ["account", "show"], TOKEN_EXPIRY, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, CHECK_NAME,
+             IN_MY_GROUP, MY_ROLES]  # fmt: skip
 EXPIRED = {"returncode": 1, "stdout": "", "stderr": "ERROR: AADSTS700082: The refresh token has expired due to "
            "inactivity.\nInteractive authentication is needed. Please run:\naz login --scope "
            "https://management.core.windows.net//.default\n"}  # fmt: skip
@@ -22,13 +22,13 @@ EXPIRED = {"returncode": 1, "stdout": "", "stderr": "ERROR: AADSTS700082: The re
 
 def register(fake, *, version=None, login=True, token=None, extensions=(), offered=None, locations=None, name=None,
              mine=None, roles=None):  # fmt: skip
-    fake.on(["version"], **(version or {"stdout": json.dumps(VERSION)}))
+    # `az version` names the installed extensions too.
+    fake.on(["version"], **(version or {"stdout": json.dumps({**VERSION, "extensions": {n: "1.0" for n in extensions}})}))
     if login:
         fake.on(["account", "show"], stdout=json.dumps(ACCOUNT_SHOW))
         fake.on(TOKEN_EXPIRY, **(token or {"stdout": '"2026-12-01 10:00:00.000000"'}))
     else:
         fake.on(["account", "show"], returncode=1, stdout="", stderr=NOT_LOGGED_IN + "\n")
-    fake.on(["extension", "list"], stdout=json.dumps([{"name": n, "version": "1"} for n in extensions]))
     fake.on(LIST_AVAILABLE, **(offered or {"stdout": json.dumps(OFFERED)}))
     if login:
         fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS if locations is None else locations))
@@ -163,9 +163,12 @@ def test_each_new_check_fails_alone_with_its_fix_and_only_probes(case, fake, cli
 def test_all_stops_before_any_change_when_a_new_check_fails(case, fake, cli, workdir):
     options, _ = NEW_CHECKS[case]
     register(fake, **options)
+    fake.on(GROUP_LIST, stdout="[]")  # the refresh: nothing there yet
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == 2, result.output
-    assert "nothing was changed" in result.stderr
+    # An expired sign-in stops the refresh, before doctor; doctor's other failed checks stop `all` after it.
+    assert ("the sign-in no longer works" if case == "token" else "doctor: 1 check(s) failed") in result.stderr
+    assert ("run `azwrap login`" if case == "token" else "nothing was changed") in result.stderr
     assert read_only(fake)  # every call a probe: no az login, no create
 
 
@@ -179,19 +182,20 @@ def test_a_changed_source_without_force_stops_all_before_doctor(fake, cli, workd
 
 def test_a_changed_source_under_force_upload_is_a_note(workdir):
     from azwrap.core import doctor
-    from azwrap.core.engine import Setup
+    from azwrap.core.session import Session
     from azwrap.az.redact import Redactor
     from azwrap.az.runner import Runner
     from azwrap.book.settings import Settings
 
     _uploaded_state(workdir)
     runner = Runner("az", Redactor(), shell="bash")
-    forced = doctor._upload(Setup(Settings(account=ACCOUNT), runner, workdir / ".azwrap" / "state.json", force=frozenset({"upload"})))
+    session = Session(Settings(account=ACCOUNT), runner, workdir / ".azwrap" / "state.json")
+    forced = doctor._upload(session, frozenset({"upload"}))
     assert (forced.status, "--force upload overwrites it" in forced.detail) == ("note", True)
-    plain = doctor._upload(Setup(Settings(account=ACCOUNT), runner, workdir / ".azwrap" / "state.json"))
+    plain = doctor._upload(session, frozenset())
     assert plain.status == "FAIL"
-    other_place = doctor._upload(Setup(Settings(account=ACCOUNT, upload_path="elsewhere.csv"), runner,
-                                       workdir / ".azwrap" / "state.json"))  # fmt: skip
+    other_place = doctor._upload(Session(Settings(account=ACCOUNT, upload_path="elsewhere.csv"), runner,
+                                         workdir / ".azwrap" / "state.json"), frozenset())  # fmt: skip
     assert other_place.status == "ok"  # a new destination: nothing to overwrite
 
 
@@ -245,7 +249,7 @@ def test_an_installed_v1_extension_needs_no_index(fake, cli, workdir):
 
 
 def test_the_same_source_as_uploaded_passes(fake, cli, workdir):
-    from azwrap.core.engine import sha256_of
+    from azwrap.core.session import sha256_of
 
     _uploaded_state(workdir, sha256_of("input.csv"))
     register(fake)

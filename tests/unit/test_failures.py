@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from .conftest import (ACCOUNT, BOOK, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, OFFERED, SECRET, TOKEN_EXPIRY, doctor_calls,
-                       expected, normalised, seed_state)  # fmt: skip
+from .conftest import (ACCOUNT, BOOK, FRESH_STEP, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, OFFERED,
+                       SECRET, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, expected, normalised, role_assignment,
+                       seed_state)  # fmt: skip
 
 RUN = BOOK[1:]  # `all` when already signed in
 
@@ -34,9 +35,11 @@ def test_failure_at_each_invocation_stops_there(index, fake, cli, workdir):
 
 
 def sp_ready(fake, workdir):
-    """`azwrap sp` in a later session: storage done earlier, signed in."""
+    """`azwrap sp` in a later session: storage done earlier, signed in (its refresh: the token only)."""
     seed_state(workdir, done=["storage"])
     fake.logged_in()
+    for args in FRESH_STEP["sp"]:
+        fake.on(args, **absent(args))
 
 
 def test_azs_own_exit_code_is_reported(fake, cli, workdir):
@@ -69,7 +72,7 @@ def test_garbage_instead_of_json_is_a_clear_error_that_never_echoes_stdout(fake,
     assert "Error: step 'sp' failed (az printed" in result.stderr
     assert "not JSON" in result.stderr
     assert SECRET not in result.output
-    assert fake.calls()[1:] == [BOOK[9][1]]  # after `az account show`: nothing after the failed call
+    assert fake.calls()[1:] == [TOKEN_EXPIRY, BOOK[9][1]]  # after `az account show`: nothing after the failed call
 
 
 def test_json_without_the_needed_fields_is_an_error(fake, cli, workdir):
@@ -150,25 +153,32 @@ def test_a_failed_create_for_rbac_relays_its_error_masked(fake, cli, workdir):
     assert "ERROR: boom ***" in result.stderr and SECRET not in result.output
 
 
-# `az account show` is asked before anything else (exit 1, as any az failure); the others are doctor's
-# checks, which `all` turns into one refusal before any change (exit 2).
+# `az account show` is asked before anything else and `az version` by the refresh (exit 1, as any az
+# failure); a doctor's check's answer of the wrong shape is a failed check, which `all` turns into one
+# refusal before any change (exit 2).
+WRONG_VERSION = '{"azure-cli": "2.91.0", "extensions": ["ml"]}'  # extensions as a list, not az's object
+
+
 @pytest.mark.parametrize("probe,output,exit_code,message", [
     (["account", "show"], "[{}]", 1, "Error: step 'login' failed (az printed JSON that is not an object): az account show"),
-    (["version"], "[]", 2, "doctor: 1 check(s) failed; nothing was changed"),
-    (["extension", "list"], '{"ml": 1}', 2, "doctor: 1 check(s) failed; nothing was changed"),
+    (VERSION_CALL, "[]", 1, "Error: step 'refresh' failed (az printed JSON that is not an object): az version"),
+    (VERSION_CALL, WRONG_VERSION, 1, "Error: step 'refresh' failed (az printed JSON that is not as az version prints it"),
+    (LIST_LOCATIONS, '{"ml": 1}', 2, "doctor: 1 check(s) failed; nothing was changed"),
 ])  # fmt: skip
 def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, exit_code, message, fake, cli, workdir):
     fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else '{"id": "s", "name": "n"}')
-    fake.on(["version"], stdout=output if probe == ["version"] else '{"azure-cli": "2.91.0"}')
-    fake.on(["extension", "list"], stdout=output if probe == ["extension", "list"] else "[]")
     fake.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
+    fake.on(VERSION_CALL, stdout=output if probe == VERSION_CALL else '{"azure-cli": "2.91.0", "extensions": {}}')
+    fake.on(GROUP_LIST, stdout="[]")
     fake.on(LIST_AVAILABLE, stdout=json.dumps(OFFERED))
-    fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
+    fake.on(LIST_LOCATIONS, stdout=output if probe == LIST_LOCATIONS else json.dumps(LOCATIONS))
     fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')
+    fake.on(MY_ROLES, stdout=json.dumps([role_assignment("Owner")]))
     result = cli("all", "--account", ACCOUNT)
     assert result.exit_code == exit_code, result.output
     assert "az printed JSON that is not" in result.output and message in result.stderr
     assert "Traceback" not in result.output
+    assert not [call for call in fake.calls() if call[:2] in (["extension", "add"], ["group", "create"])]  # nothing changed
 
 
 # An unusable state file is a usage error (2) for every command that reads it; doctor, which only
@@ -180,6 +190,8 @@ def test_damaged_state_is_reported_never_a_traceback(command, exit_code, fake, c
     (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, "steps": [], "outputs": {"sp": "x"}}))
     if command[0] == "doctor":
         fake.doctor()
+        for args in (VERSION_CALL, TOKEN_EXPIRY):  # `azwrap doctor` asks these itself (no refresh)
+            fake.on(args, **absent(args))
     result = cli(*command)
     assert result.exit_code == exit_code and "is damaged" in result.output
     assert (["FAIL state"] if command[0] == "doctor" else []) == [line[:10] for line in result.stdout.splitlines()

@@ -3,7 +3,7 @@
 import json
 
 from . import powershell
-from .conftest import ACCOUNT, ACCOUNT_SHOW, doctor_calls, expected, normalised
+from .conftest import ACCOUNT, ACCOUNT_SHOW, TOKEN_EXPIRY, doctor_calls, expected, normalised
 
 TENANT = "contoso.onmicrosoft.com"
 DEVICE_LOGIN = ["login", "--use-device-code", "--tenant", TENANT]
@@ -33,10 +33,13 @@ def test_all_passes_the_login_options_and_tells_one_story(fake, cli, workdir):
     fake.book()
     result = cli("all", "--account", ACCOUNT, "--use-device-code", "--tenant", tenant)
     assert result.exit_code == 0, result.output
-    assert fake.calls()[:4] == [["account", "show"], login, ["version"], ["account", "show"]]
+    assert fake.calls()[:4] == [["account", "show"], login, ["account", "show"], TOKEN_EXPIRY]
     lines = result.stderr.splitlines()
-    assert lines[:4] == ["[login] $ az account show", "login: not signed in (az account show failed); signing in",
-                         f"[login] $ az {' '.join(login)}", "doctor: read-only checks before any change"]  # fmt: skip
+    # Signed in, then asked again whom az is signed in as; then the refresh, then doctor's checks.
+    assert lines[:7] == ["[login] $ az account show", "login: not signed in (az account show failed); signing in",
+                         f"[login] $ az {' '.join(login)}", "[login] done", "[login] $ az account show",
+                         "[refresh] $ az account get-access-token --query expiresOn", "[refresh] $ az version"]  # fmt: skip
+    assert lines[lines.index("[refresh] $ az group list") + 1] == "doctor: read-only checks before any change"
     assert "already signed in" not in result.stderr  # it signed in a moment ago
 
 
@@ -48,7 +51,7 @@ def test_all_signs_in_again_when_signed_in_to_another_tenant(fake, cli, workdir)
     fake.book()
     result = cli("all", "--account", ACCOUNT, "--tenant", TENANT)
     assert result.exit_code == 0, result.output
-    assert fake.calls()[:4] == [["account", "show"], ["login", "--tenant", TENANT], ["version"], ["account", "show"]]
+    assert fake.calls()[:4] == [["account", "show"], ["login", "--tenant", TENANT], ["account", "show"], TOKEN_EXPIRY]
     assert f"signed in to tenant {ACCOUNT_SHOW['tenantId']}, not {TENANT}; signing in" in result.stderr
 
 

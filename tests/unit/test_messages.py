@@ -61,22 +61,20 @@ def test_replication_retries_that_run_out_say_how_many_over_how_long(fake, cli, 
     assert result.stderr.count("Cannot find user or service principal") == 1  # az's stderr once
 
 
-def test_retries_are_counted_on_the_clock(fake, workdir):
-    from azwrap.core.engine import Setup
-    from azwrap.az.redact import Redactor
-    from azwrap.az.runner import AzFailed, Runner
-    from azwrap.book.settings import Settings
-    from azwrap.book.steps import BY_NAME
+def test_retries_are_counted_on_the_clock(fake, cli, workdir, monkeypatch):
+    import azwrap.cli.run
 
     now = [0.0]
-    seed_state(workdir, done=["storage"], path="state.json")
+    monkeypatch.setattr(azwrap.cli.run, "SLEEP", lambda seconds: now.__setitem__(0, now[0] + seconds))
+    monkeypatch.setattr(azwrap.cli.run, "CLOCK", lambda: now[0])
+    monkeypatch.setenv("AZWRAP_RETRY_DELAY", "2")
+    seed_state(workdir, done=["storage"])
     fake.book(["sp"], fail_at=11, fail=REPLICATION)
     for _ in range(2):
         fake.on(BOOK[11][1], **REPLICATION)
-    setup = Setup(Settings(account=ACCOUNT), Runner(fake.path, Redactor(), shell="bash", echo=lambda line: None),
-                  workdir / "state.json", retry_timeout=10, first_retry_delay=2,
-                  sleep=lambda seconds: now.__setitem__(0, now[0] + seconds), clock=lambda: now[0])  # fmt: skip
-    with pytest.raises(AzFailed) as failed:
-        setup.run_step(BY_NAME["sp"])
+    result = cli("sp", "--account", ACCOUNT, "--retry-timeout", "10")
+    assert result.exit_code == 1
     # tries at 0 s, 2 s and 6 s; the next delay (8 s) would end after the 10 s timeout
-    assert "after 3 tries over 6s (--retry-timeout 10)" in failed.value.message()
+    assert "after 3 tries over 6s (--retry-timeout 10)" in result.stderr
+    assert fake.calls().count(BOOK[11][1]) == 3
+    assert now[0] == 6

@@ -1,22 +1,24 @@
 """Directory replication: every role assignment is retried with a doubling, capped delay, within a budget.
 
-The engine runs against faked az calls (fp) with a fake clock: sleeping advances it, nothing really
+Apply runs against faked az calls (fp) with a fake clock: sleeping advances it, nothing really
 waits, so the README's figures (2 s doubling, at most 30 s between tries, 300 s in all) are asserted
 exactly.
 """
 
-import functools
+import json
 
 import pytest
 
 import azwrap.cli.run
-from azwrap.core.engine import Setup
 from azwrap.az.redact import Redactor
 from azwrap.az.runner import AzFailed, Runner
 from azwrap.book.settings import Settings
 from azwrap.book.steps import BY_NAME
+from azwrap.core.apply import Apply
+from azwrap.core.plan import Action, Plan
+from azwrap.core.session import Session
 
-from .conftest import ACCOUNT, BOOK, SP, seed_state
+from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, FRESH_STEP, SP, absent, seed_state
 
 APP = SP["appId"]
 OBJECT_ID = "0f14a80d42e54d57afe046acf9dfae05"
@@ -69,6 +71,8 @@ def register_step(fake, step, failures, stderr):
     """The step's calls, its role assignment failing `failures` times first (with stderr, or each of a list)."""
     messages = [stderr] * failures if isinstance(stderr, str) else stderr
     fake.logged_in()  # a step command checks the subscription first
+    for args in FRESH_STEP[step]:  # its refresh: nothing it guards
+        fake.on(args, **absent(args))
     for name, args in BOOK:
         if name != step:
             continue
@@ -78,30 +82,41 @@ def register_step(fake, step, failures, stderr):
         fake.on(args)
 
 
-def setup_for(workdir, az_path, clock, **options) -> Setup:
-    runner = Runner(az_path, Redactor(), quiet=True, echo=lambda line: None)
-    return Setup(Settings(account=ACCOUNT), runner, workdir / ".azwrap" / "state.json", sleep=clock.sleep,
-                 clock=clock, **options)  # fmt: skip
+def role_assignment_for(fake, workdir, clock, step, failures, stderr, **options):
+    """Apply's call of the step's role assignment alone (its $sp, $acc and $aml recorded), failing
+    `failures` times first; returns what it printed."""
+    (workdir / ".azwrap").mkdir(mode=0o700)
+    path = workdir / ".azwrap" / "state.json"
+    path.write_text(json.dumps({"version": 1, "steps": {}, "outputs": {
+        "sp": {k: SP[k] for k in ("appId", "password", "tenant")}, "acc": {"id": ACC_ID}, "aml": {"id": AML_ID}}}))
+    path.chmod(0o600)
+    for _ in range(failures):
+        fake.on(ROLE_CALL[step], returncode=1, stdout="", stderr=stderr)
+    fake.on(ROLE_CALL[step])
+    session = Session(Settings(account=ACCOUNT), Runner(fake.path, Redactor(), quiet=True, echo=lambda line: None), path)
+    [role] = [inv for inv in BY_NAME[step].invocations(session.settings) if inv.retry_replication]
+    return Apply(session, Plan(()), sleep=clock.sleep, clock=clock, **options).call(Action(step, role, "a test"))
+
+
+@pytest.fixture
+def role_call(fake, workdir, clock):
+    return lambda step, failures, stderr, **options: role_assignment_for(fake, workdir, clock, step, failures, stderr,
+                                                                        **options)  # fmt: skip
 
 
 @pytest.mark.parametrize("text", list(REPLICATION_STDERR))
 @pytest.mark.parametrize("step", ["sp", "grant"])
-def test_every_role_assignment_is_retried_on_each_replication_error(step, text, fake, workdir, az_path, clock):
-    earlier_steps(workdir, step)
-    register_step(fake, step, 2, REPLICATION_STDERR[text])
-    setup_for(workdir, az_path, clock).run_step(BY_NAME[step])
-    assert fake.calls().count(ROLE_CALL[step]) == 3
+def test_every_role_assignment_is_retried_on_each_replication_error(step, text, fake, role_call, clock):
+    assert role_call(step, 2, REPLICATION_STDERR[text])["id"].endswith("/roleAssignments/1")
+    assert fake.calls() == [ROLE_CALL[step]] * 3
     assert clock.sleeps == [2.0, 4.0]
 
 
 @pytest.mark.parametrize("step", ["sp", "grant"])
-def test_backoff_doubles_from_2s_to_at_most_30s_and_gives_up_after_the_retry_timeout(step, fake, workdir, az_path, clock):
-    earlier_steps(workdir, step)
-    register_step(fake, step, 20, REPLICATION_STDERR["graph"])
-    setup = setup_for(workdir, az_path, clock)
+def test_backoff_doubles_from_2s_to_at_most_30s_and_gives_up_after_the_retry_timeout(step, fake, role_call, clock):
     start = clock.now
     with pytest.raises(AzFailed) as failed:
-        setup.run_step(BY_NAME[step])
+        role_call(step, 20, REPLICATION_STDERR["graph"])
     # 2+4+8+16 = 30 s, then 30 s at a time: 9 more tries fit in the 300 s budget, a 10th would not.
     assert clock.sleeps == [2.0, 4.0, 8.0, 16.0] + [30.0] * 9
     assert clock.now - start == 300.0
@@ -109,22 +124,21 @@ def test_backoff_doubles_from_2s_to_at_most_30s_and_gives_up_after_the_retry_tim
     assert failed.value.exit_code == 1 and "Cannot find user or service principal" in failed.value.stderr_tail[-1]
 
 
-def test_a_budget_that_ends_between_tries_stops_before_the_next_sleep(fake, workdir, az_path, clock):
-    earlier_steps(workdir, "grant")
-    register_step(fake, "grant", 20, REPLICATION_STDERR["arm"])
+def test_a_budget_that_ends_between_tries_stops_before_the_next_sleep(fake, role_call, clock):
     with pytest.raises(AzFailed):
-        setup_for(workdir, az_path, clock, retry_timeout=20.0).run_step(BY_NAME["grant"])
+        role_call("grant", 20, REPLICATION_STDERR["arm"], retry_timeout=20.0)
     assert clock.sleeps == [2.0, 4.0, 8.0]  # 14 s slept; waiting 16 s more would overrun 20 s
     assert fake.calls().count(ROLE_CALL["grant"]) == 4
 
 
-# --- the same through the command line: --retry-timeout and AZWRAP_RETRY_DELAY reach the engine ---
+# --- the same through the command line: --retry-timeout and AZWRAP_RETRY_DELAY reach apply ---
 
 
 @pytest.fixture
 def cli_clock(monkeypatch, clock):
-    """azwrap's CLI builds its Setup with the fake clock."""
-    monkeypatch.setattr(azwrap.cli.run, "Setup", functools.partial(Setup, sleep=clock.sleep, clock=clock))
+    """azwrap's CLI applies its plan with the fake clock."""
+    monkeypatch.setattr(azwrap.cli.run, "SLEEP", clock.sleep)
+    monkeypatch.setattr(azwrap.cli.run, "CLOCK", clock)
     return clock
 
 

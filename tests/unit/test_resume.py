@@ -13,8 +13,10 @@ from pytest_subprocess.fake_popen import FakePopen
 
 from azwrap.book.steps import BY_NAME
 
-from .conftest import (ACC_ID, ACC_SHOW, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls,
-                       normalised, refresh_probes, seed_state, succeeded)
+from .conftest import (ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
+                       MY_ROLES, NAME_AVAILABLE, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY,
+                       VERSION_CALL, absent, group, normalised, refresh_probes, resources_show, seed_state,
+                       succeeded)  # fmt: skip
 
 ACCOUNT_SHOW = ["account", "show"]
 
@@ -23,8 +25,6 @@ def sp_ready(fake, workdir):
     """`azwrap sp` in a later session: storage done earlier, signed in."""
     seed_state(workdir, done=["storage"])
     fake.logged_in()
-
-SP_SHOW = ["ad", "sp", "show", "--id", SP["appId"]]
 
 
 @pytest.fixture
@@ -43,37 +43,49 @@ def state(workdir):
 
 
 def test_second_run_skips_every_done_step(done, fake, cli):
-    fake.doctor(installed=True)
+    fake.doctor(installed=True)  # registered, but a run that creates nothing runs none of doctor's checks
     fake.present()
     result = cli("all")  # no options: the settings are the recorded ones
     assert result.exit_code == 0, result.output
-    # read-only checks, then one probe per resource the setup holds (the extension's is doctor's:
-    # asked once), and no change at all
-    assert fake.calls() == doctor_calls(installed=True) + [args for args, _ in refresh_probes()][1:]
+    # whom az is signed in as, then the refresh: 7 read-only calls batched for every resource the setup
+    # holds, and no change at all (8 az processes)
+    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, VERSION_CALL, GROUP_LIST, SP_SHOW,
+                            resources_show(AML_ID, COMPUTE_ID, ACC_ID, DATASTORE_ID), ROLES_OF_SP, FILE_EXISTS]
     for step in ("extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"):
         assert f"{step}: done earlier, skipped" in result.stderr
 
 
 def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, cli):
     other = "otherlake"
-    fake.doctor(installed=True)
+    other_id = ACC_ID.replace(ACCOUNT, other)
     swap = lambda args: [a.replace(ACCOUNT, other) if isinstance(a, str) else a for a in args]  # noqa: E731
+    fake.logged_in()
+    # The refresh: the setup as recorded, and the account under its new name, which is not there yet:
+    # az fails the batched show for it (exit 3), so each id is asked alone.
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    fake.on(VERSION_CALL, stdout=json.dumps({"azure-cli": "2.91.0", "extensions": {"azure-cli-ml": "1.41.0"}}))
+    fake.on(GROUP_LIST, stdout=json.dumps([group("aml-rg"), group("adls-rg")]))  # adls-rg is there: not created again
+    fake.on(SP_SHOW, stdout=json.dumps({"appId": SP["appId"]}))
+    ids = [AML_ID, COMPUTE_ID, ACC_ID, other_id, DATASTORE_ID]
+    fake.on(resources_show(*ids), **NOT_FOUND)
+    for resource_id, found in zip(ids, [ARM["workspace"], ARM["compute"], ARM["account"], None, ARM["datastore"]],
+                                  strict=True):
+        fake.on(resources_show(resource_id), **(NOT_FOUND if found is None else {"stdout": json.dumps(found)}))
+    fake.on(ROLES_OF_SP, stdout=json.dumps(ROLES))
+    fake.on(FILE_EXISTS, stdout='{"exists": true}')  # (the new account's filesystem: not asked, its account is not there)
+    # doctor's checks of what the run creates: a storage account (its name) and a role assignment
+    fake.doctor(installed=True)
     fake.on(["storage", "account", "check-name", "--name", other], stdout=json.dumps(NAME_AVAILABLE))
-    fake.present(["extension", "workspace", "compute", "grant"])
-    fake.on(PROBES[5][0], stdout="true")  # adls-rg is there: not created again
-    fake.on(swap(PROBES[6][0]), **NOT_FOUND)
     fake.on(swap(BOOK[6][1]))
-    fake.on(swap(PROBES[7][0]), stdout='{"exists": false}')
     fake.on(swap(BOOK[7][1]))
     fake.on(swap(BOOK[8][1]))
-    fake.on(SP_SHOW, stdout=json.dumps({"appId": SP["appId"]}))
-    fake.on(swap(BOOK[10][1]), stdout=json.dumps({"id": "/subscriptions/x/storageAccounts/otherlake"}))
-    fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", SP["appId"],
-             "--scope", "/subscriptions/x/storageAccounts/otherlake"])  # fmt: skip
+    fake.on(swap(BOOK[10][1]), stdout=json.dumps({"id": other_id}))
+    new_role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", SP["appId"],
+                "--scope", other_id]  # fmt: skip
+    fake.on(new_role)
     # azwrap's datastore points at the old account: v1 cannot replace it, so it is detached first
-    fake.on(PROBES[12][0], stdout=json.dumps([{"name": "MLData", "clientId": SP["appId"], "accountName": ACCOUNT,
-                                                "filesystem": "fs1"}]))  # fmt: skip
-    fake.on(["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"])
+    detach = ["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"]
+    fake.on(detach)
     fake.on(swap(BOOK[12][1]))
     result = cli("all", "--account", other)
     assert result.exit_code == 0, result.output
@@ -85,58 +97,75 @@ def test_changed_account_reruns_the_steps_that_use_it_and_says_why(done, fake, c
     assert state(done)["steps"]["storage"]["settings"]["account"] == other
     assert BOOK[5][1] not in fake.calls()  # the existing group was not PUT again
     assert "creates storage account otherlake in adls-rg" in result.stderr  # announced before it ran
+    assert normalised(fake.calls()) == [
+        ACCOUNT_SHOW, TOKEN_EXPIRY, VERSION_CALL, GROUP_LIST, SP_SHOW, resources_show(*ids),
+        *(resources_show(resource_id) for resource_id in ids), ROLES_OF_SP, FILE_EXISTS,
+        ["storage", "account", "check-name", "--name", other], MY_ROLES,
+        swap(BOOK[6][1]), swap(BOOK[7][1]), swap(BOOK[8][1]), swap(BOOK[10][1]), new_role, detach, swap(BOOK[12][1])]
+
+
+def record_role_ids(workdir):
+    """The fake's role assignment create prints one id; give the workspace's its own, as Azure does."""
+    record = state(workdir)
+    record["resources"]["workspace_role"]["id"] = ROLES[1]["id"]
+    (workdir / ".azwrap" / "state.json").write_text(json.dumps(record))
 
 
 def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done, fake, cli):
+    record_role_ids(done)
     new = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
-    fake.doctor()
-    fake.present(["extension", "workspace", "compute", "storage", "upload"])
+    fake.logged_in()
+    fake.present()  # the refresh finds the whole setup, the old principal's datastore included
+    fake.doctor()  # (of doctor's checks, only the right to assign roles matters for what this run creates)
     fake.on(BOOK[9][1], stdout=json.dumps(new))
     fake.on(BOOK[10][1])
-    fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
-             "--scope", BOOK[11][1][-1]])  # fmt: skip
-    # Once the new principal is recorded and assigned, the old one goes: its role assignments, then its app.
-    old_roles = [{"id": ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1"},
-                 {"id": AML_ID + "/providers/Microsoft.Authorization/roleAssignments/2"}]  # fmt: skip
-    fake.on(["role", "assignment", "list", "--assignee", SP["appId"], "--all"], stdout=json.dumps(old_roles))
-    fake.on(["role", "assignment", "delete", "--ids", *(r["id"] for r in old_roles)], stdout="")
+    new_role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
+                "--scope", BOOK[11][1][-1]]  # fmt: skip
+    fake.on(new_role)
+    # Once the new principal is recorded and assigned, the old one goes: its role assignments by their
+    # recorded ids, then its app.
+    delete_roles = ["role", "assignment", "delete", "--ids", ROLES[0]["id"], ROLES[1]["id"]]
+    fake.on(delete_roles, stdout="")
     fake.on(["ad", "app", "delete", "--id", SP["appId"]], stdout="")
-    fake.on(PROBES[12][0], stdout=json.dumps([{"name": "MLData", "clientId": SP["appId"]}]))  # the old principal's
     # v1's attach cannot replace a datastore: the one azwrap attached with the old principal is detached first.
     detach = ["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"]
     fake.on(detach)
-    fake.on([a if a != SP["appId"] else new["appId"] for a in BOOK[12][1]])
+    attach = [a if a != SP["appId"] else new["appId"] for a in BOOK[12][1]]
+    fake.on(attach)
     fake.on(BOOK[13][1])
-    fake.on(["role", "assignment", "create", "--role", "Contributor", "--assignee", new["appId"], "--scope", BOOK[14][1][-1]])
+    new_grant = ["role", "assignment", "create", "--role", "Contributor", "--assignee", new["appId"], "--scope",
+                 BOOK[14][1][-1]]  # fmt: skip
+    fake.on(new_grant)
     result = cli("all", "--account", ACCOUNT, "--force", "sp")
     assert result.exit_code == 0, result.output
     assert "sp: running again: forced with --force" in result.stderr
-    assert "datastore: running again: the service principal it used has changed" in result.stderr
+    assert "datastore: running again: the service principal it uses is new" in result.stderr
     assert "was made by azwrap for an earlier principal or dialect; removing it first" in result.stderr
-    assert "grant: running again: the service principal it used has changed" in result.stderr
+    assert "grant: running again: the service principal it uses is new" in result.stderr
     assert state(done)["outputs"]["sp"]["password"] == new["password"]  # the new secret is kept
     assert fake.secret_file_contents[-1] == new["password"]  # ... and attached
     assert new["password"] not in result.output
     assert f"sp: deleted the replaced service principal {SP['appId']}" in result.stderr
     assert "retired_sp" not in state(done)
-    calls = fake.calls()
-    new_role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
-                "--scope", BOOK[11][1][-1]]  # fmt: skip
-    assert calls.index(["ad", "app", "delete", "--id", SP["appId"]]) > calls.index(new_role)
-    assert calls.index(detach) == calls.index(PROBES[12][0]) + 1
-    assert calls.count(["ad", "sp", "create-for-rbac"]) == 1
+    assert normalised(fake.calls()) == [
+        ACCOUNT_SHOW, *(args for args, _ in refresh_probes()), MY_ROLES,
+        BOOK[9][1], BOOK[10][1], new_role, delete_roles, ["ad", "app", "delete", "--id", SP["appId"]],
+        detach, attach, BOOK[13][1], new_grant]
 
 
 def test_a_v1_datastore_azwrap_did_not_make_is_refused_with_the_detach_command(done, fake, cli):
     fake.logged_in()
-    fake.on(PROBES[12][0], stdout=json.dumps([{"name": "MLData", "clientId": "c0c0c0c0-0000-0000-0000-000000000000"}]))
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    theirs = json.loads(json.dumps(ARM["datastore"]))
+    theirs["properties"]["credentials"]["clientId"] = "c0c0c0c0-0000-0000-0000-000000000000"
+    fake.on(resources_show(DATASTORE_ID), stdout=json.dumps(theirs))
     record = state(done)
     del record["steps"]["datastore"], record["resources"]["datastore"]
     (done / ".azwrap" / "state.json").write_text(json.dumps(record))
     result = cli("datastore", "--account", ACCOUNT)
     assert result.exit_code == 2, result.output
     assert "not made by azwrap" in result.stderr and "az ml datastore detach --name MLData" in result.stderr
-    assert fake.calls() == [ACCOUNT_SHOW, PROBES[12][0]]
+    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, resources_show(DATASTORE_ID)]
 
 
 def test_a_principal_deleted_behind_azwraps_back_is_made_again(fake, cli, workdir):
@@ -146,20 +175,25 @@ def test_a_principal_deleted_behind_azwraps_back_is_made_again(fake, cli, workdi
     fake.fp.calls.clear()
     new = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
     fake.logged_in()
-    fake.present(["storage"])
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
     fake.on(SP_SHOW, **NOT_FOUND)
     fake.on(BOOK[9][1], stdout=json.dumps(new))
     fake.on(BOOK[10][1])
     role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
             "--scope", ACC_ID]  # fmt: skip
     fake.on(role)
+    # Azure keeps a deleted principal's role assignments (orphaned): the recorded one is deleted by its id.
+    orphaned = ["role", "assignment", "delete", "--ids", ROLES[0]["id"]]
+    fake.on(orphaned, stdout="")
     result = cli("sp")  # the account is remembered
     assert result.exit_code == 0, result.output
     assert "recorded done, but the service principal (app registration) and its secret and " in result.stderr
     assert f"the service principal {SP['appId']} recorded in" in result.stderr and "creating a new one" in result.stderr
-    # its storage role went with it: not probed, just made again for the new principal
-    assert fake.calls() == [ACCOUNT_SHOW, SP_SHOW, BOOK[9][1], BOOK[10][1], role]
+    # its storage role is not probed (its principal is gone), just made again for the new principal;
+    # the app is gone already: no `az ad app delete`
+    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, SP_SHOW, BOOK[9][1], BOOK[10][1], role, orphaned]
     assert state(workdir)["outputs"]["sp"]["appId"] == new["appId"]
+    assert "retired_sp" not in state(workdir)
 
 
 def test_changed_source_is_not_uploaded_without_force_upload(done, fake, cli):
@@ -174,13 +208,32 @@ def test_changed_source_is_not_uploaded_without_force_upload(done, fake, cli):
 def test_force_upload_overwrites(done, fake, cli):
     (done / "input.csv").write_text("customer_id,total_spend\n1,1.0\n")
     fake.logged_in()
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    fake.on(FILE_EXISTS, stdout='{"exists": true}')
     fake.on(BOOK[8][1] + ["--overwrite"])
     result = cli("upload", "--account", ACCOUNT, "--force")
     assert result.exit_code == 0, result.output
-    assert fake.calls() == [ACCOUNT_SHOW, BOOK[8][1] + ["--overwrite"]]
+    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, FILE_EXISTS, BOOK[8][1] + ["--overwrite"]]
     fake.logged_in()
-    fake.present(["storage", "upload"])
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    fake.on(FILE_EXISTS, stdout='{"exists": true}')
     assert cli("upload", "--quiet").stderr.strip() == "upload: done earlier, skipped"
+
+
+# Per BOOK index: the refresh of its step command when that resource (and what holds it) is there,
+# each probe with az's answer (a dict with a returncode: az failed), and the BOOK indexes found.
+EXPIRY = '"2026-12-01 10:00:00.000000"'
+FOUND = {
+    2: ([(GROUP_LIST, [group("aml-rg")]), (resources_show(AML_ID), NOT_FOUND)], {2}),
+    3: ([(GROUP_LIST, [group("aml-rg")]), (resources_show(AML_ID), ARM["workspace"])], {2, 3}),
+    4: ([(resources_show(COMPUTE_ID), ARM["compute"])], {4}),
+    # the account not there: its filesystem is not asked about
+    5: ([(GROUP_LIST, [group("adls-rg")]), (resources_show(ACC_ID), NOT_FOUND)], {5}),
+    6: ([(GROUP_LIST, [group("adls-rg")]), (resources_show(ACC_ID), ARM["account"]), (FS_EXISTS, {"exists": False})],
+        {5, 6}),
+    7: ([(GROUP_LIST, [group("adls-rg")]), (resources_show(ACC_ID), ARM["account"]), (FS_EXISTS, {"exists": True})],
+        {5, 6, 7}),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("index", [2, 3, 4, 5, 6, 7],
@@ -189,17 +242,18 @@ def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli,
     step, args = BOOK[index]
     seed_state(workdir, done=BY_NAME[step].needs)
     fake.logged_in()
-    probe = PROBES[index][0]
-    found = {2: "true", 5: "true", 6: json.dumps(ACC_SHOW), 7: '{"exists": true}'}.get(index, json.dumps({"name": "x", "id": "/x"}))
-    fake.on(probe, stdout=found)
-    for other_index, (other_step, other_args) in enumerate(BOOK):
-        if other_step == step and other_args != args:
-            if other_index in PROBES:
-                fake.on(PROBES[other_index][0], **PROBES[other_index][1])
-            fake.on(other_args)
+    probes, found = FOUND[index]
+    probes = [(TOKEN_EXPIRY, {"stdout": EXPIRY}), *probes]
+    for probe, answer in probes:
+        fake.on(probe, **(answer if "returncode" in answer else {"stdout": json.dumps(answer)}))
+    made = [other_args for other_index, (other_step, other_args) in enumerate(BOOK)
+            if other_step == step and other_index not in found]  # fmt: skip
+    for other_args in made:
+        fake.on(other_args)
     result = cli(step, *(["--account", ACCOUNT] if step == "storage" else []))
     assert result.exit_code == 0, result.output
     assert args not in fake.calls()
+    assert fake.calls() == [ACCOUNT_SHOW, *(probe for probe, _ in probes), *made]
     assert "exists already, not created again" in result.stderr
     # found, not made: `azwrap destroy` will leave it alone
     key = {2: "aml_group", 3: "workspace", 4: "compute", 5: "adls_group", 6: "account", 7: "filesystem"}[index]
@@ -305,7 +359,7 @@ def test_state_readable_by_others_is_made_private_with_a_warning(done, fake, cli
 
 
 def test_state_written_elsewhere_than_in_azwraps_own_directory_gets_no_gitignore(fake, cli, workdir):
-    fake.on(["extension", "list"], stdout="[]")
+    fake.on(VERSION_CALL, **absent(VERSION_CALL))  # no extension installed
     fake.on(["extension", "add", "-n", "azure-cli-ml"])
     assert cli("extension", "--state-file", "s.json").exit_code == 0
     assert not (workdir / ".gitignore").exists()
@@ -320,16 +374,32 @@ def test_another_source_for_the_same_destination_is_refused_unless_the_same_cont
     assert "--force (azwrap upload)" in result.stderr
     (done / "copy.csv").write_bytes((done / "input.csv").read_bytes())
     fake.logged_in()
-    fake.present(["storage", "upload"])
+    fake.on(TOKEN_EXPIRY, stdout=EXPIRY)
+    fake.on(FILE_EXISTS, stdout='{"exists": true}')
     same = cli("upload", "--account", ACCOUNT, "--source", "copy.csv")
     assert same.exit_code == 0 and "upload: done earlier, skipped" in same.stderr
-    assert fake.calls() == [ACCOUNT_SHOW, *(args for args, _ in refresh_probes(["storage", "upload"]))]
+    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, FILE_EXISTS]  # the uploaded file is still there
 
 
 def test_force_still_probes_so_a_forced_step_does_not_create_twice(done, fake, cli):
     fake.logged_in()
-    fake.present(["storage"])
+    fake.on(TOKEN_EXPIRY, stdout=EXPIRY)
+    fake.on(GROUP_LIST, stdout=json.dumps([group("aml-rg"), group("adls-rg")]))
+    fake.on(resources_show(ACC_ID), stdout=json.dumps(ARM["account"]))
+    fake.on(FS_EXISTS, stdout='{"exists": true}')
     result = cli("storage", "--account", ACCOUNT, "--force")
     assert result.exit_code == 0, result.output
-    assert not {tuple(BOOK[i][1]) for i in (5, 6, 7)} & {tuple(call) for call in fake.calls()}
+    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, GROUP_LIST, resources_show(ACC_ID), FS_EXISTS]  # nothing made
     assert "filesystem fs1 exists already" in result.stderr
+
+
+def test_all_with_force_upload_overwrites_a_changed_source(done, fake, cli):
+    (done / "input.csv").write_text("customer_id,total_spend\n1,1.0\n")
+    fake.logged_in()
+    fake.present()
+    fake.on(BOOK[8][1] + ["--overwrite"])
+    result = cli("all", "--force", "upload")
+    assert result.exit_code == 0, result.output
+    assert "upload: running again: forced with --force" in result.stderr
+    assert "note upload" in result.stderr  # doctor knows the overwrite is asked for
+    assert fake.calls() == [ACCOUNT_SHOW, *(args for args, _ in refresh_probes()), BOOK[8][1] + ["--overwrite"]]

@@ -10,7 +10,7 @@ import pytest
 from azwrap.store import secrets
 from azwrap.store import state
 
-from .conftest import ACCOUNT, BOOK, PROBES, SECRET, SP, seed_state
+from .conftest import ACCOUNT, BOOK, FRESH_STEP, SECRET, SP, TOKEN_EXPIRY, absent, seed_state
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -71,7 +71,8 @@ def test_a_later_step_reads_the_secret_from_the_keyring(memory, fake, cli, workd
     assert cli("sp", "--account", ACCOUNT, "--secret-store", "keyring").exit_code == 0
     fake.fp.calls.clear()
     fake.logged_in()
-    fake.on(PROBES[12][0], stdout="[]")
+    for args in FRESH_STEP["datastore"]:  # no datastore there yet
+        fake.on(args, **absent(args))
     fake.on(BOOK[12][1])
     monkeypatch.setenv("AZWRAP_SECRET_STORE", "keyring")
     result = cli("datastore", "--account", ACCOUNT)
@@ -137,12 +138,13 @@ def test_a_keyring_that_refuses_the_new_secret_names_the_principal_to_delete(mem
     memory.fail = True
     seed_state(workdir, done=["storage"])
     fake.logged_in()
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
     fake.on(BOOK[9][1])
     result = cli("sp", "--account", ACCOUNT, "--secret-store", "keyring")
     assert result.exit_code == 2, result.output
     assert "the store is locked" in result.stderr and f"az ad app delete --id {SP['appId']}" in result.stderr
     assert SECRET not in result.output
-    assert fake.calls() == [["account", "show"], BOOK[9][1]]
+    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY, BOOK[9][1]]
 
 
 def test_a_secret_missing_from_the_keyring_is_a_clear_error(memory, fake, cli, workdir):

@@ -7,7 +7,7 @@ import pytest
 
 from azwrap.store import state as state_module
 
-from .conftest import ACC_ID, ACCOUNT, BOOK, SECRET, SP, seed_state, step_record
+from .conftest import ACC_ID, ACCOUNT, BOOK, FRESH_STEP, SECRET, SP, TOKEN_EXPIRY, absent, seed_state, step_record
 
 
 def test_a_state_that_cannot_be_written_stops_sp_before_any_az_call(fake, cli, workdir, monkeypatch):
@@ -42,13 +42,14 @@ def test_a_save_failing_right_after_create_for_rbac_names_the_principal_and_its_
     monkeypatch.setattr(state_module, "save", save_fails_once_created)
     seed_state(workdir, done=["storage"])
     fake.logged_in()
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
     fake.on(BOOK[9][1])
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 2, result.output
     assert f"The service principal {SP['appId']} was created but could not be recorded" in result.stderr
     assert f"az ad app delete --id {SP['appId']}" in result.stderr
     assert SECRET not in result.output
-    assert fake.calls() == [["account", "show"], BOOK[9][1]]  # nothing after it
+    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY, BOOK[9][1]]  # nothing after it
 
 
 @pytest.mark.parametrize("outputs", [
@@ -64,6 +65,32 @@ def test_damaged_principal_or_ids_exit_2_naming_the_field(command, outputs, fake
     assert "is damaged (outputs." in result.stderr
     assert "Traceback" not in result.output
     assert fake.calls() == []
+
+
+@pytest.mark.parametrize("retired", [
+    ["not-a-guid"],
+    [{"appId": SP["appId"], "assignments": ["--scope"], "gone": False}],  # passed to az as --ids
+    [{"appId": SP["appId"], "assignments": [ACC_ID], "gone": False}],  # an account, not a role assignment
+    [{"appId": "x", "assignments": []}],
+])  # fmt: skip
+def test_a_damaged_principal_to_delete_exits_2_naming_the_field(retired, fake, cli, workdir):
+    seed_state(workdir, done=["storage"], sp=True)
+    path = workdir / ".azwrap" / "state.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "retired_sp": retired}))
+    result = cli("sp")
+    assert result.exit_code == 2, result.output
+    assert "is damaged (retired_sp: " in result.stderr
+    assert fake.calls() == []
+
+
+def test_a_principal_to_delete_is_read_by_appid_or_with_its_role_assignments(fake, cli, workdir):
+    seed_state(workdir, sp=True)
+    path = workdir / ".azwrap" / "state.json"
+    role_id = ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+    for retired in (["0a0a0a0a-1111-2222-3333-444455556666"],
+                    [{"appId": "0a0a0a0a-1111-2222-3333-444455556666", "assignments": [role_id], "gone": False}]):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "retired_sp": retired}))
+        assert cli("status").exit_code == 0
 
 
 def test_a_state_file_of_another_user_exits_2(fake, cli, workdir):
@@ -141,7 +168,8 @@ def test_on_windows_the_secret_is_a_private_file_removed_after_the_call(fake, cl
         "version": 1, "steps": {"sp": {"settings": {"account": ACCOUNT}}, **step_record("extension", "workspace", "storage")},
         "outputs": {"sp": {k: SP[k] for k in ("appId", "password", "tenant")}, "acc": {"id": ACC_ID}}}))
     fake.logged_in()
-    fake.on(["ml", "datastore", "list", "--workspace-name", "aml", "--resource-group", "aml-rg"], stdout="[]")
+    for args in FRESH_STEP["datastore"]:  # no datastore there yet
+        fake.on(args, **absent(args))
     result = cli("datastore", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
     assert fake.secret_file_kinds == ["file"] and fake.secret_file_modes == [0o600]

@@ -6,7 +6,8 @@ import pytest
 
 from azwrap.book.steps import BY_NAME, STEPS
 
-from .conftest import ACCOUNT, BOOK, PROBES, SECRET, SP, expected, normalised, seed_state
+from .conftest import (ACCOUNT, BOOK, COMPUTE_ID, SECRET, SP, SP_SHOW, TOKEN_EXPIRY, absent, expected, normalised,
+                       resources_show, seed_state)
 
 # Step commands and the options they need beyond the defaults.
 ARGS = {"storage": ["--account", ACCOUNT], "upload": ["--account", ACCOUNT], "sp": ["--account", ACCOUNT],
@@ -39,13 +40,13 @@ def test_step_without_a_recorded_principal_says_run_sp_first(step, fake, cli, wo
 
 def test_sp_reuses_a_recorded_principal_instead_of_creating_another(fake, cli, workdir):
     record_sp(workdir, done=["storage"])
-    fake.on(["ad", "sp", "show", "--id", SP["appId"]], stdout=json.dumps({"appId": SP["appId"], "id": "obj"}))
+    fake.on(SP_SHOW, stdout=json.dumps({"appId": SP["appId"], "id": "obj"}))
     fake.book(["sp"])
     result = cli("sp", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
     assert ["ad", "sp", "create-for-rbac"] not in fake.calls()
-    account_show, create_for_rbac, *rest = expected(["sp"])
-    assert normalised(fake.calls()) == [account_show, ["ad", "sp", "show", "--id", SP["appId"]], *rest]
+    account_show, token, create_for_rbac, *rest = expected(["sp"])
+    assert normalised(fake.calls()) == [account_show, token, SP_SHOW, *rest]
     assert f"reusing the service principal {SP['appId']}" in result.stderr
 
 
@@ -96,7 +97,8 @@ V1_SHAPES = {
 def compute_probe_finds(fake, workdir, found):
     seed_state(workdir, done=BY_NAME["compute"].needs)
     fake.logged_in()
-    fake.on(PROBES[4][0], stdout=json.dumps(found))
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    fake.on(resources_show(COMPUTE_ID), stdout=json.dumps(found))
 
 
 @pytest.mark.parametrize("shape", list(V1_SHAPES))
@@ -107,7 +109,7 @@ def test_v1_compute_of_another_size_or_node_count_is_refused(shape, size, nodes,
     assert result.exit_code == 2
     assert f"compute d1compute exists with vm size {size} and at most {nodes} node(s), not STANDARD_D1_V2 and 1" in result.stderr
     assert "az ml computetarget delete --name d1compute" in result.stderr
-    assert PROBES[4][0] in fake.calls() and BOOK[4][1] not in fake.calls()
+    assert resources_show(COMPUTE_ID) in fake.calls() and BOOK[4][1] not in fake.calls()
 
 
 @pytest.mark.parametrize("shape", list(V1_SHAPES))

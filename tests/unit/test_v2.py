@@ -7,8 +7,9 @@ import stat
 import pytest
 
 from . import powershell
-from .conftest import (ACC_ID, ACCOUNT, AML_ID, BOOK, LIST_LOCATIONS, LOCATIONS, PROBES, SECRET, SP, TOKEN_EXPIRY,
-                       doctor_calls, seed_state, step_record, succeeded)  # fmt: skip
+from .conftest import (ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FRESH_ALL, GROUP_LIST, LIST_LOCATIONS,
+                       LOCATIONS, MY_ROLES, SECRET, SP, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, refresh_probes,
+                       resources_show, role_assignment, seed_state, step_record, succeeded)  # fmt: skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 V2_YAML = (
@@ -32,8 +33,8 @@ V2_ML = {
     12: ["ml", "datastore", "create", "--file", ANY, "--set", ANY, "--workspace-name", "aml", "--resource-group", "aml-rg"],
     13: ["ml", "workspace", "show", "--name", "aml", "--resource-group", "aml-rg"],
 }  # fmt: skip
-# The probes are the same in both dialects: core commands whose not-found is az's own (README "Probes").
-V2_PROBES = dict(PROBES)
+# The refresh's probes are the same in both dialects: core commands whose not-found is az's own
+# (`az resource show` of ARM ids, `az group list`, `az version`), written out in conftest.
 V2_BOOK = [(step, V2_ML.get(i, args)) for i, (step, args) in enumerate(BOOK)]
 
 
@@ -58,11 +59,12 @@ class FileSpy:
 
 
 def register_v2(fake, spy):
-    for index, (step, args) in enumerate(V2_BOOK):
+    """A fresh `all --ml-cli v2`: the refresh finding nothing, then the v2 sequence."""
+    for args in FRESH_ALL:
+        fake.on(args, **absent(args))
+    for step, args in V2_BOOK:
         if step == "login":
             continue
-        if index in V2_PROBES:
-            fake.on(V2_PROBES[index][0], **V2_PROBES[index][1])
         if ANY in args:
             fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in args)], callback=spy)
         else:
@@ -75,10 +77,8 @@ def test_all_v2_runs_the_v2_sequence_and_passes_the_secret_by_pipe(fake, cli, wo
     register_v2(fake, spy)
     result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
-    expected = []
-    for index, (step, args) in enumerate(V2_BOOK):
-        if step != "login":
-            expected += ([V2_PROBES[index][0]] if index in V2_PROBES else []) + [args]
+    expected = [args for step, args in V2_BOOK if step != "login"]
+    assert fake.calls()[:len(doctor_calls(ml_cli="v2"))] == doctor_calls(ml_cli="v2")  # no extension index for v2
     calls = fake.calls()[len(doctor_calls(ml_cli="v2")):]
     chosen_paths = [[ANY if i and call[i - 1] in ("--file", "--set") else a for i, a in enumerate(call)] for call in calls]
     assert chosen_paths == expected
@@ -94,16 +94,21 @@ def test_all_v2_runs_the_v2_sequence_and_passes_the_secret_by_pipe(fake, cli, wo
     assert [r[r.index("--scope") + 1] for r in roles] == [ACC_ID, AML_ID]
 
 
+def installed(*extensions: tuple[str, str]) -> str:
+    """`az version` with these extensions installed."""
+    return json.dumps({"azure-cli": "2.91.0", "azure-cli-core": "2.91.0", "extensions": dict(extensions)})
+
+
 def test_v2_refuses_while_the_v1_extension_is_installed_and_says_how_to_remove_it(fake, cli, workdir):
-    fake.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}]))
+    fake.on(VERSION_CALL, stdout=installed(("azure-cli-ml", "1.41.0")))
     result = cli("extension", "--ml-cli", "v2")
     assert result.exit_code == 2
     assert "az extension remove --name azure-cli-ml" in result.stderr
-    assert fake.calls() == [["extension", "list"]]  # nothing removed, nothing added
+    assert fake.calls() == [VERSION_CALL]  # nothing removed, nothing added
 
 
 def test_v1_refuses_while_the_v2_extension_is_installed(fake, cli, workdir):
-    fake.on(["extension", "list"], stdout=json.dumps([{"name": "ml", "version": "2.30.0"}]))
+    fake.on(VERSION_CALL, stdout=installed(("ml", "2.30.0")))
     result = cli("extension")
     assert result.exit_code == 2
     assert "az extension remove --name ml" in result.stderr
@@ -111,37 +116,40 @@ def test_v1_refuses_while_the_v2_extension_is_installed(fake, cli, workdir):
 
 def test_all_v2_with_the_v1_extension_stops_before_any_change(fake, cli, workdir):
     fake.on(["account", "show"], stdout=json.dumps({"id": "sub", "name": "s"}))
-    fake.on(["version"], stdout=json.dumps({"azure-cli": "2.91.0"}))
     fake.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
-    fake.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}]))
+    fake.on(VERSION_CALL, stdout=installed(("azure-cli-ml", "1.41.0")))
+    fake.on(GROUP_LIST, stdout="[]")
     fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
     fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')
     result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 2
-    assert "fix: az extension remove --name azure-cli-ml" in result.stderr
-    assert "nothing was changed" in result.stderr
+    # The plan refuses, from the refresh's `az version`, before doctor and before any change.
+    assert "the azure-cli-ml extension (v1) is installed" in result.stderr
+    assert "az extension remove --name azure-cli-ml" in result.stderr
+    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY, VERSION_CALL, GROUP_LIST]
 
 
 def test_switching_dialect_says_which_steps_run_again(fake, cli, workdir):
     fake.doctor()
     fake.book()
     assert cli("all", "--account", ACCOUNT).exit_code == 0
-    fake.doctor()
-    fake.on(["extension", "list"], stdout="[]")  # the user removed azure-cli-ml
+    fake.fp.calls.clear()
+    fake.logged_in()
+    # The refresh finds the setup v1 made (the same ARM resources in both dialects), but the user
+    # removed azure-cli-ml; the datastore v1 attached (azwrap did, as the state records): v2's create replaces it.
+    fake.present(installed=False)
+    fake.on(MY_ROLES, stdout=json.dumps([role_assignment("Owner")]))  # doctor: grant assigns a role again
     fake.on(V2_ML[1])
-    fake.on(V2_PROBES[2][0], stdout="true")
-    fake.on(V2_PROBES[3][0], stdout=json.dumps({"name": "aml", "id": AML_ID}))
-    fake.on(V2_PROBES[4][0], stdout=json.dumps({"name": "d1compute", "size": "STANDARD_D1_V2", "max_instances": 1}))
-    # The datastore v1 attached (azwrap did, as the state records): v2's create replaces it.
     spy = FileSpy()
-    fake.on(V2_PROBES[12][0], stdout=json.dumps([{"name": "MLData", "accountName": ACCOUNT, "filesystem": "fs1",
-                                                  "clientId": SP["appId"]}]))  # fmt: skip
-    fake.present(["storage", "upload", "sp"])
     fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
     fake.on(V2_ML[13], stdout=json.dumps({"id": AML_ID, "name": "aml"}))
     fake.on(BOOK[14][1])
     result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
+    calls = [[ANY if i and call[i - 1] in ("--file", "--set") else a for i, a in enumerate(call)] for call in fake.calls()]
+    # the workspace and compute are found (not made again in the other dialect); the rest is v2's
+    assert calls == [["account", "show"], *(args for args, _ in refresh_probes()), MY_ROLES, V2_ML[1], V2_ML[12],
+                     V2_ML[13], BOOK[14][1]]  # fmt: skip
     summary = next(line for line in result.stderr.splitlines() if "will run again" in line)
     for step in ("extension", "workspace", "compute", "datastore", "grant"):
         assert f"{step} (settings changed since it ran: ml_cli 'v1' -> 'v2')" in summary
@@ -153,13 +161,13 @@ def test_switching_dialect_says_which_steps_run_again(fake, cli, workdir):
 def test_an_existing_compute_of_another_size_is_not_silently_kept(fake, cli, workdir):
     seed_state(workdir, done=["extension", "workspace"])
     fake.logged_in()
-    arm = {"name": "d1compute", "properties": {"properties": {"vmSize": "STANDARD_D1_V2", "scaleSettings": {"maxNodeCount": 1}}}}
-    fake.on(V2_PROBES[4][0], stdout=json.dumps(arm))  # az resource show prints ARM's shape
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    fake.on(resources_show(COMPUTE_ID), stdout=json.dumps(ARM["compute"]))  # az resource show prints ARM's shape
     result = cli("compute", "--ml-cli", "v2", "--max-nodes", "3")
     assert result.exit_code == 2
     assert "exists with vm size STANDARD_D1_V2 and at most 1 node(s), not STANDARD_D1_V2 and 3" in result.stderr
     assert "az ml compute delete --name d1compute" in result.stderr
-    assert fake.calls() == [["account", "show"], V2_PROBES[4][0]]
+    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY, resources_show(COMPUTE_ID)]
 
 
 def test_v2_plan_json_has_the_datastore_yaml_and_the_secret_reference(cli):
@@ -229,39 +237,47 @@ def _recorded(workdir, datastore_done: bool):
 
 
 def _datastore_json(client_id):
-    """`az ml datastore list` (v2's shape) holding one datastore MLData."""
-    return json.dumps([{"name": "MLData", "account_name": ACCOUNT, "filesystem": "fs1", "type": "azure_data_lake_gen2",
-                        "credentials": {"client_id": client_id, "tenant_id": SP["tenant"]}}])  # fmt: skip
+    """`az resource show` of datastore MLData (ARM's shape, whichever dialect made it)."""
+    datastore = json.loads(json.dumps(ARM["datastore"]))
+    datastore["properties"]["credentials"]["clientId"] = client_id
+    return json.dumps(datastore)
+
+
+def _datastore_refresh(fake, client_id):
+    fake.logged_in()
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    fake.on(resources_show(DATASTORE_ID), stdout=_datastore_json(client_id))
+
+
+DATASTORE_REFRESH = [["account", "show"], TOKEN_EXPIRY, resources_show(DATASTORE_ID)]
 
 
 def test_v2_refuses_to_replace_a_datastore_azwrap_did_not_create(fake, cli, workdir):
     _recorded(workdir, datastore_done=False)
-    fake.logged_in()
-    fake.on(V2_PROBES[12][0], stdout=_datastore_json("c01eag0e-0000-0000-0000-000000000000"))
+    _datastore_refresh(fake, "c01eag0e-0000-0000-0000-000000000000")
     result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 2, result.output
     assert "datastore MLData exists in workspace aml" in result.stderr and "not made by azwrap" in result.stderr
     assert "az ml datastore delete --name MLData" in result.stderr
-    assert fake.calls() == [["account", "show"], V2_PROBES[12][0]]  # nothing replaced
+    assert fake.calls() == DATASTORE_REFRESH  # nothing replaced
 
 
 def test_v2_replaces_a_datastore_it_created_when_its_principal_changed(fake, cli, workdir):
     _recorded(workdir, datastore_done=True)
-    fake.logged_in()
     spy = FileSpy()
-    fake.on(V2_PROBES[12][0], stdout=_datastore_json("0b0b0b0b-1111-2222-3333-444455556666"))  # the old principal
+    _datastore_refresh(fake, "0b0b0b0b-1111-2222-3333-444455556666")  # the old principal
     fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
     result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
     assert "running again: the service principal it used has changed" in result.stderr
     assert spy.secret == SECRET
+    assert fake.calls()[:3] == DATASTORE_REFRESH and len(fake.calls()) == 4  # no delete first: create replaces it
 
 
 def test_v2_keeps_a_datastore_already_attached_with_the_recorded_principal(fake, cli, workdir):
     _recorded(workdir, datastore_done=False)
-    fake.logged_in()
-    fake.on(V2_PROBES[12][0], stdout=_datastore_json(SP["appId"]))
+    _datastore_refresh(fake, SP["appId"])
     result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
     assert "datastore MLData exists already, not created again" in result.stderr
-    assert fake.calls() == [["account", "show"], V2_PROBES[12][0]]
+    assert fake.calls() == DATASTORE_REFRESH

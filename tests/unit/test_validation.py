@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import ACCOUNT, seed_state
+from .conftest import ACCOUNT, FRESH_STEP, absent, seed_state
 
 BAD = [
     ("--account", "MyDataLake", "lowercase letters and digits only"),
@@ -129,6 +129,8 @@ def test_settings_reach_the_argv(fake, cli, workdir):
     (workdir / "sales.csv").write_text("a,b\n")
     seed_state(workdir, done=["storage"])
     fake.logged_in()
+    for args in FRESH_STEP["upload"]:
+        fake.on(args, **absent(args))
     fake.on(["storage", "fs", "file", "upload", "--file-system", "data-2", "--path", "in/sales.csv",
              "--source", "sales.csv", "--account-name", "lake7"])  # fmt: skip
     result = cli("upload", "--account", "lake7", "--filesystem", "data-2", "--upload-path", "in/sales.csv", "--source", "sales.csv")
@@ -163,6 +165,8 @@ def test_a_source_starting_with_a_dash_reaches_az_as_a_relative_path(fake, cli, 
     (workdir / "-in.csv").write_text("a,b\n", encoding="utf-8")
     seed_state(workdir, done=["storage"])
     fake.logged_in()
+    for args in FRESH_STEP["upload"]:
+        fake.on(args, **absent(args))
     fake.on(["storage", "fs", "file", "upload", "--file-system", "fs1", "--path", "models/highspenders/input.csv",
              "--source", "./-in.csv", "--account-name", ACCOUNT])
     result = cli("upload", "--account", ACCOUNT, "--source", "-in.csv")

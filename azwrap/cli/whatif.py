@@ -1,0 +1,56 @@
+"""A plan shown, not run (`--what-if`): each az call as it would be made, secrets masked, and why it runs.
+
+A value known only once an earlier call of this run has printed it stands as the book writes it
+($sp.appId); one the state already holds, and that this run does not make anew, is shown as it is.
+"""
+
+from __future__ import annotations
+
+from ..book.commands import Concat, FileArg, Ref, with_subscription
+from ..book.quoting import command_line
+from ..core.plan import Plan
+
+MASK = "***"
+
+
+def rows(the_plan: Plan, outputs: dict, subscription: str | None, shell: str) -> list[dict]:
+    """The plan's actions as data: step, argv (starting with az), the command line, whether it changes
+    Azure, why it runs, and what it makes."""
+    captured: set[str] = set()
+    out = []
+    for action in the_plan.actions:
+        invocation = action.invocation
+        args = with_subscription(tuple(invocation.args), subscription)
+        argv = ["az", *(_shown(arg, outputs, captured) for arg in args)]
+        out.append({"step": action.step, "argv": argv, "command": command_line(shell, argv),
+                    "changes": action.changes, "reason": action.reason, "creates": invocation.makes})  # fmt: skip
+        if invocation.capture:
+            captured.add(invocation.capture)
+    return out
+
+
+def _shown(arg, outputs: dict, captured: set[str]) -> str:
+    if isinstance(arg, Ref):
+        if arg.secret:
+            return MASK
+        known = outputs.get(arg.var, {}).get(arg.field)
+        return known if known and arg.var not in captured else str(arg)
+    if isinstance(arg, Concat):
+        return "".join(_shown(part, outputs, captured) for part in arg.parts)
+    if isinstance(arg, FileArg):
+        return arg.name
+    return str(arg)
+
+
+def lines(the_plan: Plan, shown: list[dict]) -> list[str]:
+    out = ["what-if: nothing was changed." + (" These az commands would run, in this order:" if shown
+                                              else " Nothing would run.")]  # fmt: skip
+    out += [f"  [{row['step']}] {row['command']}" for row in shown]
+    for step in the_plan.steps:
+        for _, what in step.found:
+            out.append(f"  found: {step.step}: {what} exists already (recorded, not created)")
+        if step.reason is None:
+            out.append(f"  skipped: {step.step} ({step.skipped_because})")
+        elif step.reason:
+            out.append(f"  runs: {step.step} ({step.reason})")
+    return out

@@ -1,0 +1,96 @@
+"""What apply writes into the state as each call succeeds: captured values, the resources azwrap made
+or found, and the steps done. The state is saved at once after each, so that an interrupted run
+loses nothing it did (above all a new principal's secret)."""
+
+from __future__ import annotations
+
+import datetime
+
+from ..az.runner import AzFailed
+from ..book import resources
+from ..book.commands import CAPTURED_FIELDS
+from ..book.steps import Step
+from ..store import state as state_file
+from . import lifecycle
+from .session import Session, sha256_of
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def iso(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def capture(session: Session, step: str, var: str, result, command: str) -> None:
+    """Keep the fields of az's JSON that later calls use ($sp, $acc, $aml)."""
+    fields = CAPTURED_FIELDS[var]
+    if not isinstance(result, dict) or not all(isinstance(result.get(f), str) and result.get(f) for f in fields):
+        raise AzFailed(step, command, 0, [], reason=f"its JSON lacks a field azwrap needs ({', '.join(fields)})")
+    old = session.outputs.get("sp") if var == "sp" else None
+    session.outputs[var] = {field: result[field] for field in fields}
+    if old and old["appId"] != result["appId"]:
+        session.state.pop(lifecycle.ROTATION, None)  # a rotation of the replaced principal is moot
+    try:
+        session.save()  # at once: a failure in the next call must not lose a new principal's secret
+    except state_file.StateError as error:
+        if var != "sp":
+            raise
+        # The principal exists in Azure now; its secret cannot be recovered, but it can be deleted.
+        raise state_file.StateError(
+            f"{error}. The service principal {result['appId']} was created but could not be recorded; "
+            f"delete it (az ad app delete --id {result['appId']}), fix the state file, and run again"
+        ) from None
+
+
+def resource(session: Session, key: str, *, created: bool, assignment_id: str | None = None) -> None:
+    """What the setup uses, and whether azwrap made it (only what it made is ever deleted)."""
+    named = session.settings.subset(resources.BY_KEY[key].uses)
+    records = session.state["resources"]
+    old = records.get(key, {})
+    # Found existing, but recorded as made by azwrap earlier under the same names (a step resumed after
+    # a failure); a thing found under other names is not azwrap's because an earlier one was.
+    ours = created or (old.get("created") and old.get("settings") == named) or _same_group_ours(session, key)
+    record = {"created": bool(ours), "settings": named}
+    if key in ("workspace", "compute", "datastore"):
+        record["dialect"] = session.settings.ml_cli  # how to delete it, and whether the other dialect made it
+    if assignment_id or (old.get("id") and old.get("settings") == named):
+        record["id"] = assignment_id or old.get("id")
+    records[key] = record
+    session.state.get("purged", {}).pop(key, None)
+    session.save()
+
+
+def _same_group_ours(session: Session, key: str) -> bool:
+    """--aml-group and --adls-group may name one group: found by the second step, it is still azwrap's."""
+    if key not in resources.GROUP_KEYS:
+        return False
+    other = resources.GROUP_KEYS[1 - resources.GROUP_KEYS.index(key)]
+    record = session.state["resources"].get(other, {})
+    return bool(record.get("created")) and record.get("settings", {}).get(other) == getattr(session.settings, key)
+
+
+def forget_principal(session: Session) -> None:
+    """The recorded principal is gone: it and its role assignments are no longer the setup's."""
+    session.outputs.pop("sp", None)
+    for key in ("sp", *resources.ROLE_KEYS):
+        session.state["resources"].pop(key, None)
+
+
+def step_done(session: Session, step: Step, inputs: dict, started_at: float, seconds: float) -> None:
+    record = {"done_at": now(), "settings": session.settings.subset(step.uses), "inputs": inputs,
+              "started_at": iso(started_at), "ended_at": iso(started_at + seconds), "seconds": round(seconds, 3)}  # fmt: skip
+    if "source" in step.uses:
+        record["sha256"] = sha256_of(session.settings.source)
+    session.state["steps"][step.name] = record
+    session.save()
+
+
+def inputs_of(session: Session, step: Step) -> dict:
+    """The non-secret run-time values a step took from earlier steps (to notice when they change)."""
+    invocations = step.invocations(session.settings)
+    produced_here = {inv.capture for inv in invocations}
+    return {str(ref): session.outputs[ref.var].get(ref.field)
+            for ref in (ref for inv in invocations for ref in inv.refs)
+            if not ref.secret and ref.var in session.outputs and ref.var not in produced_here}  # fmt: skip

@@ -1,0 +1,56 @@
+"""What `azwrap status` shows: each step done or pending, the settings and where each comes from,
+the recorded resources (and, with --refresh, whether each is still there) and non-secret outputs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+from ..book import resources
+from ..book.commands import SECRET_REFS, Ref
+from ..book.settings import Settings
+from ..book.steps import STEPS
+from . import planning
+from .facts import present
+
+_ORDER = {resource.key: n for n, resource in enumerate(resources.RESOURCES)}
+
+
+def status_report(state: dict, state_path: Path, settings: Settings, sources: dict) -> dict:
+    """The state as a report; never the secret."""
+    steps = []
+    for step in STEPS:
+        record = state["steps"].get(step.name)
+        if step.name == "login":
+            continue
+        steps.append({"step": step.name, "status": "done" if record else "pending",
+                      "done_at": record.get("done_at") if record else None,
+                      **{key: record.get(key) if record else None for key in ("started_at", "ended_at", "seconds")}})  # fmt: skip
+    secret = {(ref.var, ref.field) for ref in SECRET_REFS}
+    outputs = {str(Ref(var, field)): value for var, fields in state["outputs"].items()
+               for field, value in fields.items() if (var, field) not in secret}  # fmt: skip
+    upload = state["steps"].get("upload")
+    if upload and upload.get("sha256"):
+        outputs["upload.sha256"] = upload["sha256"]
+    recorded = state.get("settings", {})
+    return {
+        "state_file": str(state_path),
+        "subscription": state.get("subscription"),
+        "steps": steps,
+        "settings": {name: {"value": value, "source": sources[name], "recorded": recorded.get(name)}
+                     for name, value in asdict(settings).items()},
+        "resources": [{"key": key, "resource": resources.BY_KEY[key].label(planning.recorded_settings(settings, record)),
+                       "created": bool(record.get("created")), **({"id": record["id"]} if record.get("id") else {})}
+                      for key, record in sorted(state["resources"].items(), key=lambda item: _ORDER.get(item[0], 99))
+                      if key in resources.BY_KEY],
+        "outputs": outputs,
+    }  # fmt: skip
+
+
+def add_live(report: dict, inputs, snapshot) -> None:
+    """Each recorded resource's live state next to the record: present, MISSING (or unknown)."""
+    from .places import where_recorded
+
+    for entry in report["resources"]:
+        found = present(snapshot, where_recorded(inputs, entry["key"]))
+        entry["live"] = {True: "present", False: "MISSING", None: "unknown"}[found]
