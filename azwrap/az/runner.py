@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from . import launch
@@ -157,6 +157,11 @@ class Runner:
         """The line shown for argv (echo, logs, errors), quoted for the user's shell; secrets masked."""
         # Masked before quoting too: quoting may change how a secret inside a value is spelled.
         return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
+
+    def with_environment(self, env: dict[str, str]) -> Runner:
+        """Every later call of this runner gets these variables too (e.g. another AZURE_CONFIG_DIR)."""
+        self.launch = replace(self.launch, env={**self.launch.env, **env})
+        return self
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
             probe: bool = False):
