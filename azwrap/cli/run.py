@@ -61,8 +61,9 @@ def _failures(failed: dict, redact: Redactor) -> Failure:
     return Failure(message, code)
 
 
-def run_az(steps, action):
-    """Wrap a command body: build settings and a Setup, run action, turn failures into messages."""
+def run_az(steps, action, after=None):
+    """Wrap a command body: build settings and a Setup, run action, turn failures into messages; then
+    after(setup, **options) (all's verify), once the run's summary is out."""
     uses = sorted({name for step in steps for name in step.uses})
 
     def command(**options):
@@ -110,6 +111,8 @@ def run_az(steps, action):
                     view.summary(summary_lines(setup.timings, time.monotonic() - started, extra.get("jobs", 1)))
                 if len(steps) > 1:
                     _tell_what_if(setup) if setup.what_if else _tell_env(setup)
+                if after is not None:
+                    after(setup, **extra)
         except (AzNotFound, launch.Unsafe) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except (StateError, MissingInput, Refused) as error:

@@ -19,6 +19,7 @@ from ..az.runner import Runner
 from ..book.settings import NAMES
 from ..book.steps import STEPS
 from .options import EXIT_USAGE, EXAMPLE, EXIT_AZ_FAILED, Failure, echo_quoting, help_text, resolve_settings, run_options, setting_option, text_or_json_option
+from . import verify
 from .run import DEFAULT_JOBS, run_az
 
 
@@ -40,7 +41,7 @@ def step_command(step) -> click.Command:
 
 ALL = click.Command(
     "all",
-    callback=run_az(STEPS, lambda setup, jobs: setup.run_all(jobs)),
+    callback=run_az(STEPS, lambda setup, jobs, **_: setup.run_all(jobs), after=verify.after_all),
     params=[setting_option(name) for name in NAMES if name != "subscription"] + run_options(STEPS) + [
         click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
         click.Option(["--jobs", "-j"], type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
@@ -49,6 +50,8 @@ ALL = click.Command(
         click.Option(["--what-if", "dry_run"], is_flag=True,
                      help="Sign-in check, doctor and the refresh probes, then list what would run and what is "
                           "skipped and why; make no change (not even to the state)."),
+        click.Option(["--verify"], is_flag=True, help="At the end, run `azwrap verify`: the setup, checked as its principal."),
+        verify.timeout_option(["--verify-timeout"], "With --verify: how long to wait for the new roles to apply."),
     ],
     help=help_text(
         "Run every step: after sign-in, doctor's checks and the extension, the others at once as far as they can.",
@@ -57,7 +60,7 @@ ALL = click.Command(
         "steps it needs are done (workspace before compute; storage before upload and sp; workspace and sp "
         "before datastore and grant), at most --jobs at a time; within a step the book's order holds. After a "
         "failure no new step starts; the running ones finish. The client secret is never printed: run "
-        "`azwrap env` afterwards.",
+        "`azwrap env` afterwards. At the end it writes .azureml/config.json (`azwrap sdk-config`) when there is none.",
         "azwrap all --account mydatalake --source input.csv --jobs 4",
     ),
     short_help="Run every step, in parallel where the steps allow.",
