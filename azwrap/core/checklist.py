@@ -23,8 +23,8 @@ class Check:
 def said(error: AzFailed) -> str:
     """The line of az's stderr that says what went wrong (its ERROR line, else its last)."""
     tail = [line for line in error.stderr_tail if line.strip()]
-    said = next((line for line in tail if line.startswith("ERROR") and line.strip() != "ERROR:"), tail[-1] if tail else "")
-    return said.strip() or error.reason or f"exit {error.exit_code}"
+    found = next((line for line in tail if line.startswith("ERROR") and line.strip() != "ERROR:"), tail[-1] if tail else "")
+    return found.strip() or error.reason or f"exit {error.exit_code}"
 
 
 def failed(checks: list[Check]) -> bool:
@@ -42,12 +42,16 @@ def as_dicts(checks: list[Check]) -> list[dict]:
 
 
 def lines(checks: list[Check]) -> list[str]:
-    out = []
+    out, shown = [], {}  # causes already listed -> the check they were listed under
     for check in checks:
         out.append(f"{check.status:<4} {check.check:<9} {check.detail}")
         pad = " " * 15
         if check.fix and check.status != OK:
             out.append(f"{pad}fix: {check.fix}")
+        if check.causes and check.causes in shown:
+            out.append(f"{pad}(the likely causes are those of {shown[check.causes]}, above)")
+            continue
+        shown.setdefault(check.causes, check.check)
         for number, (cause, shows) in enumerate(check.causes, 1):
             out += [f"{pad}{number}. {cause}", f"{pad}   shows it: {shows}"]
     return out

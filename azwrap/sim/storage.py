@@ -197,8 +197,8 @@ def cmd_fs_file_upload(st, a, ctx):
     if existing and existing["size"] > 0 and a["overwrite"] != "true":
         raise AzError("The specified path already exists.\nRequestId:{}\nTime:{}\nErrorCode:PathAlreadyExists"
                       .format(new_guid(), now_iso()))
-    st["files"][key] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                        "data": base64.b64encode(data).decode("ascii")}  # what a download gives back
+    st["files"][key] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    st.setdefault("file_data", {})[key] = base64.b64encode(data).decode("ascii")  # what a download gives back
     return storage_response({"content_length": len(data)})
 
 
@@ -232,8 +232,8 @@ def path_missing():
 @command("storage fs file download", FILE_FLAGS + [F("--destination -d"), F("--overwrite", kind="tri")] + STORAGE_AUTH)
 def cmd_fs_file_download(st, a, ctx):
     acct = storage_account_for(st, a, ctx)
-    f = st["files"].get("{}/{}/{}".format(acct["name"], a["file_system"], a["path"].lstrip("/")))
-    if f is None:
+    key = "{}/{}/{}".format(acct["name"], a["file_system"], a["path"].lstrip("/"))
+    if key not in st["files"]:
         raise path_missing()
     name = a["path"].rstrip("/").split("/")[-1]
     dest = a["destination"] or "."
@@ -244,7 +244,7 @@ def cmd_fs_file_download(st, a, ctx):
         raise AzError("The specified path already exists: {}".format(target))
     try:
         with open(target, "wb") as out:
-            out.write(base64.b64decode(f.get("data", "")))
+            out.write(base64.b64decode(st.get("file_data", {}).get(key, "")))
     except OSError as ex:
         raise AzError("The command failed with an unexpected error. Here is the traceback:\n[Errno {}] {}: '{}'"
                       .format(ex.errno, ex.strerror, target))
