@@ -68,6 +68,8 @@ def verify_and_report(state: dict, state_path: Path, user: Runner, *, timeout: f
                       "removed).", EXIT_INTERRUPTED) from None  # fmt: skip
     except (AzNotFound, launch.Unsafe) as error:
         raise Failure(user.redact(str(error)), EXIT_USAGE) from None
+    except OSError as error:  # the private directory could not be made or removed
+        raise Failure(user.redact(f"verify: {error.strerror or error}"), EXIT_AZ_FAILED) from None
     held = not checklist.failed(checks)
     user.events(StepChanged(STEP, DONE if held else FAILED, time.monotonic() - started))
     if output_format == "json":
