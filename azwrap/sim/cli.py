@@ -11,6 +11,7 @@ from . import core
 from .core import AzError, OUTPUT_FORMATS, StateLock, fresh_state, home_dir, load_state, on_signal, save_state
 # Importing a command group's module registers its commands in core.COMMANDS.
 from . import account, extension, group, storage, ad, role, ml_v1, ml_v2, resource  # noqa: F401
+from . import principal
 from .account import EXPIRED_SIGN_IN, EXPIRED_SIGN_IN_EXTRA, NO_TOKEN, find_subscription, sign_in_expired
 from .parse import expand_file_args, parse_args, resolve_command, usage_of
 from .output import apply_query, print_error, render
@@ -48,7 +49,7 @@ Extensions: azure-cli-ml 1.41.0 (ml "v1" commands) or ml 2.30.0 (ml "v2"), not b
 Commands: login logout | account show/set/list | version | config set K=V
         extension add/show/list/remove | group create/show/exists/delete
         storage account create/show/check-name/delete | storage fs create/exists/show/delete
-        storage fs file upload/exists/delete | ad sp create-for-rbac/show/delete
+        storage fs file upload/exists/delete/download/list | ad sp create-for-rbac/show/delete
         resource show/list/delete | rest --method get|delete (workspaces, forceToPurge)
         ad app delete | ad app credential reset (--append, --years | --end-date)/list
         role assignment create/list/delete | account get-access-token/list-locations
@@ -92,6 +93,21 @@ Fault knobs (environment variables):
                          Administrator or Role Based Access Control Administrator fails AuthorizationFailed
   AZSIM_RETIRED_EXTENSIONS  comma-separated extensions the index no longer offers: absent from
                          `extension list-available`, and `extension add` finds no match
+  AZSIM_RBAC_DELAY=K     role assignments propagate: each applies only after K more calls (default 4)
+  AZURE_CONFIG_DIR       (az's own) a call with it acts as whoever `az login` signed in there, a user or
+                         a service principal (`--service-principal -u APPID -p SECRET --tenant T`,
+                         `--allow-no-subscriptions`); unset: the default sign-in, kept in state.json.
+                         az creates the directory when missing and writes azureProfile.json there (and a
+                         principal's secret in service_principal_entries.json); without azureProfile.json
+                         the directory is signed out. Its extensions are those of AZURE_EXTENSION_DIR, else
+                         of <dir>/cliextensions (none: the default sign-in's are in $AZSIM_HOME/cliextensions).
+  A service principal is judged by its applied role assignments: `storage fs ... --auth-mode login`
+  needs a Storage Blob Data role on a scope holding the account (else az 2.91's "You do not have the
+  required permissions..." and the service's AuthorizationPermissionMismatch text, in turn; exit 1),
+  without --auth-mode login the account key (Owner or Contributor); ml workspace/datastore/compute reads
+  a role on the workspace (else AuthorizationFailed); az ad and everything else are refused. Its login
+  fails for an unknown app (AADSTS700016), a secret it does not hold (AADSTS7000215) or an expired one
+  (AADSTS7000222), and without --allow-no-subscriptions when no applied role gives it a subscription.
 Principals keep password credentials (endDateTime: 1 year, or --years/--end-date); a datastore
 attach or create with a secret its principal does not accept now fails (AADSTS7000215).
   Sleeps happen before the lock is taken and before anything changes; SIGTERM/SIGINT exit
@@ -188,6 +204,7 @@ def run(raw_argv):
             argv = expand_file_args(raw_argv)
             snapshot = copy.deepcopy(st)
             words = command_words(argv)
+            sess = principal.session(st)  # the sign-in of AZURE_CONFIG_DIR (or the default one)
             spec, rest = resolve_command(st, words, ctx)
             if "group_help" in spec:
                 save_state(st)
@@ -200,16 +217,18 @@ def run(raw_argv):
                 sys.stdout.write("usage: az {} {}\n".format(spec["path"], usage_of(spec)))
                 return 0
             a = parse_args(spec, args)
-            fmt = (a["output"] or os.environ.get("AZURE_CORE_OUTPUT") or st["config"].get("core.output")
+            fmt = (a["output"] or os.environ.get("AZURE_CORE_OUTPUT") or sess.get("config", {}).get("core.output")
                    or "json").lower()
             if fmt not in OUTPUT_FORMATS:
                 fmt = "json"
             ctx["only_show_errors"] = bool(a["only_show_errors"])
-            if not spec["no_login"] and not st["logged_in"]:
+            if not spec["no_login"] and not sess["logged_in"]:
                 raise AzError("Please run 'az login' to setup account.")
-            if not spec["no_login"] and spec["path"] not in NO_TOKEN and sign_in_expired(st):
+            if not spec["no_login"] and spec["path"] not in NO_TOKEN and sign_in_expired(sess):
                 raise AzError(EXPIRED_SIGN_IN, 1, EXPIRED_SIGN_IN_EXTRA)
-            core.CUR_SUB = find_subscription(a["subscription"]) if a.get("subscription") else st["subscription"]
+            core.CUR_SUB = (find_subscription(a["subscription"], sess) if a.get("subscription")
+                            else sess["subscription"])
+            principal.authorize(st, sess, spec["path"], a)
             result = spec["handler"](st, a, ctx)
             if a["query"]:
                 result = apply_query(result, a["query"])

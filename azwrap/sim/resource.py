@@ -29,7 +29,7 @@ def resource_index(st):
         out[c["id"].lower()] = {"id": c["id"], "name": c["name"], "location": c["location"],
                                 "resourceGroup": c["resource_group"],
                                 "type": "Microsoft.MachineLearningServices/workspaces/computes",
-                                "properties": {"computeType": c["type"], "provisioningState": "Succeeded",
+                                "properties": {"computeType": c["type"], "provisioningState": c.get("provisioning_state", "Succeeded"),
                                                "properties": {"vmSize": c["vm_size"], "vmPriority": "Dedicated",
                                                               "scaleSettings": {"maxNodeCount": c["max_nodes"],
                                                                                 "minNodeCount": c["min_nodes"]}}}}

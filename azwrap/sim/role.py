@@ -61,7 +61,8 @@ def add_assignment(st, sp, role, scope):
             return r
     guid = new_guid()
     r = {"id": "{}/providers/Microsoft.Authorization/roleAssignments/{}".format(scope, guid), "name": guid,
-         "principalId": sp["id"], "appId": sp["appId"], "roleDefinitionName": role, "scope": scope}
+         "principalId": sp["id"], "appId": sp["appId"], "roleDefinitionName": role, "scope": scope,
+         "created_call": len(st["calls"])}  # it applies AZSIM_RBAC_DELAY calls later (principal.effective)
     st["role_assignments"].append(r)
     return r
 

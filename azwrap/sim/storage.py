@@ -1,4 +1,5 @@
 """`az storage account ...` and `az storage fs ...` (ADLS Gen2 filesystems and their files)."""
+import base64
 import hashlib
 import os
 import re
@@ -197,6 +198,7 @@ def cmd_fs_file_upload(st, a, ctx):
         raise AzError("The specified path already exists.\nRequestId:{}\nTime:{}\nErrorCode:PathAlreadyExists"
                       .format(new_guid(), now_iso()))
     st["files"][key] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    st.setdefault("file_data", {})[key] = base64.b64encode(data).decode("ascii")  # what a download gives back
     return storage_response({"content_length": len(data)})
 
 
@@ -219,3 +221,59 @@ def cmd_fs_file_delete(st, a, ctx):
         raise AzError("The specified path does not exist.\nRequestId:{}\nTime:{}\nErrorCode:PathNotFound"
                       .format(new_guid(), now_iso()))
     del st["files"][key]
+
+
+def path_missing():
+    # A 404 from the data plane: az exits 3 for any unhandled 404 (az-facts 0).
+    return AzError("The specified path does not exist.\nRequestId:{}\nTime:{}\nErrorCode:PathNotFound"
+                   .format(new_guid(), now_iso()), 3)
+
+
+@command("storage fs file download", FILE_FLAGS + [F("--destination -d"), F("--overwrite", kind="tri")] + STORAGE_AUTH)
+def cmd_fs_file_download(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    key = "{}/{}/{}".format(acct["name"], a["file_system"], a["path"].lstrip("/"))
+    if key not in st["files"]:
+        raise path_missing()
+    name = a["path"].rstrip("/").split("/")[-1]
+    dest = a["destination"] or "."
+    # az 2.91 takes a destination without a directory part for a directory (az-facts 10): `-d out.csv`
+    # writes out.csv/<name> and fails; `-d ./out.csv` works.
+    target = os.path.join(dest, name) if os.path.isdir(dest) or not os.path.dirname(dest) else dest
+    if os.path.exists(target) and a["overwrite"] == "false":
+        raise AzError("The specified path already exists: {}".format(target))
+    try:
+        with open(target, "wb") as out:
+            out.write(base64.b64decode(st.get("file_data", {}).get(key, "")))
+    except OSError as ex:
+        raise AzError("The command failed with an unexpected error. Here is the traceback:\n[Errno {}] {}: '{}'"
+                      .format(ex.errno, ex.strerror, target))
+    return None  # az prints nothing
+
+
+@command("storage fs file list", [F("--file-system -f", req=True), F("--path"), F("--recursive", kind="tri"),
+                                  F("--exclude-dir", kind="bool"), F("--num-results", kind="int"), F("--marker"),
+                                  F("--show-next-marker", kind="bool"), F("--account-name", req=True)] + STORAGE_AUTH)
+def cmd_fs_file_list(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    fs_key = "{}/{}".format(acct["name"], a["file_system"])
+    if fs_key not in st["filesystems"]:
+        raise AzError("The specified filesystem does not exist.\nErrorCode:FilesystemNotFound", 3)
+    base = (a["path"] or "").strip("/")
+    paths = {k[len(fs_key) + 1:]: f for k, f in st["files"].items() if k.startswith(fs_key + "/")}
+    entries = {}
+    for path, f in paths.items():
+        if base and not path.startswith(base + "/"):
+            continue
+        parts = path[len(base) + 1 if base else 0:].split("/")
+        depth = len(parts) if a["recursive"] != "false" else 1
+        for n in range(1, min(depth, len(parts)) + 1):
+            name = "/".join(([base] if base else []) + parts[:n])
+            entries[name] = None if n < len(parts) else f
+    if base and not entries:
+        raise path_missing()
+    out = [{"contentLength": f["size"] if f else 0, "creationTime": now_iso(), "encryptionScope": None,
+            "etag": new_etag(), "expiryTime": None, "group": "$superuser", "isDirectory": f is None,
+            "lastModified": now_iso(), "name": name, "owner": "$superuser", "permissions": "rw-r-----"}
+           for name, f in sorted(entries.items()) if not (a["exclude_dir"] and f is None)]
+    return out[:a["num_results"]] if a["num_results"] else out
