@@ -114,6 +114,8 @@ def test_what_was_removed_behind_azwraps_back_is_made_again_and_nothing_else(don
     now, clean = place.essential(), done.essential()
     if what == "principal":  # a deleted app's role assignments stay behind in Azure (REFERENCE.md 7)
         now.pop("role_assignments"), clean.pop("role_assignments")
+    if what == "workspace (purged)":  # the purge deletes the workspace only: what it made stays (REFERENCE.md 8)
+        assert now.pop("made with a workspace") == sorted(clean.pop("made with a workspace") * 2)
     assert now == clean
     assert_wired_to_the_recorded_principal(place)
 

@@ -481,7 +481,8 @@ def test_group_delete_cascades(home):
     assert run(home, "group", "delete", "-n", "adls-rg").returncode == 1  # no tty, no --yes
     ok(home, "group", "delete", "-n", "adls-rg", "--yes")
     st = state(home)
-    assert "adls-rg" not in st["groups"] and st["storage_accounts"] == {} and st["filesystems"] == {}
+    assert "adls-rg" not in st["groups"] and "acct1" not in st["storage_accounts"] and st["filesystems"] == {}
+    assert [a["resource_group"] for a in st["storage_accounts"].values()] == ["aml-rg"]  # the workspace's own
     assert st["role_assignments"] == [] and "aml-rg/aml" in st["workspaces"]
 
 
