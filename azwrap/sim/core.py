@@ -332,11 +332,27 @@ def require_account(st, name, code=1):
 
 
 def find_sp(st, ident):
+    """A service principal by appId or its own object id (an app made by `ad app create` has none)."""
     if not ident:
         return None
     for sp in st["service_principals"].values():
-        if ident.lower() in (sp["appId"].lower(), sp["id"].lower()):
+        if sp.get("sp", True) and ident.lower() in (sp["appId"].lower(), sp["id"].lower()):
             return sp
+    return None
+
+
+def app_object_id(app):
+    """The application's object id (not its service principal's: another directory object)."""
+    return app.get("appObjectId") or flip_guid(app["id"])
+
+
+def find_app(st, ident):
+    """An application by appId or application object id, as `az ad app ...` finds it."""
+    if not ident:
+        return None
+    for app in st["service_principals"].values():
+        if ident.lower() in (app["appId"].lower(), app_object_id(app).lower()):
+            return app
     return None
 
 
