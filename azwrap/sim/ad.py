@@ -25,7 +25,8 @@ COLLISION_OLD = 'Found an existing application instance of "{app_id}". We will p
 
 def new_app(st, display, with_sp=True):
     """An app registration (and, for create-for-rbac, its service principal): new ids each time."""
-    app = {"appId": new_guid(), "tenant": TENANT, "displayName": display, "id": new_guid(),
+    seq = st["counters"]["apps_made"] = st["counters"].get("apps_made", 0) + 1  # the state file sorts keys
+    app = {"appId": new_guid(), "tenant": TENANT, "displayName": display, "id": new_guid(), "seq": seq,
            "appObjectId": new_guid(), "sp": with_sp, "passwords": [], "password": None}
     st["service_principals"][app["appId"]] = app
     return app
@@ -43,7 +44,8 @@ def rbac_display_name(st):
             now += datetime.timedelta(seconds=1)
             display = "azure-cli-" + now.strftime("%Y-%m-%d-%H-%M-%S")
         return display
-    earlier = [x for x in st["service_principals"].values() if x["displayName"].startswith("azure-cli-")]
+    earlier = sorted((x for x in st["service_principals"].values() if x["displayName"].startswith("azure-cli-")),
+                     key=lambda x: x.get("seq", 0))
     if earlier:
         return earlier[-1]["displayName"]
     other = new_app(st, display)  # someone else's run in the same second, with its own secret
@@ -61,7 +63,8 @@ def cmd_sp_create_for_rbac(st, a, ctx):
     for scope in a["scopes"] or []:
         check_scope(st, scope)
     display = a["name"] or rbac_display_name(st)
-    same = [x for x in st["service_principals"].values() if x["displayName"] == display]
+    same = sorted((x for x in st["service_principals"].values() if x["displayName"] == display),
+                  key=lambda x: x.get("seq", 0))
     if len(same) > 1:
         raise AzError("More than one application have the same display name '{}': (id) {}, please remove them "
                       "first.".format(display, ", ".join(app_object_id(x) for x in same)))

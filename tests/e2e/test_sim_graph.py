@@ -109,7 +109,8 @@ def test_create_for_rbac_names_the_app_after_the_utc_second(home):
 @pytest.mark.parametrize("text", ["1", "old"])
 def test_a_run_in_the_same_second_patches_the_app_and_wipes_its_secret(home, text):
     setup(home, "v1", resources=True)
-    first = ok(home, "ad", "sp", "create-for-rbac")
+    older = [ok(home, "ad", "sp", "create-for-rbac") for _ in range(3)]
+    first = ok(home, "ad", "sp", "create-for-rbac")  # the newest run: the one in the same second
     app = ok(home, "ad", "app", "show", "--id", first["appId"])
     r = run(home, "ad", "sp", "create-for-rbac", env={"AZSIM_RBAC_COLLISION": text})
     assert r.returncode == 0
@@ -122,7 +123,8 @@ def test_a_run_in_the_same_second_patches_the_app_and_wipes_its_secret(home, tex
     [cred] = credentials(home, first["appId"])
     assert cred["hint"] == second["password"][:3]
     assert attach_with(home, first, first["password"]).returncode == 1  # the first run's secret is gone
-    assert len(state(home)["service_principals"]) == 1
+    assert len(state(home)["service_principals"]) == 4
+    assert all(len(credentials(home, sp["appId"])) == 1 for sp in older)
 
 
 def test_without_an_earlier_run_the_collision_is_with_someone_elses_app(home):
