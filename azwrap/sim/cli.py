@@ -161,6 +161,8 @@ def summary(st):
     out.append("datastores ({}):".format(len(st["datastores"])))
     out += ["  {} ({} api): {}/{} as client {} (secret hidden)".format(
         k, d["api"], d["account_name"], d["filesystem"], d["client_id"]) for k, d in st["datastores"].items()]
+    out.append("other resources ({}):".format(len(st["resources"])))
+    out += ["  {} ({}) in {}".format(r["name"], r["type"], r["resource_group"]) for r in st["resources"].values()]
     out.append("calls recorded: {}".format(len(st["calls"])))
     return "\n".join(out) + "\n"
 

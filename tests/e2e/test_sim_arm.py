@@ -322,3 +322,13 @@ def test_both_subscriptions_hold_groups_and_workspaces_of_the_same_names(home):
     ok(home, "group", "delete", "-n", "aml-rg", "--yes")
     assert ok(home, "resource", "show", "--ids", WS_ID)["id"] == WS_ID  # the first subscription's is untouched
     assert len(state(home)["workspaces"]) == 1
+
+
+def test_help_and_summary_name_the_new_switches_and_resources(home):
+    setup(home, "v2", resources=True)
+    shown = run(home, "--help").stdout
+    for switch in ("AZSIM_SMART_DETECTION_AFTER", "AZSIM_SWITCH_SUBSCRIPTION_AFTER", "AZSIM_SWITCH_SUBSCRIPTION_TO",
+                   "AZSIM_RBAC_COLLISION"):  # fmt: skip
+        assert switch in shown
+    summary = run(home, "--summary").stdout
+    assert "other resources (5):" in summary and "(Microsoft.KeyVault/vaults) in aml-rg" in summary  # Azure's 2 too
