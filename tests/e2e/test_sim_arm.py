@@ -38,8 +38,9 @@ def test_a_workspace_made_again_under_its_name_has_another_workspace_id(home, di
         assert printed["workspaceid"] == first
     else:  # az-facts section 5: v2 prints no workspace GUID at all
         assert first not in json.dumps(printed) and "workspaceId" not in printed and "workspaceid" not in printed
-    ok(home, "rest", "--method", "delete", "--url", f"https://management.azure.com{WS_ID}?api-version=2024-10-01&forceToPurge=true",
-       env={"AZSIM_PURGE_LAG": "0"})  # fmt: skip
+    url = f"https://management.azure.com{WS_ID}?api-version=2024-10-01"
+    assert ok(home, "rest", "--method", "get", "--url", url)["properties"]["workspaceId"] == first  # ARM's own JSON
+    ok(home, "rest", "--method", "delete", "--url", url + "&forceToPurge=true", env={"AZSIM_PURGE_LAG": "0"})
     assert run(home, "resource", "show", "--ids", WS_ID).returncode == 3
     ok(home, "ml", "workspace", "create", *ws_args(dialect), "-g", "aml-rg")
     again = ok(home, "resource", "show", "--ids", WS_ID)
