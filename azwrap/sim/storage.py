@@ -4,8 +4,9 @@ import hashlib
 import os
 import re
 
-from .core import (AzError, F, arm_error, command, confirm, drop_assignments_at, find_group, group_missing,
-                   in_current_subscription, new_guid, norm_location, now_iso, require_account, require_group, warn)
+from .core import (AzError, F, arm_error, arm_time, command, confirm, drop_assignments_at, find_group, group_missing,
+                   in_current_subscription, new_guid, norm_location, now_iso, parse_tags, require_account,
+                   require_group, sdk_time, warn)
 
 
 NO_CRED_WARNING = ("There are no credentials provided in your command and environment, we will query "
@@ -16,7 +17,7 @@ NO_CRED_WARNING = ("There are no credentials provided in your command and enviro
 def account_json(acct):
     n = acct["name"]
     return {"id": acct["id"], "name": n, "location": acct["location"], "kind": acct.get("kind", "StorageV2"),
-            "isHnsEnabled": acct["hns"], "creationTime": acct.get("created"),
+            "isHnsEnabled": acct["hns"], "creationTime": sdk_time(acct.get("created")),
             "primaryEndpoints": {"blob": "https://{}.blob.core.windows.net/".format(n),
                                  "dfs": "https://{}.dfs.core.windows.net/".format(n),
                                  "file": "https://{}.file.core.windows.net/".format(n),
@@ -26,7 +27,7 @@ def account_json(acct):
             "primaryLocation": acct["location"], "provisioningState": "Succeeded",
             "resourceGroup": acct["resource_group"], "minimumTlsVersion": "TLS1_0",
             "sku": {"name": acct.get("sku", "Standard_RAGRS"), "tier": "Standard"},
-            "statusOfPrimary": "available", "tags": {}, "type": "Microsoft.Storage/storageAccounts"}
+            "statusOfPrimary": "available", "tags": acct.get("tags") or {}, "type": "Microsoft.Storage/storageAccounts"}
 
 
 ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9]{3,24}$")
@@ -42,7 +43,9 @@ def taken_elsewhere(st, name, rg=None):
     if name in taken:
         return True
     acct = st["storage_accounts"].get(name)
-    return acct is not None and (rg is None or acct["resource_group"].lower() != rg.lower())
+    # Names are global: one in another group, or in another subscription, is someone else's.
+    return acct is not None and (rg is None or acct["resource_group"].lower() != rg.lower()
+                                 or not in_current_subscription(acct["id"]))
 
 
 @command("storage account create", [F("--name -n", req=True), F("--resource-group -g", req=True),
@@ -61,7 +64,7 @@ def cmd_storage_account_create(st, a, ctx):
     if acct is None:  # PUT: re-running on an existing account in the same group just returns it
         acct = {"name": name, "resource_group": g["name"], "hns": a["enable_hierarchical_namespace"] == "true",
                 "location": norm_location(a["location"] or g["location"]), "kind": a["kind"] or "StorageV2",
-                "sku": a["sku"] or "Standard_RAGRS", "created": now_iso(),
+                "sku": a["sku"] or "Standard_RAGRS", "created": arm_time(), "tags": parse_tags(a["tags"]) or {},
                 "id": "{}/providers/Microsoft.Storage/storageAccounts/{}".format(g["id"], name)}
         st["storage_accounts"][name] = acct
     return account_json(acct)
@@ -70,6 +73,8 @@ def cmd_storage_account_create(st, a, ctx):
 @command("storage account show", [F("--name -n", req=True), F("--resource-group -g")])
 def cmd_storage_account_show(st, a, ctx):
     acct = st["storage_accounts"].get(a["name"])
+    if acct is not None and not in_current_subscription(acct["id"]):
+        acct = None  # another subscription's
     rg = a["resource_group"]
     if rg is not None:
         if find_group(st, rg) is None:
