@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from . import launch
@@ -140,7 +140,7 @@ class Runner:
         self.subscription = subscription  # added to every command that takes --subscription
         self.events = events or self._print_event
         self.sleep = sleep
-        # Wraps each call's wait (the engine lets other steps' code run meanwhile).
+        # Wraps each call's wait (apply lets other steps' code run meanwhile).
         self.around_call: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
         self._lock = threading.Lock()  # guards _live and _stopping
         self._live: set[subprocess.Popen] = set()
@@ -160,6 +160,11 @@ class Runner:
         """The line shown for argv (echo, logs, errors), quoted for the user's shell; secrets masked."""
         # Masked before quoting too: quoting may change how a secret inside a value is spelled.
         return self.redact(command_line(self.shell, ["az", *map(self.redact, map(str, argv[1:]))]))
+
+    def with_environment(self, env: dict[str, str]) -> Runner:
+        """Every later call of this runner gets these variables too (e.g. another AZURE_CONFIG_DIR)."""
+        self.launch = replace(self.launch, env={**self.launch.env, **env})
+        return self
 
     def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
             probe: bool = False, subscription: str | None = None, warnings: list | None = None):

@@ -48,8 +48,8 @@ def main():
     """
 
 
-from . import scripts, setup, status, teardown  # noqa: E402  (they import options and run, not this module)
+from . import scripts, setup, status, teardown, verify  # noqa: E402  (they import options and run, not this module)
 
-for _command in (setup.ALL, *setup.STEP_COMMANDS, teardown.ROTATE, setup.DOCTOR, status.ENV, scripts.PLAN,
-                 scripts.COMPLETION, status.STATUS, teardown.DESTROY, status.LOG, setup.DEMO):
+for _command in (setup.ALL, *setup.STEP_COMMANDS, verify.VERIFY, verify.SDK_CONFIG, teardown.ROTATE, setup.DOCTOR,
+                 status.ENV, scripts.PLAN, scripts.COMPLETION, status.STATUS, teardown.DESTROY, status.LOG, setup.DEMO):
     main.add_command(_command)

@@ -94,9 +94,9 @@ class Context:
 SLEEP, CLOCK = time.sleep, time.monotonic
 
 
-def run_az(steps, action):
-    """Wrap a command body: build settings, a runner and a session, run action(context, **extra), and
-    turn failures into messages."""
+def run_az(steps, action, after=None):
+    """Wrap a command body: build settings, a runner and a session, run action(context, **extra), then
+    after(session, **extra) (all's verify and hand-off), and turn failures into messages."""
     uses = sorted({name for step in steps for name in step.uses})
 
     def command(**options):
@@ -129,6 +129,8 @@ def run_az(steps, action):
                 context.session = Session(settings, runner, state_path, secret_store=secret_store,
                                           what_if=context.what_if)  # fmt: skip
                 action(context, **extra)
+                if after is not None:
+                    after(context.session, **extra)
         except (AzNotFound, launch.Unsafe) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except (StateError, MissingInput, Refused) as error:
@@ -152,7 +154,7 @@ def run_az(steps, action):
     return command
 
 
-def run_steps(context: Context, jobs: int = 1) -> None:
+def run_steps(context: Context, jobs: int = 1, **_) -> None:
     """A step command or `all`: refresh, plan, then (unless --what-if) doctor's checks for what the plan
     does, and apply."""
     session, scope = context.session, context.scope

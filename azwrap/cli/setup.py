@@ -19,6 +19,7 @@ from ..az.runner import Runner
 from ..book.settings import NAMES
 from ..book.steps import STEPS
 from .options import EXIT_USAGE, EXAMPLE, EXIT_AZ_FAILED, Failure, echo_quoting, help_text, resolve_settings, run_options, setting_option, text_or_json_option
+from . import verify
 from .run import DEFAULT_JOBS, run_az, run_steps
 
 
@@ -40,7 +41,7 @@ def step_command(step) -> click.Command:
 
 ALL = click.Command(
     "all",
-    callback=run_az(STEPS, run_steps),
+    callback=run_az(STEPS, run_steps, after=verify.after_all),
     params=[setting_option(name) for name in NAMES if name != "subscription"] + run_options(STEPS) + [
         click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
         click.Option(["--jobs", "-j"], type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
@@ -52,6 +53,8 @@ ALL = click.Command(
         click.Option(["--output", "-o", "--format", "output_format"], type=click.Choice(["text", "json"]),
                      default="text", show_default=True,
                      help="With --what-if: the plan as text, or as JSON (step, argv, changes, reason)."),
+        click.Option(["--verify"], is_flag=True, help="At the end, run `azwrap verify`: the setup, checked as its principal."),
+        verify.timeout_option(["--verify-timeout"], "With --verify: how long to wait for the new roles to apply."),
     ],
     help=help_text(
         "Run every step: after sign-in, doctor's checks and the extension, the others at once as far as they can.",
@@ -60,7 +63,7 @@ ALL = click.Command(
         "steps it needs are done (workspace before compute; storage before upload and sp; workspace and sp "
         "before datastore and grant), at most --jobs at a time; within a step the book's order holds. After a "
         "failure no new step starts; the running ones finish. The client secret is never printed: run "
-        "`azwrap env` afterwards.",
+        "`azwrap env` afterwards. At the end it writes .azureml/config.json (`azwrap sdk-config`) when there is none.",
         "azwrap all --account mydatalake --source input.csv --jobs 4",
     ),
     short_help="Run every step, in parallel where the steps allow.",

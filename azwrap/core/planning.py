@@ -38,7 +38,7 @@ def made_anew(step: Step, settings: Settings, changes: dict) -> list[str]:
 def recorded_reason(step: Step, settings: Settings, state: dict, force: frozenset[str], inputs: dict) -> str | None:
     """Why a step must run judged from the state alone (None: done with the same settings and inputs).
 
-    The upload's content check and the refresh probes come after this, in the engine.
+    The upload's content check and the refresh probes come after this, in the plan.
     """
     if step.name == "login":
         return SIGN_IN  # never recorded: whether az is signed in changes outside azwrap

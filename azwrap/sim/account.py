@@ -3,7 +3,9 @@ import datetime
 import os
 import time
 
-from .core import AzError, F, SUB, SUBSCRIPTIONS, SUB_NAME, TENANT, USER, arm_error, command, new_guid, norm_location
+from .core import AzError, F, SUB, SUBSCRIPTIONS, TENANT, arm_error, command, new_guid, norm_location
+from .principal import (PROFILE, SP_ENTRIES, account_entry, config_dir, login_service_principal, session,
+                        visible_subscriptions, write_profile)
 
 
 # A part of `az account list-locations` (name, displayName, regionalDisplayName), real regions.
@@ -31,50 +33,66 @@ EXPIRED_SIGN_IN_EXTRA = ["Interactive authentication is needed. Please run:",
                    F("--username -u"), F("--password -p"), F("--identity", kind="bool"),
                    F("--allow-no-subscriptions", kind="bool"), F("--scope")], no_login=True)
 def cmd_login(st, a, ctx):
-    st["logged_in"] = True
+    sess = session(st)
+    if a["service_principal"]:
+        return login_service_principal(st, a, sess)
+    sess["logged_in"] = True
+    sess["subscription"] = sess.get("subscription") or SUB
+    for key in ("principal", "principal_object_id", "subscriptions"):
+        sess.pop(key, None)
     if os.environ.get("AZSIM_TOKEN_EXPIRED") == "1":
-        st["fresh_sign_in"] = True  # signed in again after the expiry: AZSIM_TOKEN_EXPIRED no longer applies
-    return [{"cloudName": "AzureCloud", "homeTenantId": TENANT, "id": SUB, "isDefault": True,
-             "managedByTenants": [], "name": SUB_NAME, "state": "Enabled", "tenantId": TENANT,
-             "user": dict(USER)}]
+        sess["fresh_sign_in"] = True  # signed in again after the expiry: AZSIM_TOKEN_EXPIRED no longer applies
+    entries = [account_entry(sess, SUB)]
+    if config_dir() is not None:
+        write_profile(config_dir(), entries)
+    return entries
 
 
 @command("logout", [F("--username")])
 def cmd_logout(st, a, ctx):
-    st["logged_in"] = False
+    session(st)["logged_in"] = False
+    if config_dir() is not None:
+        for name in (PROFILE, SP_ENTRIES):
+            if os.path.exists(os.path.join(config_dir(), name)):
+                os.remove(os.path.join(config_dir(), name))
 
 
-def find_subscription(ident):
-    for sub_id, name in SUBSCRIPTIONS.items():
-        if ident.lower() in (sub_id, name.lower()):
+def find_subscription(ident, sess=None):
+    """A subscription by id or name, among those this sign-in knows."""
+    known = visible_subscriptions(sess) if sess is not None else list(SUBSCRIPTIONS)
+    for sub_id in known:
+        if ident.lower() in (sub_id, SUBSCRIPTIONS[sub_id].lower()):
             return sub_id
     raise AzError("Subscription '{}' not found. Check the spelling and casing and try again.".format(ident))
 
 
-def subscription_json(st, sub_id):
-    return {"environmentName": "AzureCloud", "homeTenantId": TENANT, "id": sub_id,
-            "isDefault": sub_id == st["subscription"], "managedByTenants": [], "name": SUBSCRIPTIONS[sub_id],
-            "state": "Enabled", "tenantId": TENANT, "user": dict(USER)}
+def subscription_json(sess, sub_id):
+    out = account_entry(sess, sub_id)
+    out["environmentName"] = out.pop("cloudName")
+    return out
 
 
 # `az account show` takes --name/--subscription as its own option: which subscription to show.
 @command("account show", [F("--name -n --subscription -s")], no_subscription=True)
 def cmd_account_show(st, a, ctx):
-    return subscription_json(st, find_subscription(a["name"]) if a["name"] else st["subscription"])
+    sess = session(st)
+    return subscription_json(sess, find_subscription(a["name"], sess) if a["name"] else sess["subscription"])
 
 
 @command("account set", [F("--name -n --subscription -s", req=True)], no_subscription=True)
 def cmd_account_set(st, a, ctx):
-    st["subscription"] = find_subscription(a["name"])
+    sess = session(st)
+    sess["subscription"] = find_subscription(a["name"], sess)
 
 
 @command("account list", [F("--all", kind="bool"), F("--refresh", kind="bool")], no_subscription=True)
 def cmd_account_list(st, a, ctx):
-    return [subscription_json(st, sub_id) for sub_id in SUBSCRIPTIONS]
+    sess = session(st)
+    return [subscription_json(sess, sub_id) for sub_id in visible_subscriptions(sess)]
 
 
-def sign_in_expired(st):
-    return os.environ.get("AZSIM_TOKEN_EXPIRED") == "1" and not st.get("fresh_sign_in")
+def sign_in_expired(sess):
+    return os.environ.get("AZSIM_TOKEN_EXPIRED") == "1" and not sess.get("fresh_sign_in")
 
 
 # Commands that work from the local cache alone, without a token (even on an expired sign-in).

@@ -11,6 +11,8 @@ from . import core
 from .core import AzError, OUTPUT_FORMATS, StateLock, fresh_state, home_dir, load_state, on_signal, save_state
 # Importing a command group's module registers its commands in core.COMMANDS.
 from . import account, extension, group, storage, ad, role, ml_v1, ml_v2, resource  # noqa: F401
+from . import principal
+from . import background
 from .account import EXPIRED_SIGN_IN, EXPIRED_SIGN_IN_EXTRA, NO_TOKEN, find_subscription, sign_in_expired
 from .parse import expand_file_args, parse_args, resolve_command, usage_of
 from .output import apply_query, print_error, render
@@ -29,7 +31,7 @@ State:  $AZSIM_HOME/state.json (default ./.az-sim/), dir 0700, file 0600, atomic
 
 Exit codes: 0 ok, 1 error, 2 parse error (unknown flag, missing required flag, bad enum value,
         unknown command; also `storage account show` of a missing account without
-        --resource-group), 3 not found (show commands, delete of missing things).
+        --resource-group), 3 not found (show commands, ARM 404s; not Graph: see below).
 
 Output: JSON (indent 2, sorted keys). Format = --output/-o flag, else env AZURE_CORE_OUTPUT,
         else `az config set core.output=...` (default json). Formats: json jsonc table tsv yaml
@@ -46,13 +48,14 @@ Extensions: azure-cli-ml 1.41.0 (ml "v1" commands) or ml 2.30.0 (ml "v2"), not b
         yes_without_prompt -> installs `ml` and runs the command.
 
 Commands: login logout | account show/set/list | version | config set K=V
-        extension add/show/list/remove | group create/show/exists/delete
+        extension add/show/list/remove | group create/show/exists/delete/list | tag update
         storage account create/show/check-name/delete | storage fs create/exists/show/delete
-        storage fs file upload/exists/delete | ad sp create-for-rbac/show/delete
+        storage fs file upload/exists/delete/download/list | ad sp create-for-rbac/show/delete
         resource show/list/delete | rest --method get|delete (workspaces, forceToPurge)
-        ad app delete | ad app credential reset (--append, --years | --end-date)/list
-        role assignment create/list/delete | account get-access-token/list-locations
-        extension list-available
+        ad app create/show/delete | ad app credential reset (--append, --display-name,
+        --years | --end-date)/list/delete (--key-id)
+        role assignment create/list (--all, --assignee-object-id)/delete
+        account get-access-token/list-locations | extension list-available
         (group create refuses a location that `account list-locations` does not list)
         v1: ml workspace create/show/delete, ml computetarget create amlcompute, ml computetarget
             show/delete, ml datastore attach-adls-gen2/show/detach/list (missing: exit 1, v1's SDK)
@@ -92,6 +95,50 @@ Fault knobs (environment variables):
                          Administrator or Role Based Access Control Administrator fails AuthorizationFailed
   AZSIM_RETIRED_EXTENSIONS  comma-separated extensions the index no longer offers: absent from
                          `extension list-available`, and `extension add` finds no match
+  AZSIM_RBAC_DELAY=K     role assignments propagate: each applies only after K more calls (default 4)
+  AZURE_CONFIG_DIR       (az's own) a call with it acts as whoever `az login` signed in there, a user or
+                         a service principal (`--service-principal -u APPID -p SECRET --tenant T`,
+                         `--allow-no-subscriptions`); unset: the default sign-in, kept in state.json.
+                         az creates the directory when missing and writes azureProfile.json there (and a
+                         principal's secret in service_principal_entries.json); without azureProfile.json
+                         the directory is signed out. Its extensions are those of AZURE_EXTENSION_DIR, else
+                         of <dir>/cliextensions (none: the default sign-in's are in $AZSIM_HOME/cliextensions).
+  A service principal is judged by its applied role assignments: `storage fs ... --auth-mode login`
+  needs a Storage Blob Data role on a scope holding the account (else az 2.91's "You do not have the
+  required permissions..." and the service's AuthorizationPermissionMismatch text, in turn; exit 1),
+  without --auth-mode login the account key (Owner or Contributor); ml workspace/datastore/compute reads
+  a role on the workspace (else AuthorizationFailed); az ad and everything else are refused. Its login
+  fails for an unknown app (AADSTS700016), a secret it does not hold (AADSTS7000215) or an expired one
+  (AADSTS7000222), and without --allow-no-subscriptions when no applied role gives it a subscription.
+  AZSIM_SMART_DETECTION_AFTER=K  Azure's smart detection action group and alert rule appear in a new
+                         workspace's group from the Kth call after its create (default 3; 0: at once)
+  AZSIM_SWITCH_SUBSCRIPTION_AFTER=N  another terminal's `az account set`: after N calls made while it is
+                         set, az's default subscription changes (once) to AZSIM_SWITCH_SUBSCRIPTION_TO
+                         (id or name; default the other sim subscription); calls without --subscription
+                         act there from then on
+  AZSIM_RBAC_COLLISION=1|old  `ad sp create-for-rbac` without --name runs in the same UTC second as the
+                         newest azure-cli-* app (one made by someone else just before, if none): it warns
+                         "Found an existing application instance: (id) <app object id>. We will patch it."
+                         ("old": 'of "<appId>". We will patch it') and removes that app's passwords.
+                         Unset, it never collides by chance. Two apps of the name (`ad app create`): exit 1
+Identity: a re-created resource never shares these with the one before: a workspace's workspaceId
+        (`resource show` properties.workspaceId; v1 `workspaceid`; v2 prints none), a storage
+        account's creationTime (`resource show`: 7 digits + Z; `storage account show`: +00:00, 6
+        digits), a compute's properties.createdOn (v2 `created_on`), an app's appId and object ids,
+        a role assignment's id. Ids compare case-insensitively (v1 prints its dependents' in lower case).
+Lookups by id (resource show/delete, tag update, rest) use the id's own subscription.
+        `resource show --ids A B`: a list in order; any missing: exit 3, nothing on stdout.
+        `resource delete --ids`: a missing resource in an existing group is a success (ARM's 204); a
+        missing group fails "Some resources failed to be deleted" (exit 1), the others stay deleted.
+A workspace (v1, v2) makes in its group a storage account, a key vault, application insights
+        (v2: and a log analytics workspace, named only in insights' properties.WorkspaceResourceId);
+        later Azure adds "Application Insights Smart Detection" (action group) and
+        "Failure Anomalies - <insights>" (alert rule). v2 `ml workspace delete --all-resources` and v1
+        `--delete-dependent-resources` delete what the workspace links to; the ARM purge only the workspace.
+Graph: `ad app delete|credential list|reset|delete` of a missing app exit 1 ("Resource '<id>' does not
+        exist ..."); only `ad sp show`/`ad app show` exit 3. `credential delete` of an unknown key id:
+        exit 1 (the harsher case; the wording is the sim's). create-for-rbac names the app
+        azure-cli-<UTC second>, and patches (removing its passwords) an app of the name it uses.
 Principals keep password credentials (endDateTime: 1 year, or --years/--end-date); a datastore
 attach or create with a secret its principal does not accept now fails (AADSTS7000215).
   Sleeps happen before the lock is taken and before anything changes; SIGTERM/SIGINT exit
@@ -130,6 +177,8 @@ def summary(st):
     out.append("datastores ({}):".format(len(st["datastores"])))
     out += ["  {} ({} api): {}/{} as client {} (secret hidden)".format(
         k, d["api"], d["account_name"], d["filesystem"], d["client_id"]) for k, d in st["datastores"].items()]
+    out.append("other resources ({}):".format(len(st["resources"])))
+    out += ["  {} ({}) in {}".format(r["name"], r["type"], r["resource_group"]) for r in st["resources"].values()]
     out.append("calls recorded: {}".format(len(st["calls"])))
     return "\n".join(out) + "\n"
 
@@ -176,6 +225,7 @@ def run(raw_argv):
         # When each call started (before its latency) and ended (its state saved), for tests of overlap and order.
         core.timeline_entry = {"argv": list(raw_argv), "start": started, "end": None, "pid": os.getpid()}
         st["timeline"].append(core.timeline_entry)
+        background.tick(st)  # another terminal, and Azure's own additions, since the last call
         try:
             match = os.environ.get("AZSIM_FAIL_MATCH")
             if match and match in " ".join(raw_argv):
@@ -188,6 +238,7 @@ def run(raw_argv):
             argv = expand_file_args(raw_argv)
             snapshot = copy.deepcopy(st)
             words = command_words(argv)
+            sess = principal.session(st)  # the sign-in of AZURE_CONFIG_DIR (or the default one)
             spec, rest = resolve_command(st, words, ctx)
             if "group_help" in spec:
                 save_state(st)
@@ -200,16 +251,18 @@ def run(raw_argv):
                 sys.stdout.write("usage: az {} {}\n".format(spec["path"], usage_of(spec)))
                 return 0
             a = parse_args(spec, args)
-            fmt = (a["output"] or os.environ.get("AZURE_CORE_OUTPUT") or st["config"].get("core.output")
+            fmt = (a["output"] or os.environ.get("AZURE_CORE_OUTPUT") or sess.get("config", {}).get("core.output")
                    or "json").lower()
             if fmt not in OUTPUT_FORMATS:
                 fmt = "json"
             ctx["only_show_errors"] = bool(a["only_show_errors"])
-            if not spec["no_login"] and not st["logged_in"]:
+            if not spec["no_login"] and not sess["logged_in"]:
                 raise AzError("Please run 'az login' to setup account.")
-            if not spec["no_login"] and spec["path"] not in NO_TOKEN and sign_in_expired(st):
+            if not spec["no_login"] and spec["path"] not in NO_TOKEN and sign_in_expired(sess):
                 raise AzError(EXPIRED_SIGN_IN, 1, EXPIRED_SIGN_IN_EXTRA)
-            core.CUR_SUB = find_subscription(a["subscription"]) if a.get("subscription") else st["subscription"]
+            core.CUR_SUB = (find_subscription(a["subscription"], sess) if a.get("subscription")
+                            else sess["subscription"])
+            principal.authorize(st, sess, spec["path"], a)
             result = spec["handler"](st, a, ctx)
             if a["query"]:
                 result = apply_query(result, a["query"])

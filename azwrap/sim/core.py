@@ -10,6 +10,7 @@ except ImportError:  # Windows: `azwrap demo` there locks with msvcrt
     fcntl = None
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -64,7 +65,7 @@ def fresh_state():
             "groups": {}, "workspaces": {}, "computes": {}, "storage_accounts": {},
             "filesystems": {}, "files": {}, "service_principals": {}, "role_assignments": [],
             "datastores": {}, "deleted_workspaces": {}, "calls": [], "timeline": [], "counters": {},
-            "subscription": SUB}
+            "subscription": SUB, "resources": {}, "pending": []}
 
 
 class StateLock:
@@ -175,12 +176,52 @@ def now_iso():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
+def arm_time(suffix="Z"):
+    """A time as ARM sends it raw (7 fractional digits, `Z` or `+00:00`): what `az resource show` passes
+    through unchanged in `properties`. Its 7th digit is random, as ARM's are."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + "{:06d}{}".format(now.microsecond, os.urandom(1)[0] % 10) + suffix
+
+
+def sdk_time(raw):
+    """The same time as az prints it after its SDK parsed it: datetime.isoformat() (6 digits, `+00:00`;
+    no fraction at all when the microseconds are 0)."""
+    if not raw:
+        return raw
+    head, _, frac = raw.rstrip("Z").split("+")[0].partition(".")
+    when = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(
+        microsecond=int((frac + "000000")[:6]), tzinfo=datetime.timezone.utc)
+    return when.isoformat()
+
+
 def norm_location(loc):
     return loc.replace(" ", "").lower()
 
 
 def group_id(rg):
     return "/subscriptions/{}/resourceGroups/{}".format(CUR_SUB, rg)
+
+
+def store_group(st, g):
+    """A new group in the current subscription: keyed by name (by name@subscription outside the first one,
+    so that both subscriptions can hold a group of the same name)."""
+    g["subscription"] = CUR_SUB
+    st["groups"][g["name"] if CUR_SUB == SUB else "{}@{}".format(g["name"], CUR_SUB)] = g
+    return g
+
+
+def parse_id(resource_id):
+    """(subscription, group or None, provider path or None) of an ARM id; None when it is no ARM id."""
+    m = re.match(r"^/subscriptions/([^/]+)(?:/resourceGroups/([^/]+)(?:/providers/(.+?))?)?/?$", resource_id or "", re.I)
+    return (m.group(1).lower(), m.group(2), m.group(3)) if m else None
+
+
+def group_in(st, sub, name):
+    """Group `name` of subscription `sub` (a lookup by id: the id's own subscription, whatever the default)."""
+    for g in st["groups"].values():
+        if g["name"].lower() == (name or "").lower() and g.get("subscription", SUB).lower() == sub.lower():
+            return g
+    return None
 
 
 def group_key(st, name):
@@ -208,7 +249,8 @@ def group_missing(name):
 
 
 def ws_key(rg, ws):
-    return "{}/{}".format(rg, ws)
+    """A workspace's key (its computes' and datastores' keys start with it): unique per subscription."""
+    return "{}/{}".format(rg, ws) + ("" if CUR_SUB == SUB else "@" + CUR_SUB)
 
 
 def in_current_subscription(resource_id):
@@ -290,11 +332,27 @@ def require_account(st, name, code=1):
 
 
 def find_sp(st, ident):
+    """A service principal by appId or its own object id (an app made by `ad app create` has none)."""
     if not ident:
         return None
     for sp in st["service_principals"].values():
-        if ident.lower() in (sp["appId"].lower(), sp["id"].lower()):
+        if sp.get("sp", True) and ident.lower() in (sp["appId"].lower(), sp["id"].lower()):
             return sp
+    return None
+
+
+def app_object_id(app):
+    """The application's object id (not its service principal's: another directory object)."""
+    return app.get("appObjectId") or flip_guid(app["id"])
+
+
+def find_app(st, ident):
+    """An application by appId or application object id, as `az ad app ...` finds it."""
+    if not ident:
+        return None
+    for app in st["service_principals"].values():
+        if ident.lower() in (app["appId"].lower(), app_object_id(app).lower()):
+            return app
     return None
 
 

@@ -1,7 +1,8 @@
 """`az extension ...`, `az version`, `az config set`."""
 import os
 
-from .core import AzError, CLI_VERSION, F, KNOWN_EXTENSIONS, ML_DIALECT, command, home_dir, warn
+from .core import AzError, CLI_VERSION, F, KNOWN_EXTENSIONS, ML_DIALECT, command, warn
+from .principal import extension_dir, extensions, session
 
 
 def retired_extensions():
@@ -10,7 +11,7 @@ def retired_extensions():
 
 @command("extension list-available", [F("--show-details -d", kind="bool")], no_login=True)
 def cmd_extension_list_available(st, a, ctx):
-    return [{"experimental": False, "installed": name in st["extensions"], "name": name, "preview": False,
+    return [{"experimental": False, "installed": name in extensions(st), "name": name, "preview": False,
              "summary": "Microsoft Azure Command-Line Tools AzureMachineLearningWorkspaces Extension",
              "version": version}
             for name, version in sorted(KNOWN_EXTENSIONS.items()) if name not in retired_extensions()]
@@ -19,7 +20,7 @@ def cmd_extension_list_available(st, a, ctx):
 @command("version", [], no_login=True)
 def cmd_version(st, a, ctx):
     return {"azure-cli": CLI_VERSION, "azure-cli-core": CLI_VERSION, "azure-cli-telemetry": "1.1.0",
-            "extensions": {n: e["version"] for n, e in sorted(st["extensions"].items())}}
+            "extensions": {n: e["version"] for n, e in sorted(extensions(st).items())}}
 
 
 @command("config set", [F("--local", kind="bool")], positional="key_value", no_login=True)
@@ -28,26 +29,26 @@ def cmd_config_set(st, a, ctx):
         key, sep, value = kv.partition("=")
         if not sep or "." not in key:
             raise AzError("usage error: argument values should be in the format a.b.c=value or a.b=value")
-        st["config"][key] = value
+        session(st).setdefault("config", {})[key] = value
 
 
 def ext_info(name, info):
     return {"experimental": False, "extensionType": "whl", "name": name,
-            "path": os.path.join(home_dir(), "cliextensions", name), "preview": False,
+            "path": os.path.join(extension_dir(), name), "preview": False,
             "version": info["version"]}
 
 
 @command("extension add", [F("--name -n", req=True), F("--upgrade", kind="bool"), F("--yes -y", kind="bool"),
                            F("--version"), F("--source -s"), F("--allow-preview", kind="tri")], no_login=True)
 def cmd_extension_add(st, a, ctx):
-    name = a["name"]
+    name, installed = a["name"], extensions(st)
     if name not in KNOWN_EXTENSIONS or name in retired_extensions():
         raise AzError("No matching extensions for '{}'. Use --debug for more information.".format(name))
-    if name in st["extensions"]:
+    if name in installed:
         warn(ctx, ("Latest version of '{}' is already installed." if a["upgrade"]
                    else "Extension '{}' is already installed.").format(name))
         return None
-    for other in st["extensions"]:
+    for other in installed:
         if other in ML_DIALECT and other != name:
             raise AzError("The extension '{}' cannot be installed alongside '{}': both provide the 'az ml' "
                           "command group. Remove it first with 'az extension remove -n {}'."
@@ -55,13 +56,13 @@ def cmd_extension_add(st, a, ctx):
     version = a["version"] or KNOWN_EXTENSIONS[name]
     if version != KNOWN_EXTENSIONS[name]:
         raise AzError("No matching extensions for '{}' with version '{}'.".format(name, version))
-    st["extensions"][name] = {"version": version}
+    installed[name] = {"version": version}
     return None
 
 
 @command("extension show", [F("--name -n", req=True)], no_login=True)
 def cmd_extension_show(st, a, ctx):
-    info = st["extensions"].get(a["name"])
+    info = extensions(st).get(a["name"])
     if info is None:
         raise AzError("The extension {} is not installed.".format(a["name"]))
     return ext_info(a["name"], info)
@@ -69,11 +70,11 @@ def cmd_extension_show(st, a, ctx):
 
 @command("extension list", [], no_login=True)
 def cmd_extension_list(st, a, ctx):
-    return [ext_info(n, i) for n, i in sorted(st["extensions"].items())]
+    return [ext_info(n, i) for n, i in sorted(extensions(st).items())]
 
 
 @command("extension remove", [F("--name -n", req=True)], no_login=True)
 def cmd_extension_remove(st, a, ctx):
-    if a["name"] not in st["extensions"]:
+    if a["name"] not in extensions(st):
         raise AzError("The extension {} is not installed.".format(a["name"]))
-    del st["extensions"][a["name"]]
+    del extensions(st)[a["name"]]

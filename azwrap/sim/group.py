@@ -2,8 +2,8 @@
 import os
 
 from . import core
-from .core import (F, SUB, arm_error, command, confirm, drop_assignments_at, find_group, group_id, group_key,
-                   group_missing, in_current_subscription, norm_location, parse_tags, soft_delete_workspace)
+from .core import (F, SUB, arm_error, command, confirm, drop_assignments_at, find_group, group_id,
+                   group_missing, norm_location, parse_tags, soft_delete_workspace, store_group)
 from .account import require_location
 
 
@@ -30,10 +30,23 @@ def cmd_group_create(st, a, ctx):
         # A PUT: the group's tags become the command's, none when it gives none (Azure/azure-cli#11513).
         g["tags"] = parse_tags(a["tags"])
         return group_json(g)
-    g = {"name": name, "location": loc, "id": group_id(name), "tags": parse_tags(a["tags"]),
-         "subscription": core.CUR_SUB}
-    st["groups"][name if core.CUR_SUB == SUB else "{}@{}".format(name, core.CUR_SUB)] = g
+    g = store_group(st, {"name": name, "location": loc, "id": group_id(name), "tags": parse_tags(a["tags"])})
     return group_json(g)
+
+
+@command("group list", [F("--tag"), F("--query-examples", kind="bool")])
+def cmd_group_list(st, a, ctx):
+    """Every group of the current subscription (`[]` when none); --tag K or K=V filters (az-facts section 3)."""
+    key, _, value = (a["tag"] or "").partition("=")
+    out = []
+    for g in st["groups"].values():
+        if g.get("subscription", SUB) != core.CUR_SUB:
+            continue
+        tags = g.get("tags") or {}
+        if a["tag"] and (key not in tags or ("=" in a["tag"] and tags[key] != value)):
+            continue
+        out.append(group_json(g))
+    return out
 
 
 @command("group show", [F("--name -n --resource-group -g", req=True)])
@@ -42,12 +55,6 @@ def cmd_group_show(st, a, ctx):
     if g is None or advance_deletion(st, g):
         raise group_missing(a["name"])
     return group_json(g)
-
-
-@command("group list", [F("--tag"), F("--query-examples", kind="bool")])
-def cmd_group_list(st, a, ctx):
-    return [group_json(g) for g in sorted(st["groups"].values(), key=lambda g: g["name"].lower())
-            if g.get("subscription", SUB) == core.CUR_SUB and not advance_deletion(st, g)]
 
 
 @command("group exists", [F("--name -n --resource-group -g", req=True)])
@@ -84,16 +91,19 @@ def advance_deletion(st, g):
 
 
 def delete_group_now(st, g):
-    rg = g["name"].lower()
+    """Everything in the group goes with it (its id's subscription, whatever the default is by now)."""
+    inside = g["id"].lower() + "/"
     for key, w in list(st["workspaces"].items()):
         # ARM deletes each resource with a plain DELETE: the group's workspaces are soft-deleted.
-        if w["resource_group"].lower() == rg and in_current_subscription(w["id"]):
+        if w["id"].lower().startswith(inside):
             soft_delete_workspace(st, key)
     for name, acct in list(st["storage_accounts"].items()):
-        if acct["resource_group"].lower() == rg and in_current_subscription(acct["id"]):
+        if acct["id"].lower().startswith(inside):
             del st["storage_accounts"][name]
             for coll in ("filesystems", "files"):
                 for k in [k for k in st[coll] if k.startswith(name + "/")]:
                     del st[coll][k]
+    for rid in [rid for rid in st["resources"] if rid.startswith(inside)]:
+        del st["resources"][rid]
     drop_assignments_at(st, g["id"])
-    del st["groups"][group_key(st, g["name"])]
+    del st["groups"][next(k for k, x in st["groups"].items() if x is g)]

@@ -1,9 +1,12 @@
 """`az ml ...` of the azure-cli-ml extension ("v1"): workspaces, compute targets, datastores."""
 import re
 
-from .core import (AzError, F, RG, TENANT, WS, command, find_group, find_ws, flip_guid, group_id, new_guid,
-                   norm_location, refuse_soft_deleted, require_account, require_ws, soft_delete_workspace, ws_key)
+from .core import (AzError, F, RG, TENANT, WS, arm_time, command, find_group, find_ws, flip_guid, group_id, new_guid,
+                   norm_location, refuse_soft_deleted, require_account, require_ws, soft_delete_workspace, store_group,
+                   ws_key)
 from .ad import check_client_secret
+from .arm import dependent_ids
+from .dependents import TOOLKIT, delete_linked, make_dependents
 
 
 def v1_not_found(what):
@@ -15,25 +18,43 @@ def ws_id(rg_id, name):
     return "{}/providers/Microsoft.MachineLearningServices/workspaces/{}".format(rg_id, name)
 
 
-def make_ws(st, g, name, location, api):
-    return {"name": name, "resource_group": g["name"], "location": norm_location(location or g["location"]),
-            "id": ws_id(g["id"], name), "workspace_id": new_guid(), "api": api,
-            "friendly_name": name, "description": ""}
+def make_ws(st, g, name, location, api, tags=None):
+    """A new workspace (a new workspaceId each time) and, in its group, the resources it makes with it."""
+    w = {"name": name, "resource_group": g["name"], "location": norm_location(location or g["location"]),
+         "id": ws_id(g["id"], name), "workspace_id": new_guid(), "api": api, "created": arm_time(),
+         "friendly_name": name, "description": "", "tags": dict({"createdByToolkit": TOOLKIT[api]}, **(tags or {}))}
+    make_dependents(st, g, w, api)
+    return w
+
+
+def v1_style(rid):
+    """The v1 SDK prints its dependents' ids with the provider part in lower case."""
+    if not rid:
+        return rid
+    head, _, tail = rid.partition("/providers/")
+    return head + "/providers/" + tail.lower()
 
 
 def ws_v1_json(w):
-    base = w["id"].split("/providers/")[0] + "/providers/"
-    short = re.sub(r"[^a-z0-9]", "", w["name"].lower())[:12]
-    return {"applicationInsights": base + "microsoft.insights/components/{}insights".format(short),
-            "containerRegistry": None, "description": w.get("description", ""),
-            "discoveryUrl": "https://{}.api.azureml.ms/discovery".format(w["location"]),
-            "friendlyName": w.get("friendly_name") or w["name"], "hbiWorkspace": False, "id": w["id"],
-            "identityPrincipalId": flip_guid(w["workspace_id"]),
-            "identityTenantId": TENANT, "identityType": "SystemAssigned",
-            "keyVault": base + "microsoft.keyvault/vaults/{}keyvault".format(short),
-            "location": w["location"], "name": w["name"], "resourceGroup": w["resource_group"],
-            "sku": "Basic", "storageAccount": base + "microsoft.storage/storageaccounts/{}storage".format(short),
-            "tags": {}, "workspaceid": w["workspace_id"]}
+    deps = dependent_ids(w)
+    if not w.get("dependents"):  # a workspace recorded before dependents were modelled
+        base = w["id"].split("/providers/")[0] + "/providers/"
+        short = re.sub(r"[^a-z0-9]", "", w["name"].lower())[:12]
+        deps = {"applicationInsights": base + "microsoft.insights/components/{}insights".format(short),
+                "keyVault": base + "microsoft.keyvault/vaults/{}keyvault".format(short),
+                "storageAccount": base + "microsoft.storage/storageaccounts/{}storage".format(short),
+                "containerRegistry": None}
+    out = {"applicationInsights": v1_style(deps["applicationInsights"]), "description": w.get("description", ""),
+           "discoveryUrl": "https://{}.api.azureml.ms/discovery".format(w["location"]),
+           "friendlyName": w.get("friendly_name") or w["name"], "hbiWorkspace": False, "id": w["id"],
+           "identityPrincipalId": flip_guid(w["workspace_id"]),
+           "identityTenantId": TENANT, "identityType": "SystemAssigned",
+           "keyVault": v1_style(deps["keyVault"]), "location": w["location"], "name": w["name"],
+           "resourceGroup": w["resource_group"], "sku": "Basic", "storageAccount": v1_style(deps["storageAccount"]),
+           "tags": w.get("tags") or {}, "workspaceid": w["workspace_id"]}
+    if deps["containerRegistry"]:  # the v1 SDK's as_dict drops null keys
+        out["containerRegistry"] = v1_style(deps["containerRegistry"])
+    return out
 
 
 @command("ml workspace create", [F("--workspace-name -w", req=True), RG, F("--location -l"),
@@ -46,9 +67,8 @@ def cmd_ws_create_v1(st, a, ctx):
         if not a["create_resource_group"]:
             raise AzError("Resource group '{}' does not exist. Use --create-resource-group to create it."
                           .format(a["resource_group"]))
-        g = {"name": a["resource_group"], "location": norm_location(a["location"] or "eastus"),
-             "id": group_id(a["resource_group"]), "tags": None}
-        st["groups"][g["name"]] = g
+        g = store_group(st, {"name": a["resource_group"], "location": norm_location(a["location"] or "eastus"),
+                             "id": group_id(a["resource_group"]), "tags": None})
     _, w = find_ws(st, g["name"], a["workspace_name"])
     if w is None:
         refuse_soft_deleted(st, g["name"], a["workspace_name"])
@@ -77,6 +97,8 @@ def cmd_ws_delete_v1(st, a, ctx):
     key, w = find_ws(st, a["resource_group"], a["workspace_name"])
     if w is None:
         raise v1_not_found("Workspace {} in resource group {}".format(a["workspace_name"], a["resource_group"]))
+    if a["delete_dependent_resources"]:  # the v1 SDK's Workspace.delete(delete_dependent_resources=True)
+        delete_linked(st, w)
     soft_delete_workspace(st, key)  # the v1 CLI cannot purge
 
 
@@ -100,7 +122,7 @@ def cmd_computetarget_create(st, a, ctx):
     c = {"name": a["name"], "workspace": w["name"], "resource_group": w["resource_group"], "type": "AmlCompute",
          "vm_size": a["vm_size"], "max_nodes": a["max_nodes"], "min_nodes": a["min_nodes"],
          "idle_seconds": a["idle_seconds_before_scaledown"], "priority": (a["vm_priority"] or "dedicated"),
-         "location": w["location"], "id": compute_id(w, a["name"])}
+         "location": w["location"], "id": compute_id(w, a["name"]), "created": arm_time(), "tags": {}}
     st["computes"][key] = c
     return compute_v1_json(c)
 

@@ -1,23 +1,33 @@
 """`az ml ...` of the ml extension ("v2"): workspaces, computes, datastores (from a YAML file)."""
 import re
 
-from .core import (AzError, F, RG, TENANT, WS, arm_error, command, confirm, find_ws, group_id, parse_tags,
+from .core import (AzError, F, RG, TENANT, WS, arm_error, arm_time, command, confirm, find_ws, group_id, parse_tags,
                    purge_workspace, refuse_soft_deleted, require_group, require_ws, soft_delete_workspace, ws_key)
 from .ad import check_client_secret
+from .arm import workspace_arm
+from .dependents import delete_linked
 from .ml_v1 import compute_id, make_ws, ws_id, ws_v1_json
 
 
 def ws_v2_json(w):
+    """azure-ai-ml's Workspace._to_dict (az-facts section 5): snake_case, full ARM ids, no workspace GUID."""
     v1 = ws_v1_json(w)
-    return {"application_insights": v1["applicationInsights"], "description": w.get("description", ""),
-            "discovery_url": v1["discoveryUrl"], "display_name": w.get("friendly_name") or w["name"],
-            "enable_data_isolation": False, "hbi_workspace": False, "id": w["id"],
-            "identity": {"principal_id": v1["identityPrincipalId"], "tenant_id": TENANT,
-                         "type": "system_assigned"},
-            "key_vault": v1["keyVault"], "location": w["location"],
-            "mlflow_tracking_uri": "azureml://{}.api.azureml.ms/mlflow/v1.0{}".format(w["location"], w["id"]),
-            "name": w["name"], "public_network_access": "Enabled", "resource_group": w["resource_group"],
-            "storage_account": v1["storageAccount"], "tags": w.get("tags") or {}}
+    props = workspace_arm(w)["properties"] if w.get("dependents") else {
+        "storageAccount": v1["storageAccount"], "keyVault": v1["keyVault"],
+        "applicationInsights": v1["applicationInsights"], "containerRegistry": None}
+    out = {"application_insights": props["applicationInsights"], "description": w.get("description", ""),
+           "discovery_url": v1["discoveryUrl"], "display_name": w.get("friendly_name") or w["name"],
+           "enable_data_isolation": False, "hbi_workspace": False, "id": w["id"],
+           "identity": {"principal_id": v1["identityPrincipalId"], "tenant_id": TENANT,
+                        "type": "system_assigned"},
+           "key_vault": props["keyVault"], "location": w["location"],
+           "mlflow_tracking_uri": "azureml://{}.api.azureml.ms/mlflow/v1.0{}".format(w["location"], w["id"]),
+           "name": w["name"], "public_network_access": "Enabled", "resource_group": w["resource_group"],
+           "resourceGroup": w["resource_group"], "storage_account": props["storageAccount"],
+           "tags": w.get("tags") or {}}
+    if props["containerRegistry"]:  # omitted when there is none
+        out["container_registry"] = props["containerRegistry"]
+    return out
 
 
 @command("ml workspace create", [F("--name -n", req=True), RG, F("--location -l"), F("--file -f"),
@@ -29,14 +39,14 @@ def cmd_ws_create_v2(st, a, ctx):
     if w is None:
         refuse_soft_deleted(st, g["name"], a["name"])
     if w is None:  # v2 create is create-or-update
-        w = make_ws(st, g, a["name"], a["location"], "v2")
+        w = make_ws(st, g, a["name"], a["location"], "v2", parse_tags(a["tags"]))
         st["workspaces"][ws_key(g["name"], w["name"])] = w
+    elif a["tags"] is not None:
+        w["tags"] = parse_tags(a["tags"])
     if a["display_name"]:
         w["friendly_name"] = a["display_name"]
     if a["description"] is not None:
         w["description"] = a["description"]
-    if a["tags"] is not None:
-        w["tags"] = parse_tags(a["tags"])
     return None if a["no_wait"] else ws_v2_json(w)
 
 
@@ -56,6 +66,8 @@ def cmd_ws_delete_v2(st, a, ctx):
             ws_id(group_id(a["resource_group"]), a["name"])), 3)
     if not confirm(a):
         return None
+    if a["all_resources"]:  # first the storage, key vault, insights (+ log analytics), registry it links to
+        delete_linked(st, w)
     if a["permanently_delete"]:
         purge_workspace(st, key)
     else:
@@ -64,7 +76,8 @@ def cmd_ws_delete_v2(st, a, ctx):
 
 def compute_v2_json(c):
     out = {"id": c["id"], "location": c["location"], "name": c["name"], "provisioning_state": "Succeeded",
-           "resourceGroup": c["resource_group"], "size": c["vm_size"], "type": c["type"].lower()}
+           "resourceGroup": c["resource_group"], "resource_group": c["resource_group"], "size": c["vm_size"],
+           "type": c["type"].lower(), "created_on": c.get("created")}  # the raw createdOn string
     if c["type"] == "AmlCompute":
         out.update({"idle_time_before_scale_down": c.get("idle_seconds", 120), "max_instances": c["max_nodes"],
                     "min_instances": c["min_nodes"], "tier": c.get("priority", "dedicated")})
@@ -93,7 +106,7 @@ def cmd_compute_create_v2(st, a, ctx):
     c = st["computes"].get(key) or {"name": a["name"], "workspace": w["name"], "resource_group": w["resource_group"],
                                     "type": ctype, "vm_size": "Standard_DS3_v2", "max_nodes": 4, "min_nodes": 0,
                                     "idle_seconds": 120, "priority": "dedicated", "location": w["location"],
-                                    "id": compute_id(w, a["name"])}
+                                    "id": compute_id(w, a["name"]), "created": arm_time("+00:00"), "tags": {}}
     if c["type"] != ctype:
         raise AzError("Compute '{}' already exists with a different type ({}).".format(a["name"], c["type"]))
     upd = {"vm_size": a["size"], "max_nodes": a["max_instances"], "min_nodes": a["min_instances"],

@@ -5,6 +5,7 @@ import re
 import sys
 
 from .core import AzError, COMMANDS, GLOBAL_FLAGS, KNOWN_EXTENSIONS, ML_DIALECT, close_matches, warn
+from .principal import extensions, session
 
 
 EXTENSION_REFERENCE = ("If the command is from an extension, please make sure the corresponding "
@@ -48,7 +49,7 @@ def expand_file_args(argv):
 
 
 def available_commands(st):
-    dialects = {None} | {ML_DIALECT[e] for e in st["extensions"] if e in ML_DIALECT}
+    dialects = {None} | {ML_DIALECT[e] for e in extensions(st) if e in ML_DIALECT}
     return {k[1]: v for k, v in COMMANDS.items() if k[0] in dialects}
 
 
@@ -80,10 +81,10 @@ def resolve_command(st, words, ctx):
 
 def dynamic_install(st, words, ctx):
     mode = (os.environ.get("AZURE_EXTENSION_USE_DYNAMIC_INSTALL")
-            or st["config"].get("extension.use_dynamic_install") or "yes_prompt").lower()
+            or session(st).get("config", {}).get("extension.use_dynamic_install") or "yes_prompt").lower()
     if mode == "yes_without_prompt":
         warn(ctx, "The command requires the extension ml. It will be installed first.")
-        st["extensions"]["ml"] = {"version": KNOWN_EXTENSIONS["ml"]}
+        extensions(st)["ml"] = {"version": KNOWN_EXTENSIONS["ml"]}
         return resolve_command(st, words, ctx)
     if mode == "no":
         raise AzError("'ml' is misspelled or not recognized by the system.", 2, [EXTENSION_REFERENCE])

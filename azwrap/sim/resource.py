@@ -1,51 +1,14 @@
-"""`az resource show/list/delete` over every ARM resource the simulator holds, and `az rest`."""
+"""`az resource show/list/delete` over every ARM resource the simulator holds, `az tag update`, and `az rest`.
+
+A lookup by id uses the id's own subscription, whatever az's default is (az-facts section 1: get_by_id);
+`resource list` lists the current subscription's.
+"""
 import re
 
 from . import core
-from .core import (AzError, F, SUB, arm_error, command, find_group, find_ws, group_missing, in_current_subscription,
-                   purge_workspace, soft_delete_workspace)
-from .group import group_json
-from .ml_v2 import ws_v2_json
-
-
-def resource_index(st):
-    """Every ARM resource the simulator holds, by lowercased id, as `az resource show` prints it."""
-    out = {}
-    for g in st["groups"].values():
-        if g.get("subscription", SUB) == core.CUR_SUB:
-            out[g["id"].lower()] = dict(group_json(g), resourceGroup=g["name"])
-    for acct in st["storage_accounts"].values():
-        out[acct["id"].lower()] = {"id": acct["id"], "name": acct["name"], "type": "Microsoft.Storage/storageAccounts",
-                                   "location": acct["location"], "resourceGroup": acct["resource_group"],
-                                   "kind": acct.get("kind", "StorageV2"),
-                                   "properties": {"isHnsEnabled": acct["hns"], "provisioningState": "Succeeded"}}
-    for w in st["workspaces"].values():
-        out[w["id"].lower()] = {"id": w["id"], "name": w["name"], "location": w["location"],
-                                "resourceGroup": w["resource_group"],
-                                "type": "Microsoft.MachineLearningServices/workspaces",
-                                "properties": {"friendlyName": w.get("friendly_name") or w["name"],
-                                               "provisioningState": "Succeeded", "workspaceId": w["workspace_id"]}}
-    for c in st["computes"].values():
-        out[c["id"].lower()] = {"id": c["id"], "name": c["name"], "location": c["location"],
-                                "resourceGroup": c["resource_group"],
-                                "type": "Microsoft.MachineLearningServices/workspaces/computes",
-                                "properties": {"computeType": c["type"], "provisioningState": "Succeeded",
-                                               "properties": {"vmSize": c["vm_size"], "vmPriority": "Dedicated",
-                                                              "scaleSettings": {"maxNodeCount": c["max_nodes"],
-                                                                                "minNodeCount": c["min_nodes"]}}}}
-    for key, d in st["datastores"].items():
-        w = st["workspaces"].get(key.rsplit("/", 1)[0])
-        if w is None:
-            continue
-        rid = "{}/datastores/{}".format(w["id"], d["name"])
-        out[rid.lower()] = {"id": rid, "name": d["name"], "resourceGroup": w["resource_group"], "location": None,
-                            "type": "Microsoft.MachineLearningServices/workspaces/datastores",
-                            "properties": {"datastoreType": "AzureDataLakeGen2", "accountName": d["account_name"],
-                                           "filesystem": d["filesystem"], "isDefault": False,
-                                           "credentials": {"credentialsType": "ServicePrincipal",
-                                                           "clientId": d["client_id"], "tenantId": d["tenant_id"],
-                                                           "authorityUrl": "https://login.microsoftonline.com"}}}
-    return {k: v for k, v in out.items() if in_current_subscription(k)}
+from .arm import arm_json, delete_by_id, listed, locate, records
+from .core import AzError, F, arm_error, command, find_group, group_in, group_missing, parse_id, purge_workspace, \
+    soft_delete_workspace
 
 
 def resource_missing(resource_id):
@@ -57,61 +20,154 @@ def resource_missing(resource_id):
                      "details please go to https://aka.ms/ARMResourceNotFoundFix".format(m.group(2), m.group(1)), 3)
 
 
+def parsed_ids(ids):
+    """Every id checked before any request (az's _get_parsed_resource_ids): exit 1 for one that is no id."""
+    out = []
+    for rid in ids:
+        parsed = parse_id(rid)
+        if parsed is None:
+            raise AzError("az resource: error: argument --ids: invalid ResourceId value: '{}'".format(rid))
+        if parsed[1] is None:
+            raise AzError("The type of value entered by --ids parameter is not supported.")
+        out.append((rid, parsed))
+    return out
+
+
+def show_one(st, rid, parsed):
+    """GET by id: the group first (ResourceGroupNotFound), then the resource (ResourceNotFound); exit 3."""
+    sub, rg, provider = parsed
+    g = group_in(st, sub, rg)
+    if g is None:
+        raise group_missing(rg)
+    if provider is None:
+        return arm_json(st, "groups", None, g)
+    found = locate(st, rid)
+    if found is None or found[0] == "groups":
+        raise resource_missing(rid)
+    return arm_json(st, *found)
+
+
 @command("resource show", [F("--ids", kind="multi", req=True), F("--api-version"),
                            F("--include-response-body", kind="tri")])
 def cmd_resource_show(st, a, ctx):
-    index, found = resource_index(st), []
-    for rid in a["ids"]:
-        m = re.search(r"/resourceGroups/([^/]+)", rid, re.I)
-        if m and find_group(st, m.group(1)) is None:
-            raise group_missing(m.group(1))
-        if rid.rstrip("/").lower() not in index:
-            raise resource_missing(rid)
-        found.append(index[rid.rstrip("/").lower()])
+    """One id: an object; several: a list in their order; any failure: nothing on stdout (az-facts 1)."""
+    found = [show_one(st, rid, parsed) for rid, parsed in parsed_ids(a["ids"])]
     return found[0] if len(found) == 1 else found
+
+
+def tag_matches(tags, wanted):
+    key, _, value = wanted.partition("=")
+    return key in (tags or {}) and ("=" not in wanted or tags[key] == value)
 
 
 @command("resource list", [F("--resource-group -g"), F("--resource-type"), F("--name -n"), F("--location -l"),
                            F("--tag"), F("--namespace")])
 def cmd_resource_list(st, a, ctx):
-    if a["resource_group"] and find_group(st, a["resource_group"]) is None:
-        raise group_missing(a["resource_group"])
+    """The current subscription's resources (a group's with -g: exit 3 when the group is missing, not [])."""
+    if a["resource_group"]:
+        g = find_group(st, a["resource_group"])
+        if g is None:
+            raise group_missing(a["resource_group"])
+        prefix = g["id"].lower() + "/"
+    else:
+        prefix = "/subscriptions/{}/".format(core.CUR_SUB)
     out = []
-    for _, r in sorted(resource_index(st).items()):
-        if r["type"] in ("Microsoft.Resources/resourceGroups", "Microsoft.MachineLearningServices/workspaces/datastores"):
-            continue  # a group is not in itself; a datastore is a proxy resource, which ARM's list leaves out
-        if a["resource_group"] and r["resourceGroup"].lower() != a["resource_group"].lower():
+    for coll, key, rec, rid in sorted(records(st), key=lambda r: r[3].lower()):
+        if coll in ("groups", "datastores") or not rid.lower().startswith(prefix):
+            continue  # proxy resources (datastores) are never listed
+        item = listed(st, coll, key, rec)
+        if a["resource_type"] and item["type"].lower() != a["resource_type"].lower():
             continue
-        if a["resource_type"] and r["type"].lower() != a["resource_type"].lower():
+        if a["namespace"] and not item["type"].lower().startswith(a["namespace"].lower() + "/"):
             continue
-        if a["name"] and r["name"].lower() != a["name"].lower():
+        if a["name"] and item["name"].lower() != a["name"].lower():
             continue
-        out.append(r)
+        if a["location"] and (item["location"] or "").lower() != core.norm_location(a["location"]):
+            continue
+        if a["tag"] and not tag_matches(item["tags"], a["tag"]):
+            continue
+        out.append(item)
     return out
 
 
 def ws_by_id(st, resource_id, coll="workspaces"):
-    m = re.match(r"^/subscriptions/[^/]+/resourceGroups/([^/]+)/providers/Microsoft\.MachineLearningServices/"
-                 r"workspaces/([^/?]+)$", resource_id, re.I)
-    return find_ws(st, m.group(1), m.group(2), coll) if m else (None, None)
+    """The workspace (or soft-deleted one) with that id, in the id's own subscription."""
+    wanted = resource_id.rstrip("/").lower()
+    for key, w in st[coll].items():
+        if w["id"].lower() == wanted:
+            return key, w
+    return None, None
+
+
+def delete_one(st, rid, parsed):
+    """ARM's DELETE by id: True when it was accepted. A missing resource in an existing group is a 204
+    (accepted, nothing to do); a missing group, or a child whose parent is missing, is a 404 (refused)."""
+    sub, rg, provider = parsed
+    if group_in(st, sub, rg) is None:
+        return False
+    parts = provider.split("/")
+    if len(parts) > 3 and locate(st, rid.rsplit("/", 2)[0]) is None:
+        return False  # .../workspaces/W/computes/C under a missing W: the RP's 404
+    delete_by_id(st, rid)
+    return True
 
 
 @command("resource delete", [F("--ids", kind="multi", req=True), F("--api-version"), F("--no-wait", kind="bool")])
 def cmd_resource_delete(st, a, ctx):
-    for rid in a["ids"]:
-        key, w = ws_by_id(st, rid)
-        if w is not None:
-            soft_delete_workspace(st, key)
-            continue
-        acct = next((x for x in st["storage_accounts"].values() if x["id"].lower() == rid.lower()), None)
-        if acct is not None:
-            del st["storage_accounts"][acct["name"]]
-            continue
-        comp = next((k for k, c in st["computes"].items() if c["id"].lower() == rid.lower()), None)
-        if comp is not None:
-            del st["computes"][comp]
-            continue
+    """az's delete_resource: each id in turn, what fails is tried again while others succeed; the ones
+    deleted stay deleted when another fails (exit 1). Prints null per id (nothing for one id)."""
+    results, failed = [], []
+    for rid, parsed in parsed_ids(a["ids"]):
+        if delete_one(st, rid, parsed):
+            results.append(None)
+        else:
+            failed.append(rid)
+    if failed:
+        err = AzError("Some resources failed to be deleted (run with `--verbose` for more information):\n"
+                      + "\n".join(failed))
+        err.keep_changes = True
+        raise err
+    return results[0] if len(results) == 1 else results
+
+
+def change_tags(tags, operation, given):
+    tags = dict(tags or {})
+    if operation == "merge":
+        tags.update(given)
+    elif operation == "replace":
+        tags = dict(given)
+    else:  # delete: by name, or by name and value
+        for k, v in given.items():
+            if k in tags and (v == "" or tags[k] == v):
+                del tags[k]
+    return tags
+
+
+@command("tag update", [F("--resource-id", req=True), F("--operation", req=True, choices=["Delete", "Merge", "Replace"]),
+                        F("--tags", kind="multi", req=True)])
+def cmd_tag_update(st, a, ctx):
+    """Tags of a group or a resource, found by id; prints the TagsResource (az-facts section 3)."""
+    given = core.parse_tags(a["tags"]) or {}
+    if not [k for k in given if k]:
+        raise AzError("Tags could not be empty.")
+    rid = a["resource_id"].rstrip("/")
+    parsed = parse_id(rid)
+    if parsed is None or parsed[1] is None:
+        raise AzError("az-sim models `az tag update` on resource groups and resources only, not '{}'".format(rid))
+    sub, rg, provider = parsed
+    g = group_in(st, sub, rg)
+    if g is None:
+        raise group_missing(rg)
+    found = ("groups", None, g) if provider is None else locate(st, rid)
+    if found is None or (provider is not None and found[0] == "groups"):
         raise resource_missing(rid)
+    if found[0] == "datastores":
+        raise arm_error("InvalidResourceType", "The resource type 'workspaces/datastores' of provider namespace "
+                        "'Microsoft.MachineLearningServices' does not support tags.")
+    rec = found[2]
+    rec["tags"] = change_tags(rec.get("tags"), a["operation"].lower(), given)
+    return {"id": rid + "/providers/Microsoft.Resources/tags/default", "name": "default",
+            "type": "Microsoft.Resources/tags", "properties": {"tags": rec["tags"]}, "resourceGroup": rg}
 
 
 @command("rest", [F("--method -m", choices=["delete", "get", "head", "options", "patch", "post", "put"]),
@@ -134,7 +190,7 @@ def cmd_rest(st, a, ctx):
         if w is None:
             raise AzError("Not Found({{\"error\":{{\"code\":\"ResourceNotFound\",\"message\":\"The Resource '{}' "
                           "was not found.\"}}}})".format(url.path))
-        return ws_v2_json(w)
+        return arm_json(st, "workspaces", key, w)  # ARM's own JSON, as `az resource show` prints it
     if method == "delete":
         dkey, dw = ws_by_id(st, url.path, "deleted_workspaces")
         if query.get("forceToPurge", "").lower() == "true":

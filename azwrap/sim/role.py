@@ -1,4 +1,5 @@
 """`az role assignment ...`, the built-in roles, and the directory's replication lag."""
+import datetime
 import hashlib
 import os
 import re
@@ -59,24 +60,31 @@ def add_assignment(st, sp, role, scope):
     for r in st["role_assignments"]:
         if r["principalId"] == sp["id"] and r["roleDefinitionName"] == role and r["scope"].lower() == scope.lower():
             return r
-    guid = new_guid()
+    guid = new_guid()  # a new name (and id) for every creation, also of the same role at the same scope
     r = {"id": "{}/providers/Microsoft.Authorization/roleAssignments/{}".format(scope, guid), "name": guid,
-         "principalId": sp["id"], "appId": sp["appId"], "roleDefinitionName": role, "scope": scope}
+         "principalId": sp["id"], "appId": sp["appId"], "roleDefinitionName": role, "scope": scope,
+         "created_call": len(st["calls"]),  # it applies AZSIM_RBAC_DELAY calls later (principal.effective)
+         "createdOn": datetime.datetime.now(datetime.timezone.utc).isoformat()}
     st["role_assignments"].append(r)
     return r
 
 
-def assignment_json(r, with_names=False):
-    out = {"condition": None, "conditionVersion": None, "createdBy": None, "createdOn": None,
+def assignment_json(r, with_names=False, principal_name=None):
+    """`role assignment create` prints the SDK model (nulls included); `list` prints _role_assignment_to_dict,
+    which omits keys whose value is null, with the role's and principal's names (az-facts section 9)."""
+    out = {"condition": None, "conditionVersion": None, "createdBy": None, "createdOn": r.get("createdOn"),
            "delegatedManagedIdentityResourceId": None, "description": None, "id": r["id"], "name": r["name"],
            "principalId": r["principalId"], "principalType": "ServicePrincipal",
            "roleDefinitionId": "/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{}"
            .format(r["scope"].split("/")[2], ROLES[r["roleDefinitionName"]]),
-           "scope": r["scope"], "type": "Microsoft.Authorization/roleAssignments"}
+           "scope": r["scope"], "type": "Microsoft.Authorization/roleAssignments", "updatedBy": None,
+           "updatedOn": r.get("createdOn")}
     if with_names:
-        out["principalName"] = r["appId"]
+        out["createdBy"] = out["updatedBy"] = USER_OBJECT_ID
+        out["principalName"] = principal_name if principal_name is not None else r["appId"]
         out["roleDefinitionName"] = r["roleDefinitionName"]
         out["resourceGroup"] = (re.findall(r"/resourceGroups/([^/]+)", r["scope"], re.I) or [None])[0]
+        out = {k: v for k, v in out.items() if v is not None}
     return out
 
 
@@ -161,31 +169,47 @@ def cmd_role_assignment_create(st, a, ctx):
     return assignment_json(add_assignment(st, sp, role, a["scope"]))
 
 
-@command("role assignment list", [F("--assignee"), F("--scope"), F("--role"), F("--all", kind="bool"),
-                                  F("--resource-group -g"), F("--include-inherited", kind="bool"),
+@command("role assignment list", [F("--assignee"), F("--assignee-object-id"), F("--scope"), F("--role"),
+                                  F("--all", kind="bool"), F("--resource-group -g"),
+                                  F("--include-inherited", kind="bool"),
                                   F("--include-groups", kind="bool"), F("--include-classic-administrators", kind="tri"),
                                   F("--fill-principal-name", kind="tri"), F("--fill-role-definition-name", kind="tri")])
 def cmd_role_assignment_list(st, a, ctx):
-    out = []
+    """az's list_role_assignments (az-facts section 9): --all lists the whole current subscription; else
+    the scope is --scope, the group of -g, or the subscription, and only assignments AT it are listed
+    (and above it with --include-inherited). --assignee is resolved in Graph (a deleted principal: exit 1);
+    --assignee-object-id is not, and still lists a deleted principal's leftovers (principalName "")."""
     role = resolve_role(a["role"]) if a["role"] else None
     if a["assignee"] and a["assignee"].lower() in (USER["name"], USER_OBJECT_ID):
         # the signed-in user's roles (AZSIM_USER_ROLES), all on the subscription
         return [user_assignment_json(r) for r in user_roles() if not role or r == role]
-    sp = find_sp(st, a["assignee"]) if a["assignee"] else None
-    if a["assignee"] and sp is None:
-        raise graph_not_found(a["assignee"])
+    principal = None
+    if a["assignee"]:
+        sp = find_sp(st, a["assignee"])
+        if sp is None:
+            raise graph_not_found(a["assignee"])
+        principal = sp["id"]
+    elif a["assignee_object_id"]:
+        principal = a["assignee_object_id"]
+    subscription = "/subscriptions/" + core.CUR_SUB
+    if a["scope"]:
+        scope = a["scope"].rstrip("/")
+    elif a["resource_group"]:
+        scope = "{}/resourceGroups/{}".format(subscription, a["resource_group"])
+    else:
+        scope = subscription
+    out = []
     for r in st["role_assignments"]:
-        if a["scope"]:
-            if r["scope"].lower() != a["scope"].rstrip("/").lower():
+        at = r["scope"].lower()
+        if a["all"] and not (a["scope"] or a["resource_group"]):
+            if not (at == subscription.lower() or at.startswith(subscription.lower() + "/")):
                 continue
-        elif a["resource_group"]:
-            if ("/resourcegroups/" + a["resource_group"].lower()) not in r["scope"].lower():
-                continue
-        elif not (a["all"] or a["assignee"]) and r["scope"].lower() != "/subscriptions/" + core.CUR_SUB:
-            continue  # az: without --all only subscription-scoped assignments are listed
+        elif not (at == scope.lower() or (a["include_inherited"] and scope.lower().startswith(at + "/"))):
+            continue
         if role and r["roleDefinitionName"] != role:
             continue
-        if sp and r["principalId"] != sp["id"]:
+        if principal and r["principalId"].lower() != principal.lower():
             continue
-        out.append(assignment_json(r, with_names=True))
+        sp = find_sp(st, r["principalId"])
+        out.append(assignment_json(r, with_names=True, principal_name=sp["appId"] if sp else ""))
     return out

@@ -1,10 +1,12 @@
 """`az storage account ...` and `az storage fs ...` (ADLS Gen2 filesystems and their files)."""
+import base64
 import hashlib
 import os
 import re
 
-from .core import (AzError, F, arm_error, command, confirm, drop_assignments_at, find_group, group_missing,
-                   in_current_subscription, new_guid, norm_location, now_iso, require_account, require_group, warn)
+from .core import (AzError, F, arm_error, arm_time, command, confirm, drop_assignments_at, find_group, group_missing,
+                   in_current_subscription, new_guid, norm_location, now_iso, parse_tags, require_account,
+                   require_group, sdk_time, warn)
 
 
 NO_CRED_WARNING = ("There are no credentials provided in your command and environment, we will query "
@@ -15,7 +17,7 @@ NO_CRED_WARNING = ("There are no credentials provided in your command and enviro
 def account_json(acct):
     n = acct["name"]
     return {"id": acct["id"], "name": n, "location": acct["location"], "kind": acct.get("kind", "StorageV2"),
-            "isHnsEnabled": acct["hns"], "creationTime": acct.get("created"),
+            "isHnsEnabled": acct["hns"], "creationTime": sdk_time(acct.get("created")),
             "primaryEndpoints": {"blob": "https://{}.blob.core.windows.net/".format(n),
                                  "dfs": "https://{}.dfs.core.windows.net/".format(n),
                                  "file": "https://{}.file.core.windows.net/".format(n),
@@ -25,7 +27,7 @@ def account_json(acct):
             "primaryLocation": acct["location"], "provisioningState": "Succeeded",
             "resourceGroup": acct["resource_group"], "minimumTlsVersion": "TLS1_0",
             "sku": {"name": acct.get("sku", "Standard_RAGRS"), "tier": "Standard"},
-            "statusOfPrimary": "available", "tags": {}, "type": "Microsoft.Storage/storageAccounts"}
+            "statusOfPrimary": "available", "tags": acct.get("tags") or {}, "type": "Microsoft.Storage/storageAccounts"}
 
 
 ACCOUNT_NAME_RE = re.compile(r"^[a-z0-9]{3,24}$")
@@ -41,7 +43,9 @@ def taken_elsewhere(st, name, rg=None):
     if name in taken:
         return True
     acct = st["storage_accounts"].get(name)
-    return acct is not None and (rg is None or acct["resource_group"].lower() != rg.lower())
+    # Names are global: one in another group, or in another subscription, is someone else's.
+    return acct is not None and (rg is None or acct["resource_group"].lower() != rg.lower()
+                                 or not in_current_subscription(acct["id"]))
 
 
 @command("storage account create", [F("--name -n", req=True), F("--resource-group -g", req=True),
@@ -60,7 +64,7 @@ def cmd_storage_account_create(st, a, ctx):
     if acct is None:  # PUT: re-running on an existing account in the same group just returns it
         acct = {"name": name, "resource_group": g["name"], "hns": a["enable_hierarchical_namespace"] == "true",
                 "location": norm_location(a["location"] or g["location"]), "kind": a["kind"] or "StorageV2",
-                "sku": a["sku"] or "Standard_RAGRS", "created": now_iso(),
+                "sku": a["sku"] or "Standard_RAGRS", "created": arm_time(), "tags": parse_tags(a["tags"]) or {},
                 "id": "{}/providers/Microsoft.Storage/storageAccounts/{}".format(g["id"], name)}
         st["storage_accounts"][name] = acct
     return account_json(acct)
@@ -69,6 +73,8 @@ def cmd_storage_account_create(st, a, ctx):
 @command("storage account show", [F("--name -n", req=True), F("--resource-group -g")])
 def cmd_storage_account_show(st, a, ctx):
     acct = st["storage_accounts"].get(a["name"])
+    if acct is not None and not in_current_subscription(acct["id"]):
+        acct = None  # another subscription's
     rg = a["resource_group"]
     if rg is not None:
         if find_group(st, rg) is None:
@@ -197,6 +203,7 @@ def cmd_fs_file_upload(st, a, ctx):
         raise AzError("The specified path already exists.\nRequestId:{}\nTime:{}\nErrorCode:PathAlreadyExists"
                       .format(new_guid(), now_iso()))
     st["files"][key] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    st.setdefault("file_data", {})[key] = base64.b64encode(data).decode("ascii")  # what a download gives back
     return storage_response({"content_length": len(data)})
 
 
@@ -219,3 +226,59 @@ def cmd_fs_file_delete(st, a, ctx):
         raise AzError("The specified path does not exist.\nRequestId:{}\nTime:{}\nErrorCode:PathNotFound"
                       .format(new_guid(), now_iso()))
     del st["files"][key]
+
+
+def path_missing():
+    # A 404 from the data plane: az exits 3 for any unhandled 404 (az-facts 0).
+    return AzError("The specified path does not exist.\nRequestId:{}\nTime:{}\nErrorCode:PathNotFound"
+                   .format(new_guid(), now_iso()), 3)
+
+
+@command("storage fs file download", FILE_FLAGS + [F("--destination -d"), F("--overwrite", kind="tri")] + STORAGE_AUTH)
+def cmd_fs_file_download(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    key = "{}/{}/{}".format(acct["name"], a["file_system"], a["path"].lstrip("/"))
+    if key not in st["files"]:
+        raise path_missing()
+    name = a["path"].rstrip("/").split("/")[-1]
+    dest = a["destination"] or "."
+    # az 2.91 takes a destination without a directory part for a directory (az-facts 10): `-d out.csv`
+    # writes out.csv/<name> and fails; `-d ./out.csv` works.
+    target = os.path.join(dest, name) if os.path.isdir(dest) or not os.path.dirname(dest) else dest
+    if os.path.exists(target) and a["overwrite"] == "false":
+        raise AzError("The specified path already exists: {}".format(target))
+    try:
+        with open(target, "wb") as out:
+            out.write(base64.b64decode(st.get("file_data", {}).get(key, "")))
+    except OSError as ex:
+        raise AzError("The command failed with an unexpected error. Here is the traceback:\n[Errno {}] {}: '{}'"
+                      .format(ex.errno, ex.strerror, target))
+    return None  # az prints nothing
+
+
+@command("storage fs file list", [F("--file-system -f", req=True), F("--path"), F("--recursive", kind="tri"),
+                                  F("--exclude-dir", kind="bool"), F("--num-results", kind="int"), F("--marker"),
+                                  F("--show-next-marker", kind="bool"), F("--account-name", req=True)] + STORAGE_AUTH)
+def cmd_fs_file_list(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    fs_key = "{}/{}".format(acct["name"], a["file_system"])
+    if fs_key not in st["filesystems"]:
+        raise AzError("The specified filesystem does not exist.\nErrorCode:FilesystemNotFound", 3)
+    base = (a["path"] or "").strip("/")
+    paths = {k[len(fs_key) + 1:]: f for k, f in st["files"].items() if k.startswith(fs_key + "/")}
+    entries = {}
+    for path, f in paths.items():
+        if base and not path.startswith(base + "/"):
+            continue
+        parts = path[len(base) + 1 if base else 0:].split("/")
+        depth = len(parts) if a["recursive"] != "false" else 1
+        for n in range(1, min(depth, len(parts)) + 1):
+            name = "/".join(([base] if base else []) + parts[:n])
+            entries[name] = None if n < len(parts) else f
+    if base and not entries:
+        raise path_missing()
+    out = [{"contentLength": f["size"] if f else 0, "creationTime": now_iso(), "encryptionScope": None,
+            "etag": new_etag(), "expiryTime": None, "group": "$superuser", "isDirectory": f is None,
+            "lastModified": now_iso(), "name": name, "owner": "$superuser", "permissions": "rw-r-----"}
+           for name, f in sorted(entries.items()) if not (a["exclude_dir"] and f is None)]
+    return out[:a["num_results"]] if a["num_results"] else out

@@ -1,4 +1,4 @@
-"""What happens during a run, as data: the runner and the engine emit these, progress and the call log read them."""
+"""What happens during a run, as data: the runner and apply emit these, progress and the call log read them."""
 
 from __future__ import annotations
 

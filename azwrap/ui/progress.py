@@ -1,6 +1,6 @@
 """What the user sees while steps run: a live view on a terminal, plain `[step]` lines elsewhere.
 
-Both take the runner's and the engine's events (azwrap/ui/events.py) and messages; nothing else in
+Both take the runner's and apply's events (azwrap/ui/events.py) and messages; nothing else in
 azwrap prints while steps run. The live view uses rich, imported only when it is drawn (start-up
 stays fast); rich honours NO_COLOR, and the plain lines have no control codes at all.
 """

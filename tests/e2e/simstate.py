@@ -45,7 +45,12 @@ def essential(state: dict, principal: str | None) -> dict:
         "workspaces": {k: (w["name"], w["resource_group"], w["location"], w["id"]) for k, w in state["workspaces"].items()},
         "computes": {k: (c["type"], c["vm_size"], c["min_nodes"], c["max_nodes"]) for k, c in state["computes"].items()},
         "accounts": {k: (a["resource_group"], a["location"], a["kind"], a["hns"], a["id"])
-                     for k, a in state["storage_accounts"].items()},
+                     for k, a in state["storage_accounts"].items() if not a.get("made_with")},
+        # What a workspace made with it has random names: their kinds and groups must match.
+        "made with a workspace": sorted([("Microsoft.Storage/storageAccounts", a["resource_group"])
+                                         for a in state["storage_accounts"].values() if a.get("made_with")]
+                                        + [(r["type"], r["resource_group"]) for r in state.get("resources", {}).values()
+                                           if r.get("made_with")]),
         "filesystems": sorted(state["filesystems"]),
         "files": state["files"],
         "principals": len(state["service_principals"]),

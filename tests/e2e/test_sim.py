@@ -381,7 +381,9 @@ def test_create_for_rbac_and_role_assignment(home):
     r = run(home, "role", "assignment", "create", "--role", "Reader", "--assignee", sp1["appId"], "--scope",
             acc["id"].replace("acct1", "acct9"))
     assert r.returncode == 1
-    lst = ok(home, "role", "assignment", "list", "--assignee", sp1["appId"])
+    # az-facts section 9: without --all (or --scope) only assignments at the subscription itself are listed.
+    assert ok(home, "role", "assignment", "list", "--assignee", sp1["appId"]) == []
+    lst = ok(home, "role", "assignment", "list", "--assignee", sp1["appId"], "--all")
     assert [x["roleDefinitionName"] for x in lst] == ["Storage Blob Data Contributor"]
     assert ok(home, "ad", "sp", "show", "--id", sp2["appId"])["appId"] == sp2["appId"]
     ok(home, "ad", "sp", "delete", "--id", sp2["appId"])
@@ -481,7 +483,8 @@ def test_group_delete_cascades(home):
     assert run(home, "group", "delete", "-n", "adls-rg").returncode == 1  # no tty, no --yes
     ok(home, "group", "delete", "-n", "adls-rg", "--yes")
     st = state(home)
-    assert "adls-rg" not in st["groups"] and st["storage_accounts"] == {} and st["filesystems"] == {}
+    assert "adls-rg" not in st["groups"] and "acct1" not in st["storage_accounts"] and st["filesystems"] == {}
+    assert [a["resource_group"] for a in st["storage_accounts"].values()] == ["aml-rg"]  # the workspace's own
     assert st["role_assignments"] == [] and "aml-rg/aml" in st["workspaces"]
 
 
@@ -675,9 +678,9 @@ def test_app_delete_removes_the_principal_not_its_role_assignments(home):
               "--scope", account["id"])  # fmt: skip
     assert ok(home, "ad", "app", "delete", "--id", sp["appId"]) is None
     assert run(home, "ad", "sp", "show", "--id", sp["appId"]).returncode == 3
-    missing = run(home, "ad", "app", "delete", "--id", sp["appId"])
-    assert missing.returncode == 3 and "does not exist" in missing.stderr
-    assert run(home, "ad", "app", "credential", "reset", "--id", sp["appId"]).returncode == 3
+    missing = run(home, "ad", "app", "delete", "--id", sp["appId"])  # Graph's not-found is exit 1 (REFERENCE.md 8)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
+    assert run(home, "ad", "app", "credential", "reset", "--id", sp["appId"]).returncode == 1
     assert [r["id"] for r in state(home)["role_assignments"]] == [made["id"]]  # left behind: delete those first
     ok(home, "role", "assignment", "delete", "--ids", made["id"])
     assert state(home)["role_assignments"] == []
