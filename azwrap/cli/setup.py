@@ -25,8 +25,8 @@ from .run import DEFAULT_JOBS, run_az, run_steps
 
 
 def step_command(step) -> click.Command:
-    book = [scripts.powershell_line(inv) for inv in step.invocations(EXAMPLE)]
-    current = [scripts.powershell_line(inv) for inv in step.invocations(replace(EXAMPLE, ml_cli="v2"))]
+    book = [scripts.powershell_line(inv) for inv in step.invocations(EXAMPLE) if not inv.own]
+    current = [scripts.powershell_line(inv) for inv in step.invocations(replace(EXAMPLE, ml_cli="v2")) if not inv.own]
     body = "Runs, as in the book:\n\n\b\n" + "\n".join(f"  {line}" for line in book)
     if current != book:
         body += "\n\nWith --ml-cli v2 (the current ml extension):\n\n\b\n" + "\n".join(f"  {line}" for line in current)

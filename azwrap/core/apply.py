@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 
 from ..az.runner import NOT_FOUND, AzFailed, Interrupted, Joined, PrivateFile, Secret
 from ..book import commands as az
 from ..book import resources
-from ..book.commands import Concat, FileArg, Ref
+from ..book.commands import Concat, FileArg, NewId, Ref
 from ..book.steps import BY_NAME
 from ..errors import Refused
 from ..store import secrets
@@ -50,6 +51,7 @@ class Apply:
         # Steps running at once take turns in this code: one holds the turn and lets go of it while it
         # waits for az or sleeps, so the state changes under one lock and each step reads as sequential.
         self._turn = threading.Lock()
+        self.new_ids: dict[str, str] = {}  # NewId values made up in this run (a group's azwrap-id tag)
 
     @property
     def current_step(self) -> str | None:
@@ -158,6 +160,11 @@ class Apply:
         if invocation.makes:
             assignment = result.get("id") if invocation.makes in resources.ROLE_KEYS and result else None
             record.resource(session, invocation.makes, created=True, assignment_id=assignment)
+            if invocation.makes == "datastore":  # it is ours while it authenticates as the principal it was made with
+                record.identity(session, "datastore", {"clientId": session.outputs["sp"]["appId"]})
+        if invocation.identifies:
+            key = invocation.identifies
+            record.identity(session, key, resources.identity_of(key, result, self.new_ids.get(key)))
         if retired and invocation.args[:3] == ("ad", "app", "delete"):
             lifecycle.retired_deleted(session.state, retired["appId"])
             session.save()
@@ -170,13 +177,14 @@ class Apply:
         """Run one action's az call, retrying while az's answer says a wait will help."""
         invocation = action.invocation
         args = [self.resolve(arg) for arg in invocation.args]
-        capture = invocation.capture is not None or invocation.makes in resources.ROLE_KEYS
+        capture = invocation.capture is not None or invocation.makes in resources.ROLE_KEYS or bool(invocation.identifies)
         started = self.clock()
         delay, tries = self.first_retry_delay, 0
         while True:
             tries += 1
             try:
-                return self.session.runner.run(action.step, args, capture=capture, shape=dict if capture else object)
+                shape = dict if capture and not invocation.own else object  # azwrap's own reads may print a list
+                return self.session.runner.run(action.step, args, capture=capture, shape=shape)
             except AzFailed as error:
                 why = self._retryable(invocation, error)
                 if why is None or self.clock() + delay > started + self.retry_timeout:
@@ -218,6 +226,8 @@ class Apply:
             return Joined(tuple(self.resolve(part) for part in arg.parts))
         if isinstance(arg, FileArg):
             return PrivateFile(arg.name, "".join(self.resolve(part) for part in arg.content))
+        if isinstance(arg, NewId):
+            return self.new_ids.setdefault(arg.key, uuid.uuid4().hex)
         return arg
 
 

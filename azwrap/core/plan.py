@@ -32,7 +32,8 @@ class Action:
 
     @property
     def changes(self) -> bool:
-        return self.invocation.capture not in READS
+        # the book's reads, and azwrap's own reads of what it just made; its tag on a new group changes it
+        return self.invocation.capture not in READS and not (self.invocation.own and self.invocation.args[0] != "tag")
 
 
 @dataclass(frozen=True)
@@ -138,16 +139,19 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
     if run.new_sp or new_sp:
         outputs.pop("sp", None)  # the datastore's check must not take the old principal for the one it uses
     known = Known(inputs.subscription_id, state["resources"], outputs)
-    actions, found, made_way = [], [], False
+    actions, found, made_way, made = [], [], False, set()
     for invocation in step.invocations(settings, forced, known):
         if invocation.capture == "sp" and sp_reused:
             continue
+        if invocation.own and invocation.follows not in made:
+            continue  # azwrap's own call after a creation that does not happen
         # A forced step runs again; it does not create twice what its guard finds.
         if invocation.guard and not made_way and invocation.guard.skip(_guarded(inputs, invocation.guard.key)):
             if not invocation.before:  # a detach with nothing to detach is no news
                 found.append((invocation.makes, invocation.guard.what))
             continue
         made_way = invocation.before
+        made.add(invocation.makes)
         actions.append(Action(step.name, invocation, reason))
     if new_sp:
         run.new_sp = True

@@ -62,6 +62,15 @@ def resource(session: Session, key: str, *, created: bool, assignment_id: str | 
     session.save()
 
 
+def identity(session: Session, key: str, fact: dict | None) -> None:
+    """The fact that tells the resource azwrap made from a same-named one made later (resources.identity_of)."""
+    record = session.state["resources"].get(key)
+    if record is None or not fact:
+        return
+    record["identity"] = fact
+    session.save()
+
+
 def _same_group_ours(session: Session, key: str) -> bool:
     """--aml-group and --adls-group may name one group: found by the second step, it is still azwrap's."""
     if key not in resources.GROUP_KEYS:

@@ -12,6 +12,8 @@ import sh
 
 from .test_azwrap_sim import ACC_ID, ACCOUNT, AML_ID, SIM, Place, make_place
 
+COMPUTE_ID = AML_ID + "/computes/d1compute"
+
 APP_ID_CHANGES = ("create", "delete", "upload", "add", "attach-adls-gen2", "detach", "reset", "remove", "set",
                   "create-for-rbac")  # fmt: skip
 OTHER_SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
@@ -294,13 +296,15 @@ def test_what_if_changes_nothing_and_lists_what_a_real_run_does(tmp_path):
     assert changes_since(place, start) == []
     assert not (place.cwd / ".azwrap" / "state.json").exists()
     commands = listed(preview)
-    assert len(commands) == 14  # the book's invocations but `az login`
+    # the book's invocations but `az login`, and azwrap's own after a creation: the groups' azwrap-id tags,
+    # the identity of the workspace and the compute, the new secret's key id
+    assert len(commands) == 14 + 5
     start = len(place.state()["calls"])
     place.azwrap("all", "--account", ACCOUNT, "--quiet")
     real = place.state()["calls"][start:]
     assert len([argv for argv in real if changing(argv)]) == len([argv for argv in commands if changing(argv)])
     # Those with no run-time value stand in the real run as listed, in the same order.
-    fixed = [argv for argv in commands if not any(arg.startswith("$") or "***" in arg for arg in argv)]
+    fixed = [argv for argv in commands if not any("$" in arg or "***" in arg for arg in argv)]
     positions = [real.index(argv) for argv in fixed]
     assert positions == sorted(positions)
 
@@ -315,4 +319,5 @@ def test_what_if_on_a_completed_setup_lists_nothing_to_run(place):
 def test_what_if_after_a_removal_lists_only_what_is_made_again(place):
     sim(place, "ml", "computetarget", "delete", "--name", "d1compute", "-w", "aml", "-g", "aml-rg")
     preview = place.azwrap("all", "--what-if", "--quiet")
-    assert [argv[:4] for argv in listed(preview)] == [["ml", "computetarget", "create", "amlcompute"]]
+    assert [argv[:4] for argv in listed(preview)] == [["ml", "computetarget", "create", "amlcompute"],
+                                                      ["resource", "show", "--ids", COMPUTE_ID]]  # its identity

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from .conftest import (ACC_ID, ACCOUNT, BOOK, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY, absent,
+from .conftest import (key_id_read, ACC_ID, ACCOUNT, BOOK, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY, absent,
                        refresh_probes)  # fmt: skip
 from .test_doctor import register
 from .test_v2 import ANY, V2_ML
@@ -48,6 +48,7 @@ def new_principal(fake):
         if args in SP_REFRESH:
             fake.on(args, stdout=json.dumps(answer))
     fake.on(BOOK[9][1], stdout=json.dumps(NEW))
+    fake.on(key_id_read(NEW["appId"]), stdout="[]")
     fake.on(BOOK[10][1])
     fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", NEW["appId"],
              "--scope", ACC_ID])  # fmt: skip
@@ -59,7 +60,8 @@ def test_keep_old_sp_leaves_the_replaced_principal(done, fake, cli):
     assert result.exit_code == 0, result.output
     assert not any(call[:3] == ["ad", "app", "delete"] for call in fake.calls())
     assert not any(call[:3] == ["role", "assignment", "delete"] for call in fake.calls())
-    assert fake.calls() == [["account", "show"], *SP_REFRESH, BOOK[9][1], BOOK[10][1], fake.calls()[-1]]
+    assert fake.calls() == [["account", "show"], *SP_REFRESH, BOOK[9][1], key_id_read(NEW["appId"]), BOOK[10][1],
+                            fake.calls()[-1]]
     assert fake.calls()[-1][:6] == ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee"]
     assert "retired_sp" not in state(done) and state(done)["outputs"]["sp"]["appId"] == NEW["appId"]
 
