@@ -185,7 +185,7 @@ _NO_SUBSCRIPTION = (("ad",), ("login",), ("logout",), ("version",), ("extension"
 
 def with_subscription(args: Args, subscription: str | None) -> Args:
     """args with `--subscription S` when a subscription is chosen and the command accepts it."""
-    if not subscription or any(tuple(args[: len(words)]) == words for words in _NO_SUBSCRIPTION):
+    if not subscription or "--subscription" in args or any(tuple(args[: len(words)]) == words for words in _NO_SUBSCRIPTION):
         return args
     return (*args, "--subscription", subscription)
 
@@ -229,6 +229,15 @@ def tag_group(subscription_id: str, group: str, key: str) -> Args:
     """A tag merged into the group's, in a call of its own (the book's `group create` keeps its argv)."""
     return ("tag", "update", "--resource-id", group_id(subscription_id, group), "--operation", "Merge",
             "--tags", Concat((f"{IDENTITY_TAG}=", NewId(key))))  # fmt: skip
+
+
+def resource_delete(resource_ids: list[str]) -> Args:
+    return ("resource", "delete", "--ids", *resource_ids)
+
+
+def resource_list(group: str) -> Args:
+    """Everything in a group (a missing group exits 3, not [])."""
+    return ("resource", "list", "--resource-group", group)
 
 
 def group_list() -> Args:

@@ -145,3 +145,13 @@ def _moment(text: str):
     except ValueError:
         return str(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def dependents_of(workspace) -> list[str]:
+    """The ARM ids of what a workspace made with it, from its JSON (ARM's camelCase, v2's snake_case)."""
+    if not isinstance(workspace, dict):
+        return []
+    properties = workspace.get("properties") if isinstance(workspace.get("properties"), dict) else workspace
+    names = ("storageAccount", "keyVault", "applicationInsights", "containerRegistry",
+             "storage_account", "key_vault", "application_insights", "container_registry")  # fmt: skip
+    return [properties[name] for name in names if isinstance(properties.get(name), str) and properties[name]]

@@ -165,6 +165,8 @@ class Apply:
         if invocation.identifies:
             key = invocation.identifies
             record.identity(session, key, resources.identity_of(key, result, self.new_ids.get(key)))
+            if key == "workspace":  # what it made with it: deleted with it by `azwrap destroy`
+                record.dependents(session, resources.dependents_of(result))
         if retired and invocation.args[:3] == ("ad", "app", "delete"):
             lifecycle.retired_deleted(session.state, retired["appId"])
             session.save()

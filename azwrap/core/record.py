@@ -71,6 +71,13 @@ def identity(session: Session, key: str, fact: dict | None) -> None:
     session.save()
 
 
+def dependents(session: Session, ids: list[str]) -> None:
+    record = session.state["resources"].get("workspace")
+    if record is not None:
+        record["dependents"] = ids
+        session.save()
+
+
 def _same_group_ours(session: Session, key: str) -> bool:
     """--aml-group and --adls-group may name one group: found by the second step, it is still azwrap's."""
     if key not in resources.GROUP_KEYS:

@@ -153,7 +153,7 @@ def test_settings_are_remembered_by_every_command(tmp_path):
     report = json.loads(place.azwrap("status", "--format", "json", extra_env={"AZWRAP_VM_SIZE": "STANDARD_D2_V2"}).stdout)
     assert report["settings"]["vm_size"]["source"] == "environment"
     assert place.azwrap("env", "--shell", "bash").stdout.startswith("export SP_PASSWORD=")
-    listed = place.azwrap("destroy", "--what-if").stderr
+    listed = place.azwrap("destroy", "--what-if").stdout
     assert "workspace myws in my-aml" in listed and "lake2" in listed
 
 
@@ -194,7 +194,7 @@ def test_a_users_group_and_account_are_used_as_they_are_and_never_deleted(tmp_pa
     creates = [" ".join(argv) for argv in state["calls"][start:] if argv[:2] == ["group", "create"]]
     assert creates == ["group create --location Central US --name aml-rg"]
     assert not any(argv[:3] == ["storage", "account", "create"] for argv in state["calls"][start:])
-    listed = place.azwrap("destroy", "--what-if").stderr
+    listed = place.azwrap("destroy", "--what-if").stdout
     assert "resource group adls-rg: yours" in listed and f"storage account {ACCOUNT} in adls-rg: yours" in listed
     place.azwrap("destroy", "--yes", "--quiet")
     state = place.state()
@@ -214,7 +214,7 @@ def test_an_account_without_hierarchical_namespace_is_refused(tmp_path):
 def test_destroy_deletes_what_azwrap_made_then_all_builds_it_again(done, place):
     listed = place.azwrap("destroy", "--what-if")
     assert place.state()["groups"], "what-if deleted something"
-    assert "resource group aml-rg (and everything in it)" in listed.stderr
+    assert "resource group aml-rg (and everything in it)" in listed.stdout
     old_app = app_id(place)
     start = len(place.state()["calls"])
     result = place.azwrap("destroy", "--yes")

@@ -94,7 +94,8 @@ def test_a_group_azwrap_made_that_holds_something_of_the_users_is_kept():
     state = full_state(account=record(False, account=ACCOUNT, adls_group="adls-rg"))
     teardown = destroy.plan(state, SETTINGS, SUB)
     assert ["group", "delete", "--name", "adls-rg", "--yes"] not in argv(teardown)
-    assert dict(teardown.kept)["resource group adls-rg"] == "azwrap made it, but it holds resources azwrap did not make"
+    assert dict(teardown.kept)["resource group adls-rg"] == ("azwrap made it, but it holds resources azwrap did not "
+                                                            f"make: storage account {ACCOUNT} in adls-rg (yours)")
 
 
 def test_one_group_for_both_is_deleted_once():
@@ -110,12 +111,17 @@ def test_destroy_of_a_v2_workspace_already_soft_deleted_falls_back_to_the_arm_pu
     (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, **state, "outputs": {},
                                                                 "settings": {"account": ACCOUNT, "ml_cli": "v2"}}))  # fmt: skip
     fake.logged_in()
-    v2_delete = list(ml.v2_workspace_delete(SETTINGS))
+    pinned = ["--subscription", SUB]  # every call of destroy names the setup's subscription
+    # Its group is the user's, not recorded: the workspace alone is looked at (by id), and it is gone
+    # (soft-deleted: ARM's GET does not find it), so nothing would tell it from a new one: deleted by name.
+    fake.on(["resource", "show", "--ids", AML_ID, *pinned], stdout=json.dumps({"id": AML_ID, "properties": {}}))
+    v2_delete = [*ml.v2_workspace_delete(SETTINGS), *pinned]
     fake.on(v2_delete, returncode=3, stdout="", stderr=f"ERROR: (UserError) Unable to find workspace: {AML_ID}\n")
-    fake.on(PURGE, stdout="")
+    fake.on([*PURGE, *pinned], stdout="")
     result = cli("destroy", "--yes")
     assert result.exit_code == 0, result.output
-    assert fake.calls() == [["account", "show"], v2_delete, PURGE]
+    assert fake.calls() == [["account", "show"], ["resource", "show", "--ids", AML_ID, *pinned], v2_delete,
+                            [*PURGE, *pinned]]
     recorded = json.loads((workdir / ".azwrap" / "state.json").read_text())
     assert recorded["resources"] == {} and recorded["purged"] == {"workspace": True}
 
@@ -144,7 +150,10 @@ def test_a_group_delete_says_it_is_still_working(fake, cli, workdir, monkeypatch
         return real(lambda line: (echo(line), beat.set()), deletion, every)
 
     monkeypatch.setattr(module, "_still_working", watch)
-    fake.fp.register([fake.path, "group", "delete", "--name", "adls-rg", "--yes"], callback=slow_delete)
+    pinned = ["--subscription", SUB]
+    fake.on(["group", "list", *pinned], stdout=json.dumps([{"name": "adls-rg", "location": "centralus", "tags": None}]))
+    fake.on(["resource", "list", "--resource-group", "adls-rg", *pinned], stdout="[]")
+    fake.fp.register([fake.path, "group", "delete", "--name", "adls-rg", "--yes", *pinned], callback=slow_delete)
     result = cli("destroy", "--yes")
     assert result.exit_code == 0, result.output
     assert "destroy: still deleting resource group adls-rg (" in result.stderr
