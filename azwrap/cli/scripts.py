@@ -13,7 +13,7 @@ from ..book import scripts
 from ..core import destroy as teardown
 from ..store import state as state_file
 from ..book.settings import ACCOUNT_PLACEHOLDER, NAMES
-from ..book.commands import with_subscription
+from ..book.commands import Invocation, with_subscription
 from ..book.steps import plan
 from .options import EXIT_USAGE, Failure, help_text, option_name, resolve_settings, setting_option, shell_option, state_option
 
@@ -36,12 +36,15 @@ def _plan(shell: str, output_format: str, state_path: Path, destroy: bool, **opt
                     raise Failure(str(error), EXIT_USAGE) from None
     if destroy:
         subscription_id = recorded.get("subscription", {}).get("id", "<subscription-id>")
-        invocations = teardown.plan(recorded, settings, subscription_id).invocations()
+        deletions = teardown.plan(recorded, settings, subscription_id).deletions
+        invocations = [Invocation("destroy", deletion.args) for deletion in deletions]
     else:
         invocations = plan(settings)
     invocations = [replace(inv, args=with_subscription(inv.args, settings.subscription)) for inv in invocations]
     if output_format == "json":
         click.echo(scripts.render_json(invocations))
+    elif destroy:
+        click.echo(scripts.render_teardown(shell, invocations, [deletion.label + (" (and everything in it)" if deletion.slow else "") for deletion in deletions]), nl=False)
     else:
         click.echo(scripts.render(shell, invocations), nl=False)
 
