@@ -46,7 +46,8 @@ def _plan(shell: str, output_format: str, state_path: Path, destroy: bool, **opt
     elif destroy:
         click.echo(scripts.render_teardown(shell, invocations, [deletion.label + (" (and everything in it)" if deletion.slow else "") for deletion in deletions]), nl=False)
     else:
-        click.echo(scripts.render(shell, invocations), nl=False)
+        placeholder = ACCOUNT_PLACEHOLDER if settings.account == ACCOUNT_PLACEHOLDER else None
+        click.echo(scripts.render(shell, invocations, placeholder), nl=False)
 
 
 PLAN = click.Command(
