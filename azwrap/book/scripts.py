@@ -258,8 +258,18 @@ def render_json(invocations: list[Invocation]) -> str:
     return json.dumps(commands, indent=2)
 
 
+def fish_quoted(value: str) -> str:
+    """value as a fish single-quoted string: inside one, only \\ and \\' are escapes."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+ENV_SHELLS = ("powershell", "bash", "zsh", "fish")
+
+
 def env_line(shell: str, password: str) -> str:
-    """The line that sets SP_PASSWORD in the user's shell (for Invoke-Expression or eval)."""
+    """The line that sets SP_PASSWORD in the user's shell (for Invoke-Expression, eval or source)."""
     if shell == "powershell":
         return f"$env:SP_PASSWORD = {ps_single_quoted(password)}"
-    return f"export SP_PASSWORD={shlex.quote(password)}"
+    if shell == "fish":
+        return f"set -gx SP_PASSWORD {fish_quoted(password)}"
+    return f"export SP_PASSWORD={shlex.quote(password)}"  # bash and zsh read POSIX quoting alike

@@ -12,6 +12,7 @@ from click.core import ParameterSource
 from ..store import secrets
 from ..store import state as state_file
 from ..core.engine import FIRST_RETRY_DELAY
+from ..book import quoting
 from ..book.quoting import echo_shell
 from ..book.settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from ..store.state import StateError
@@ -170,9 +171,10 @@ def text_or_json_option() -> click.Option:
                         show_default=True, help="Text for people, JSON for scripts.")  # fmt: skip
 
 
-def shell_option() -> click.Option:
-    return click.Option(["--shell"], type=click.Choice(["powershell", "bash"]), default="powershell", show_default=True,
-                        help="Shell to write for.")  # fmt: skip
+def shell_option(shells=("powershell", "bash")) -> click.Option:
+    # Looked up when the command runs (tests patch the platform).
+    return click.Option(["--shell"], type=click.Choice(shells), default=lambda: quoting.platform_shell(),
+                        show_default="powershell on Windows, bash elsewhere", help="Shell to write for.")  # fmt: skip
 
 
 class Failure(click.ClickException):

@@ -22,6 +22,7 @@ from ..core.scheduler import JobsFailed, JobsInterrupted
 from ..book.settings import NAMES
 from ..store.state import StateError
 from ..book.steps import STEPS
+from .status import env_hint
 from .options import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_AZ_FAILED, Failure, check_source, echo_quoting, option_name, retry_delay, settings_for
 
 
@@ -109,7 +110,7 @@ def run_az(steps, action):
                 if len(steps) > 1 and setup.timings and not setup.what_if:
                     view.summary(summary_lines(setup.timings, time.monotonic() - started, extra.get("jobs", 1)))
                 if len(steps) > 1:
-                    _tell_what_if(setup) if setup.what_if else _tell_env(setup)
+                    _tell_what_if(setup) if setup.what_if else _tell_env(setup, shell)
         except (AzNotFound, launch.Unsafe) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except (StateError, MissingInput, Refused) as error:
@@ -173,7 +174,7 @@ def summary_lines(timings: dict, wall: float, jobs: int) -> list[str]:
     return lines
 
 
-def _tell_env(setup: Setup) -> None:
+def _tell_env(setup: Setup, shell: str) -> None:
     where = secrets.where(setup.secret_store, setup.state_path, setup.outputs.get("sp", {}).get("appId"))
     click.echo(f"Done: every step of the book is done. The client secret is in {where}.", err=True)
-    click.echo("To set SP_PASSWORD as the book does: Invoke-Expression (azwrap env)  |  eval \"$(azwrap env --shell bash)\"", err=True)
+    click.echo(f"To set SP_PASSWORD as the book does: {env_hint(shell, setup.state_path)}", err=True)

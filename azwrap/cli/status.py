@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..az import calllog
-from ..book import scripts
+from ..book import quoting, scripts
 from ..store import secrets
 from ..store import state as state_file
 from ..core.engine import Setup, status_report
@@ -30,15 +30,26 @@ def _env(shell: str, state_path: Path) -> None:
     click.echo(scripts.env_line(shell, password))
 
 
+def env_hint(shell: str, state_path: Path) -> str:
+    """The line that runs `azwrap env` in shell and sets SP_PASSWORD (with this state file)."""
+    command = ["azwrap", "env"]
+    if state_path != state_file.DEFAULT_PATH:
+        command += ["--state-file", str(state_path)]
+    if shell == "powershell":
+        return f"Invoke-Expression ({quoting.command_line(shell, command)})"
+    return f'eval "$({quoting.command_line(shell, command)})"'
+
+
 ENV = click.Command(
     "env",
     callback=_env,
-    params=[shell_option(), state_option()],
+    params=[shell_option(scripts.ENV_SHELLS), state_option()],
     help=help_text(
         "Print the line that sets SP_PASSWORD in your shell.",
-        "The book's `$env:SP_PASSWORD = $sp.password`, with the secret recorded by `azwrap sp`. "
-        "This is the only azwrap command that prints the secret, on stdout, for your shell to run.",
-        "Invoke-Expression (azwrap env)      # bash: eval \"$(azwrap env --shell bash)\"",
+        "The book's `$env:SP_PASSWORD = $sp.password`, with the secret recorded by `azwrap sp`: for PowerShell "
+        "`$env:SP_PASSWORD = '...'`, for bash and zsh `export SP_PASSWORD='...'`, for fish `set -gx SP_PASSWORD "
+        "'...'`. This is the only azwrap command that prints the secret, on stdout, for your shell to run.",
+        "eval \"$(azwrap env)\"    # PowerShell: Invoke-Expression (azwrap env); fish: azwrap env --shell fish | source",
     ),
     short_help="Print the line that sets SP_PASSWORD (the only output with the secret).",
 )  # fmt: skip

@@ -70,7 +70,7 @@ def test_a_bad_tenant_is_refused_before_any_call(fp, az_path, cli, workdir):
 
 
 def test_plan_shows_the_login_options(cli):
-    script = cli("plan", "--account", ACCOUNT, "--tenant", TENANT, "--use-device-code").stdout
+    script = cli("plan", "--shell", "powershell", "--account", ACCOUNT, "--tenant", TENANT, "--use-device-code").stdout
     assert powershell.az_commands(script)[0] == (None, ["az", "login", "--use-device-code", "--tenant", TENANT])
 
 
