@@ -166,9 +166,13 @@ def _state_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path
     return value
 
 
-def text_or_json_option() -> click.Option:
-    return click.Option(["--format", "output_format"], type=click.Choice(["text", "json"]), default="text",
-                        show_default=True, help="Text for people, JSON for scripts.")  # fmt: skip
+# az's own name for it (--output/-o); --format, the name azwrap first used, still works.
+OUTPUT_NAMES = ["--output", "-o", "--format"]
+
+
+def output_option(choices=("text", "json"), help="Text for people, JSON for scripts.") -> click.Option:
+    return click.Option([*OUTPUT_NAMES, "output_format"], type=click.Choice(choices), default=choices[0],
+                        show_default=True, help=help)  # fmt: skip
 
 
 def shell_option(shells=("powershell", "bash")) -> click.Option:

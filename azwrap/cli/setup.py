@@ -18,7 +18,7 @@ from ..az.redact import Redactor
 from ..az.runner import Runner
 from ..book.settings import NAMES
 from ..book.steps import STEPS
-from .options import EXIT_USAGE, EXAMPLE, EXIT_AZ_FAILED, Failure, echo_quoting, help_text, resolve_settings, run_options, setting_option, text_or_json_option
+from .options import EXIT_USAGE, EXAMPLE, EXIT_AZ_FAILED, Failure, echo_quoting, help_text, resolve_settings, run_options, setting_option, output_option
 from .run import DEFAULT_JOBS, run_az
 
 
@@ -93,7 +93,7 @@ DOCTOR = click.Command(
     "doctor",
     callback=_doctor,
     params=[
-        text_or_json_option(),
+        output_option(),
         *(setting_option(name) for name in DOCTOR_SETTINGS),
         *run_options([]),
     ],

@@ -16,7 +16,7 @@ from ..az.redact import Redactor
 from ..az.runner import AzFailed, AzNotFound, Runner, find_az
 from ..book.settings import NAMES, Settings
 from ..store.state import StateError
-from .options import EXIT_USAGE, EXIT_AZ_FAILED, Failure, help_text, option_name, resolve_settings, setting_option, shell_option, state_option, text_or_json_option
+from .options import EXIT_USAGE, EXIT_AZ_FAILED, Failure, help_text, option_name, resolve_settings, setting_option, shell_option, state_option, output_option
 
 
 
@@ -109,7 +109,7 @@ STATUS = click.Command(
     "status",
     callback=_status,
     params=[
-        text_or_json_option(),
+        output_option(),
         state_option(),
         click.Option(["--refresh"], is_flag=True,
                      help="Also look, read-only, whether each recorded resource is still there (runs az)."),
@@ -122,7 +122,7 @@ STATUS = click.Command(
         "Reads the state file only and never shows the client secret; each setting is shown with where its "
         "value comes from (option, environment, state, default). With --refresh it also probes Azure, "
         "read-only, and shows recorded and live side by side.",
-        "azwrap status --format json",
+        "azwrap status --output json",
     ),
     short_help="Show which steps are done and what they recorded (never the secret).",
 )  # fmt: skip
@@ -140,12 +140,12 @@ def _log(output_format: str, state_path: Path) -> None:
 LOG = click.Command(
     "log",
     callback=_log,
-    params=[text_or_json_option(), state_option()],
+    params=[output_option(), state_option()],
     help=help_text(
         "Show the az calls of the last run: when, how long, exit code, probe or book, and the command.",
         "Reads log.jsonl beside the state file (0600), where every run records each az call it made, "
         "with the secret masked. Runs no az command.",
-        "azwrap log --format json",
+        "azwrap log --output json",
     ),
     short_help="Show the az calls of the last run (the secret masked).",
 )  # fmt: skip

@@ -35,6 +35,22 @@ def test_the_powershell_script_parses_and_cleans_up_after_itself(cli):
 
 def test_an_unknown_shell_is_a_usage_error(cli):
     assert cli("completion", "cmd").exit_code == 2
+    assert cli("completion", "--shell", "cmd").exit_code == 2
+
+
+@pytest.mark.parametrize("shell", MARKERS)
+def test_completion_takes_the_shell_as_env_and_plan_do(shell, cli):
+    by_option = cli("completion", "--shell", shell)
+    assert by_option.exit_code == 0, by_option.output
+    assert by_option.stdout == cli("completion", shell).stdout
+
+
+def test_completion_needs_one_shell(cli):
+    missing = cli("completion")
+    assert missing.exit_code == 2 and "name the shell" in missing.stderr
+    both = cli("completion", "bash", "--shell", "zsh")
+    assert both.exit_code == 2 and "two shells named" in both.stderr
+    assert cli("completion", "bash", "--shell", "bash").exit_code == 0
 
 
 def complete(cli, shell: str, line: str) -> list[str]:
