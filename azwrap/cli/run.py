@@ -31,6 +31,8 @@ from .options import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_AZ_FAILED, Failure, chec
 
 DEFAULT_JOBS = 4
 USAGE_ERRORS = (StateError, MissingInput, Refused)
+# After a failed az call: what ran is recorded, so the same command picks up where it stopped.
+RESUME = "\nWhat is done stays done: fix the cause, then run the same command again to resume."
 
 
 def _fan_out(*sinks):
@@ -60,6 +62,12 @@ def _failures(failed: dict, redact: Redactor) -> Failure:
     code = EXIT_AZ_FAILED if any(f.exit_code == EXIT_AZ_FAILED for f in failures) else EXIT_USAGE
     message = f"{len(failures)} steps failed: {', '.join(failed)}\n" + "\n".join(f.message for f in failures)
     return Failure(message, code)
+
+
+def _with_resume(failure: Failure) -> Failure:
+    if failure.exit_code == EXIT_AZ_FAILED:
+        failure.message += RESUME
+    return failure
 
 
 def run_az(steps, action):
@@ -116,11 +124,11 @@ def run_az(steps, action):
         except (StateError, MissingInput, Refused) as error:
             raise Failure(redact(str(error)), EXIT_USAGE) from None
         except AzFailed as error:
-            raise Failure(redact(error.message()), EXIT_AZ_FAILED) from None
+            raise _with_resume(Failure(redact(error.message()), EXIT_AZ_FAILED)) from None
         except state_lock.Locked as error:
             raise Failure(str(error), EXIT_USAGE) from None
         except JobsFailed as error:
-            raise _failures(error.outcome.failed, redact) from None
+            raise _with_resume(_failures(error.outcome.failed, redact)) from None
         except JobsInterrupted as error:
             where = ", ".join(error.running) or "start-up"
             raise Failure(f"Interrupted during step {where}; run the same command again to resume.",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
 from ..az import calllog
+from ..ui import progress
 from ..book import quoting, scripts
 from ..store import secrets
 from ..store import state as state_file
@@ -92,7 +94,9 @@ def _status_live(report: dict, settings: Settings, recorded: dict, state_path: P
     """Each recorded resource probed, read-only, next to what the state says."""
     redact = Redactor()
     try:
-        runner = Runner(find_az(az_path), redact, quiet=True, subscription=settings.subscription)
+        # az's messages (warnings) go to stderr, prefixed and once each; the report alone to stdout.
+        runner = Runner(find_az(az_path), redact, quiet=True, subscription=settings.subscription,
+                        events=progress.Plain(sys.stderr, quiet=True))
         setup = Setup(settings, runner, state_path)
         setup._state = recorded
         if not setup.signed_in():

@@ -26,12 +26,29 @@ def make(steps: list[str], *, quiet: bool = False, stream: TextIO | None = None)
     return Live(steps, stream, quiet=quiet) if on_terminal(stream) else Plain(stream, quiet=quiet)
 
 
+class _Once:
+    """az's messages, each shown once per run: a warning az repeats on every call of a kind (the storage
+    commands' account-key notice on every probe) says nothing new the second time."""
+
+    def __init__(self):
+        self._seen: set[str] = set()
+
+    def first(self, event: Line) -> bool:
+        if not event.from_az:
+            return True
+        if event.text in self._seen:
+            return False
+        self._seen.add(event.text)
+        return True
+
+
 class Plain:
     """One line per event, prefixed by its step: for pipes, files and CI logs."""
 
     def __init__(self, stream: TextIO, *, quiet: bool = False):
         self.stream, self.quiet = stream, quiet
         self._lock = threading.Lock()
+        self._once = _Once()
 
     def _write(self, text: str) -> None:
         with self._lock:
@@ -46,7 +63,8 @@ class Plain:
         if isinstance(event, CallStarted) and not self.quiet:
             self._write(f"[{event.step}] $ {event.command}")
         elif isinstance(event, Line):
-            self._write(f"[{event.step}] {event.text}")
+            if self._once.first(event):
+                self._write(f"[{event.step}] {event.text}")
         elif isinstance(event, StepChanged) and event.status in (DONE, FAILED, STOPPED):
             seconds = "" if event.seconds is None else f" {'in' if event.status == DONE else 'after'} {event.seconds:.1f}s"
             self._write(f"[{event.step}] {event.status}{seconds}")
@@ -75,6 +93,7 @@ class Live:
         self._lock = threading.RLock()
         self._live = None
         self._console = None
+        self._once = _Once()
 
     def _ensure_started(self) -> None:
         if self._live is not None:
@@ -133,7 +152,8 @@ class Live:
             elif isinstance(event, CallEnded):
                 self.command.pop(event.step, None)
             elif isinstance(event, Line):
-                self._print(f"[{event.step}] {event.text}")
+                if self._once.first(event):
+                    self._print(f"[{event.step}] {event.text}")
                 return
             self._live.refresh()
 

@@ -357,3 +357,12 @@ def test_what_if_after_a_removal_lists_only_what_is_made_again(place):
     sim(place, "ml", "computetarget", "delete", "--name", "d1compute", "-w", "aml", "-g", "aml-rg")
     preview = place.azwrap("all", "--what-if", "--quiet")
     assert [argv[:4] for argv in listed(preview)] == [["ml", "computetarget", "create", "amlcompute"]]
+
+
+def test_status_refresh_prints_the_report_on_stdout_and_azs_warnings_once_on_stderr(place):
+    result = place.azwrap("status", "--refresh")
+    assert "WARNING" not in result.stdout and "present" in result.stdout
+    # The filesystem's and the file's probes both warn about account keys: the notice is shown once, with its step.
+    notice = "[refresh] WARNING: There are no credentials provided in your command and environment"
+    assert result.stderr.count(notice) == 1
+    assert all(line.startswith("[refresh] ") for line in result.stderr.splitlines())

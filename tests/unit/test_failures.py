@@ -31,6 +31,7 @@ def test_failure_at_each_invocation_stops_there(index, fake, cli, workdir):
     assert "Traceback" not in result.output
     assert normalised(fake.calls()[len(doctor_calls()):]) == expected(until=index + 1)
     assert SECRET not in result.output
+    assert result.stderr.rstrip().endswith("run the same command again to resume.")
 
 
 def sp_ready(fake, workdir):
@@ -48,6 +49,7 @@ def test_azs_own_exit_code_is_reported(fake, cli, workdir):
     assert result.exit_code == 1
     assert "Error: step 'sp' failed (exit 2): az storage account show --name mydatalake" in result.stderr
     assert "The storage account 'mydatalake' was not found" in result.stderr
+    assert "then run the same command again to resume." in result.stderr  # a step command resumes too
 
 
 def test_a_failure_after_create_for_rbac_keeps_the_new_secret(fake, cli, workdir):
