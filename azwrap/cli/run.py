@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 
 import click
@@ -10,6 +11,7 @@ import click
 from ..az import calllog, launch
 from ..core import doctor
 from ..ui import progress
+from ..ui.events import RUNNING, StepChanged
 from ..store import secrets
 from ..store import lock as state_lock
 from ..store import state as state_file
@@ -39,6 +41,26 @@ def _fan_out(*sinks):
     def send(event) -> None:
         for sink in sinks:
             sink(event)
+
+    return send
+
+
+def _running_into(holder: state_lock.Holder):
+    """An event sink that keeps the steps running now in the lock file, for `azwrap status`."""
+    running: list[str] = []
+    guard = threading.Lock()
+
+    def send(event) -> None:
+        if not isinstance(event, StepChanged):
+            return
+        with guard:
+            if event.status == RUNNING and event.step not in running:
+                running.append(event.step)
+            elif event.status != RUNNING and event.step in running:
+                running.remove(event.step)
+            else:
+                return
+            holder.running(running)
 
     return send
 
@@ -93,11 +115,12 @@ def run_az(steps, action):
         view = progress.make([step.name for step in steps], quiet=quiet)
         try:
             # --what-if changes nothing, not even azwrap's directory: it takes no lock.
-            with contextlib.nullcontext() if dry_run else state_lock.hold(state_path):
+            command_path = click.get_current_context().command_path
+            with contextlib.nullcontext() if dry_run else state_lock.hold(state_path, command_path) as holder:
                 remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
                 make_runner = WhatIf if dry_run else Runner
-                events = _fan_out(view) if dry_run else _fan_out(view, calllog.CallLog(calllog.log_path(state_path),
-                                                                                       calllog.new_run_id()))
+                events = _fan_out(view) if dry_run else _fan_out(
+                    view, calllog.CallLog(calllog.log_path(state_path), calllog.new_run_id()), _running_into(holder))
                 runner = make_runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription,
                                      echo=view.message, events=events)  # fmt: skip
                 for name in uses:

@@ -12,13 +12,15 @@ from ..az import calllog
 from ..ui import progress
 from ..book import quoting, scripts
 from ..store import secrets
+from ..store import lock as state_lock
 from ..store import state as state_file
 from ..core.engine import Setup, status_report
 from ..az.redact import Redactor
 from ..az.runner import AzFailed, AzNotFound, Runner, find_az
 from ..book.settings import NAMES, Settings
 from ..store.state import StateError
-from .options import EXIT_USAGE, EXIT_AZ_FAILED, Failure, help_text, option_name, resolve_settings, setting_option, shell_option, state_option, output_option
+from . import report as status_text
+from .options import EXIT_USAGE, EXIT_AZ_FAILED, Failure, help_text, resolve_settings, setting_option, shell_option, state_option, output_option
 
 
 
@@ -66,28 +68,12 @@ def _status(output_format: str, state_path: Path, refresh: bool, az_path: str | 
     report = status_report(recorded, state_path, settings, sources)
     if refresh:
         _status_live(report, settings, recorded, state_path, az_path)
+    report["running"] = state_lock.current(state_path)  # another azwrap at work on this state
     if output_format == "json":
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"state: {state_path}")
-    if report["subscription"]:
-        sub = report["subscription"]
-        click.echo(f"subscription: {sub.get('name')} ({sub.get('id')}), tenant {sub.get('tenantId')}")
-    for step in report["steps"]:
-        when = f"  {step['done_at']}" if step["done_at"] else ""
-        if step.get("seconds") is not None:
-            when += f"  {step['seconds']:.1f}s ({step['started_at']} to {step['ended_at']})"
-        click.echo(f"  {step['step']:<10} {step['status']:<8}{when}")
-    click.echo("settings (value, where it comes from):")
-    for name, entry in report["settings"].items():
-        click.echo(f"  {option_name(name):<15} {str(entry['value']):<32} {entry['source']}")
-    if report["resources"]:
-        click.echo("resources (recorded" + (", live" if refresh else "") + "):")
-    for entry in report["resources"]:
-        live = f"  {entry['live']}" if refresh else ""
-        click.echo(f"  {entry['resource']:<50} {'made by azwrap' if entry['created'] else 'yours':<15}{live}")
-    for name, value in report["outputs"].items():
-        click.echo(f"  {name} = {value}")
+    for line in status_text.lines(report, state_path, report["running"], refresh):
+        click.echo(line)
 
 
 def _status_live(report: dict, settings: Settings, recorded: dict, state_path: Path, az_path: str | None) -> None:
