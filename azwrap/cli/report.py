@@ -62,3 +62,35 @@ def lines(report: dict, state_path: Path, running: dict | None, refresh: bool, c
         out += ["", "Recorded values (never the secret)"]
         out += table([[name, str(value)] for name, value in report["outputs"].items()], columns)
     return out
+
+
+LISTED_RUNS = 20
+
+
+def run_lines(run, number: int, total: int, columns: int | None = None) -> list[str]:
+    """One run's az calls, by start: when, how long, exit code, probe or book, step, the command."""
+    columns = columns or width()
+    out = wrap(f"Run {number} of {total}: azwrap {run.command or '(command not recorded)'}, started "
+               f"{_when(run.start)} UTC, {len(run.records)} az call(s) (run id {run.id})", columns)  # fmt: skip
+    rows = [["start", "seconds", "exit", "kind", "step", "command"]]
+    for record in run.records:
+        code = "stopped" if record.get("interrupted") else str(record.get("exit_code"))
+        rows.append([record["start"][11:23], f"{record.get('seconds', 0):.2f}", code, str(record.get("kind", "")),
+                     str(record.get("step", "")), str(record.get("command", ""))])  # fmt: skip
+    return out + table(rows, columns)
+
+
+def runs_lines(all_runs: list, default, columns: int | None = None) -> list[str]:
+    """The recent runs, oldest first, numbered for `azwrap log --run N`."""
+    columns = columns or width()
+    shown = all_runs[-LISTED_RUNS:]
+    first = len(all_runs) - len(shown) + 1
+    rows = [["run", "started (UTC)", "command", "az calls", "failed", ""]]
+    for number, run in enumerate(shown, first):
+        # (a probe's non-zero exit is an answer, not a failure: "not signed in", "not there")
+        failed = sum(1 for record in run.records if record.get("kind") == "book"
+                     and (record.get("exit_code") != 0 or record.get("interrupted")))  # fmt: skip
+        note = "shown by `azwrap log`" if run is default else "" if run.changes else "changes nothing"
+        rows.append([str(number), _when(run.start), run.command or "?", str(len(run.records)), str(failed), note])
+    out = [f"{first - 1} older run(s) not listed."] if first > 1 else []
+    return out + table(rows, columns) + ["", "`azwrap log --run N` shows the calls of run N."]

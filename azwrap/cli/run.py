@@ -119,8 +119,10 @@ def run_az(steps, action):
             with contextlib.nullcontext() if dry_run else state_lock.hold(state_path, command_path) as holder:
                 remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
                 make_runner = WhatIf if dry_run else Runner
+                label = command_path.partition(" ")[2] + (" --what-if" if extra.get("what_if") else "")
                 events = _fan_out(view) if dry_run else _fan_out(
-                    view, calllog.CallLog(calllog.log_path(state_path), calllog.new_run_id()), _running_into(holder))
+                    view, calllog.CallLog(calllog.log_path(state_path), calllog.new_run_id(), label),
+                    _running_into(holder))  # fmt: skip
                 runner = make_runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription,
                                      echo=view.message, events=events)  # fmt: skip
                 for name in uses:

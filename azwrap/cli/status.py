@@ -118,24 +118,50 @@ STATUS = click.Command(
 )  # fmt: skip
 
 
-def _log(output_format: str, state_path: Path) -> None:
-    records = calllog.last_run(calllog.log_path(state_path))
-    if output_format == "json":
-        click.echo(json.dumps(records, indent=2))
+def _log(output_format: str, state_path: Path, listing: bool, wanted: str | None) -> None:
+    path = calllog.log_path(state_path)
+    all_runs = calllog.runs(path)
+    if listing:
+        default = calllog.pick(all_runs, None)
+        if output_format == "json":
+            click.echo(json.dumps([{"run": number, "id": run.id, "command": run.command, "start": run.start,
+                                    "calls": len(run.records), "changes": run.changes}
+                                   for number, run in enumerate(all_runs, 1)], indent=2))  # fmt: skip
+        elif not all_runs:
+            click.echo(f"No az call is recorded in {path} yet.")
+        else:
+            for line in status_text.runs_lines(all_runs, default):
+                click.echo(line)
         return
-    for line in calllog.table(records):
-        click.echo(line)
+    run = calllog.pick(all_runs, wanted)
+    if wanted is not None and run is None:
+        raise click.BadParameter(f"no run {wanted} in {path}; `azwrap log --list` lists them", param_hint="'--run'")
+    if output_format == "json":
+        click.echo(json.dumps(run.records if run else [], indent=2))
+    elif run is None:
+        click.echo(f"No run that changes anything is recorded in {path} yet"
+                   + ("; `azwrap log --list` lists the others." if all_runs else "."))  # fmt: skip
+    else:
+        for line in status_text.run_lines(run, all_runs.index(run) + 1, len(all_runs)):
+            click.echo(line)
 
 
 LOG = click.Command(
     "log",
     callback=_log,
-    params=[output_option(), state_option()],
+    params=[
+        click.Option(["--list", "listing"], is_flag=True, help="List the recent runs, numbered, oldest first."),
+        click.Option(["--run", "wanted"], metavar="N", help="Show run N of --list (or a run id)."),
+        output_option(),
+        state_option(),
+    ],
     help=help_text(
         "Show the az calls of the last run: when, how long, exit code, probe or book, and the command.",
-        "Reads log.jsonl beside the state file (0600), where every run records each az call it made, "
-        "with the secret masked. Runs no az command.",
-        "azwrap log --output json",
+        "By default the last `azwrap all`, step command, `destroy` or `rotate` (what-ifs change nothing and "
+        "are passed over); --list lists the recent runs, --run N shows another. Reads log.jsonl beside the "
+        "state file (0600), where every run records each az call it made, with the secret masked. Runs no az "
+        "command.",
+        "azwrap log --list",
     ),
     short_help="Show the az calls of the last run (the secret masked).",
 )  # fmt: skip

@@ -366,3 +366,11 @@ def test_status_refresh_prints_the_report_on_stdout_and_azs_warnings_once_on_std
     notice = "[refresh] WARNING: There are no credentials provided in your command and environment"
     assert result.stderr.count(notice) == 1
     assert all(line.startswith("[refresh] ") for line in result.stderr.splitlines())
+
+
+def test_log_shows_the_setup_after_a_destroy_what_if(place):
+    place.azwrap("destroy", "--what-if")
+    shown = place.azwrap("log", extra_env={"COLUMNS": "200"}).stdout
+    assert shown.startswith("Run 1 of 2: azwrap all, started ") and "az ml workspace create" in shown
+    listed = json.loads(place.azwrap("log", "--list", "--output", "json").stdout)
+    assert [(run["command"], run["changes"]) for run in listed] == [("all", True), ("destroy --what-if", False)]
