@@ -11,7 +11,7 @@ import click
 from ..az import calllog, launch
 from ..core import doctor
 from ..ui import progress
-from ..ui.events import RUNNING, StepChanged
+from ..ui.events import DONE, FAILED, RUNNING, SKIPPED, STOPPED, StepChanged
 from ..store import secrets
 from ..store import lock as state_lock
 from ..store import state as state_file
@@ -112,7 +112,11 @@ def run_az(steps, action):
         shell = echo_quoting()
         redact = Redactor()
         setup = None
-        view = progress.make([step.name for step in steps], quiet=quiet)
+        rows = [step.name for step in steps]
+        if not skip_doctor and "login" in rows:
+            rows.insert(rows.index("login") + 1, "doctor")  # doctor's checks have a row of their own
+        view = progress.make(rows, quiet=quiet)
+        phase: list[str] = []  # sign-in or doctor, before the steps proper (what an interrupt names)
         try:
             # --what-if changes nothing, not even azwrap's directory: it takes no lock.
             command_path = click.get_current_context().command_path
@@ -136,12 +140,15 @@ def run_az(steps, action):
                     # A principal created while the state cannot be saved would be lost with its secret.
                     state_file.check_writable(state_path, setup.state)
                     secrets.check_usable(secret_store)
+                if len(steps) > 1:
+                    runner.events(StepChanged("login", RUNNING))  # `az account show`, maybe `az login`: a row
+                    phase.append("login")
                 if not skip_doctor:
-                    _doctor_before_all(setup, runner.az)
+                    _doctor_before_all(setup, runner.az, phase)
                 started = time.monotonic()
                 action(setup, **extra)
                 if len(steps) > 1 and setup.timings and not setup.what_if:
-                    view.summary(summary_lines(setup.timings, time.monotonic() - started, extra.get("jobs", 1)))
+                    view.summary(*summary_lines(setup.timings, time.monotonic() - started, extra.get("jobs", 1)))
                 if len(steps) > 1:
                     _tell_what_if(setup) if setup.what_if else _tell_env(setup, shell)
         except (AzNotFound, launch.Unsafe) as error:
@@ -159,7 +166,7 @@ def run_az(steps, action):
             raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
                           EXIT_INTERRUPTED) from None
         except (Interrupted, KeyboardInterrupt):
-            where = setup.current_step if setup and setup.current_step else "start-up"
+            where = setup.current_step if setup and setup.current_step else (phase or ["start-up"])[-1]
             raise Failure(f"Interrupted during step {where}; run the same command again to resume.",
                           EXIT_INTERRUPTED) from None
         finally:
@@ -168,9 +175,47 @@ def run_az(steps, action):
     return command
 
 
-def _doctor_before_all(setup: Setup, az_path: str) -> None:
+# Checks that read az's listings, which could misjudge an unusual setup: for these, and only these,
+# running without doctor is worth naming.
+SECOND_OPINION = ("location", "rights")
+
+
+def _doctor_before_all(setup: Setup, az_path: str, phase: list[str]) -> None:
     # Signing in changes nothing in Azure, and the checks of the storage account need it.
-    setup.sign_in()
+    with _row(setup.runner.events, "login", phase) as outcome:
+        setup.sign_in()
+        outcome[0] = DONE if setup.signed_in_here else SKIPPED
+    with _row(setup.runner.events, "doctor", phase) as outcome:
+        blocking = _doctor_checks(setup, az_path)
+        outcome[0] = FAILED if blocking else DONE
+    phase.clear()
+    if blocking:
+        fixes = "; ".join(f"{check.check}: {check.fix}" if check.fix else check.check for check in blocking)
+        second = any(check.check in SECOND_OPINION for check in blocking)
+        raise Failure(f"doctor: {len(blocking)} check(s) failed ({fixes}); nothing was changed. Fix "
+                      f"{'them' if len(blocking) > 1 else 'it'}, then run the same command again"
+                      + (" (if a check is wrong about your setup, --skip-doctor runs without them)." if second
+                         else "."), EXIT_USAGE)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _row(events, name: str, phase: list[str]):
+    """A row of the live view for what runs in the block (sign-in, doctor): running, then how it ended.
+    Yields [status]: done unless the block says otherwise (login: skipped when already signed in)."""
+    phase.append(name)
+    started, outcome = time.monotonic(), [DONE]
+    events(StepChanged(name, RUNNING))
+    try:
+        yield outcome
+    except BaseException as error:
+        stopped = isinstance(error, (Interrupted, KeyboardInterrupt))
+        events(StepChanged(name, STOPPED if stopped else FAILED, time.monotonic() - started))
+        raise
+    events(StepChanged(name, outcome[0], time.monotonic() - started))
+
+
+def _doctor_checks(setup: Setup, az_path: str) -> list:
+    """doctor's checks, shown as they are; the ones that fail."""
     # Another subscription than the setup's is refused before its checks could mislead.
     if setup.state.get("subscription"):
         setup.check_subscription()
@@ -179,10 +224,7 @@ def _doctor_before_all(setup: Setup, az_path: str) -> None:
     checks = doctor.run(setup, doctor.Check("az", doctor.OK, az_path), secret_expiry=False)
     for line in doctor.lines(checks):
         setup.runner.echo(setup.runner.redact(line))
-    blocking = doctor.failed(checks)
-    if blocking:
-        raise Failure(f"doctor: {len(blocking)} check(s) failed; nothing was changed. "
-                      "Fix them, or run with --skip-doctor.", EXIT_USAGE)  # fmt: skip
+    return doctor.failed(checks)
 
 
 def _tell_what_if(setup: Setup) -> None:
@@ -195,19 +237,19 @@ def _tell_what_if(setup: Setup) -> None:
         click.echo(f"  skipped: {step} ({why})", err=True)
 
 
-def summary_lines(timings: dict, wall: float, jobs: int) -> list[str]:
-    """Seconds per step, the wall time, the sum of the steps' times and what running in parallel saved."""
+def summary_lines(timings: dict, wall: float, jobs: int) -> tuple[list[str], str]:
+    """Seconds per step; and the wall time, the sum of the steps' times and what running in parallel saved."""
     timings = {step.name: timings[step.name] for step in STEPS if step.name in timings}  # the book's order
     ran = {step: timing for step, timing in timings.items() if timing["status"] != "skipped"}
     total = sum(timing["seconds"] for timing in timings.values())
-    lines = ["Summary (seconds per step):"]
-    lines += [f"  {step:<10} {timing['status']:<8} {timing['seconds']:7.1f}" for step, timing in timings.items()]
-    lines.append(f"  wall time {wall:.1f}s for the steps (--jobs {jobs}); sum of the steps' times {total:.1f}s; "
-                 f"saved by running in parallel {max(0.0, total - wall):.1f}s; {len(ran)} step(s) ran")  # fmt: skip
-    return lines
+    table = ["Summary (seconds per step):"]
+    table += [f"  {step:<10} {timing['status']:<8} {timing['seconds']:7.1f}" for step, timing in timings.items()]
+    totals = (f"Wall time {wall:.1f}s for the steps (--jobs {jobs}); sum of the steps' times {total:.1f}s; "
+              f"saved by running in parallel {max(0.0, total - wall):.1f}s; {len(ran)} step(s) ran.")  # fmt: skip
+    return table, totals
 
 
 def _tell_env(setup: Setup, shell: str) -> None:
     where = secrets.where(setup.secret_store, setup.state_path, setup.outputs.get("sp", {}).get("appId"))
-    click.echo(f"Done: every step of the book is done. The client secret is in {where}.", err=True)
-    click.echo(f"To set SP_PASSWORD as the book does: {env_hint(shell, setup.state_path)}", err=True)
+    progress.say(f"Done: every step of the book is done. The client secret is in {where}.")
+    progress.say(f"To set SP_PASSWORD as the book does: {env_hint(shell, setup.state_path)}")

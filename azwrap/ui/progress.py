@@ -14,6 +14,7 @@ import time
 from typing import TextIO
 
 from .events import DONE, FAILED, RUNNING, SKIPPED, STOPPED, WAITING, CallEnded, CallStarted, Line, StepChanged
+from .table import wrap
 
 
 def on_terminal(stream: TextIO) -> bool:
@@ -69,8 +70,9 @@ class Plain:
             seconds = "" if event.seconds is None else f" {'in' if event.status == DONE else 'after'} {event.seconds:.1f}s"
             self._write(f"[{event.step}] {event.status}{seconds}")
 
-    def summary(self, lines: list[str]) -> None:
-        for line in lines:
+    def summary(self, table: list[str], totals: str) -> None:
+        """The end of a run: seconds per step (a log keeps no live table), then the totals."""
+        for line in [*table, totals]:
             self._write(line)
 
     def close(self) -> None:
@@ -131,7 +133,8 @@ class Live:
 
         with self._lock:
             self._ensure_started()
-            self._console.print(Text(text), soft_wrap=True)  # Text: az's "[...]" is not rich markup
+            for line in _wrapped(text, self._console.width - 1):
+                self._console.print(Text(line), soft_wrap=True)  # Text: az's "[...]" is not rich markup
 
     def message(self, text: str) -> None:
         self._print(text)
@@ -149,6 +152,10 @@ class Live:
                     self.seconds[event.step] = event.seconds
             elif isinstance(event, CallStarted):
                 self.command[event.step] = event.command
+                if event.step not in self.status and not self.quiet:
+                    # No row to show it in (destroy's deletions): a line above, kept in the scrollback.
+                    self._print(f"[{event.step}] $ {event.command}")
+                    return
             elif isinstance(event, CallEnded):
                 self.command.pop(event.step, None)
             elif isinstance(event, Line):
@@ -157,10 +164,11 @@ class Live:
                 return
             self._live.refresh()
 
-    def summary(self, lines: list[str]) -> None:
+    def summary(self, table: list[str], totals: str) -> None:
+        """The last frame stays on the screen as the table of seconds per step: only the totals follow."""
         self.close()
-        for line in lines:
-            self.stream.write(line + "\n")
+        width = self._console.width - 1 if self._console else 100
+        self.stream.write("".join(line + "\n" for line in _wrapped(totals, width)))
         self.stream.flush()
 
     def close(self) -> None:
@@ -169,3 +177,37 @@ class Live:
                 self._live.refresh()
                 self._live.stop()
                 self._live = None
+
+
+def say(text: str, stream: TextIO | None = None) -> None:
+    """A message after the view has ended: wrapped, indented, within a terminal's width (as it is off one)."""
+    stream = stream or sys.stderr
+    lines = _wrapped(text, _terminal_width(stream) - 1) if on_terminal(stream) else [text]
+    stream.write("".join(line + "\n" for line in lines))
+    stream.flush()
+
+
+def _terminal_width(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 100
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """Each line of text within width; a wrapped line continues indented under its text (after
+    "[step] ", or under the line's own indent and four more), so it does not read as a line of its own."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        body = line.lstrip(" ")
+        lead = line[: len(line) - len(body)]
+        if body.startswith("[") and "] " in body:
+            step, _, body = body.partition("] ")
+            lead += step + "] "
+            lines += wrap(body, width, lead, continuation=" " * len(lead))
+        else:
+            lines += wrap(body, width, lead)
+    return lines

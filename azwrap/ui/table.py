@@ -14,11 +14,12 @@ def width() -> int:
     return shutil.get_terminal_size((100, 24)).columns
 
 
-def wrap(text: str, width: int, indent: str = "", hanging: str = "    ") -> list[str]:
+def wrap(text: str, width: int, indent: str = "", hanging: str = "    ", continuation: str | None = None) -> list[str]:
     """text in lines of at most width characters: the first starts with indent, the others with
-    indent + hanging, so that a wrapped line reads as the continuation of the one above."""
-    return textwrap.wrap(text, width=max(width, len(indent + hanging) + MIN_COLUMN), initial_indent=indent,
-                         subsequent_indent=indent + hanging, break_on_hyphens=False) or [indent]  # fmt: skip
+    indent + hanging (or `continuation`), so that a wrapped line reads as the rest of the one above."""
+    continuation = indent + hanging if continuation is None else continuation
+    return textwrap.wrap(text, width=max(width, len(continuation) + MIN_COLUMN), initial_indent=indent,
+                         subsequent_indent=continuation, break_on_hyphens=False) or [indent]  # fmt: skip
 
 
 def _cell(text: str, width: int) -> list[str]:

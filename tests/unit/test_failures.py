@@ -156,8 +156,8 @@ def test_a_failed_create_for_rbac_relays_its_error_masked(fake, cli, workdir):
 # checks, which `all` turns into one refusal before any change (exit 2).
 @pytest.mark.parametrize("probe,output,exit_code,message", [
     (["account", "show"], "[{}]", 1, "Error: step 'login' failed (az printed JSON that is not an object): az account show"),
-    (["version"], "[]", 2, "doctor: 1 check(s) failed; nothing was changed"),
-    (["extension", "list"], '{"ml": 1}', 2, "doctor: 1 check(s) failed; nothing was changed"),
+    (["version"], "[]", 2, "doctor: 1 check(s) failed ("),
+    (["extension", "list"], '{"ml": 1}', 2, "doctor: 1 check(s) failed ("),
 ])  # fmt: skip
 def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, exit_code, message, fake, cli, workdir):
     fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else '{"id": "s", "name": "n"}')
