@@ -32,6 +32,7 @@ from .options import EXIT_INTERRUPTED, EXIT_USAGE, EXIT_AZ_FAILED, Failure, chec
 
 
 DEFAULT_JOBS = 4
+VIEW = "azwrap.view"  # the run's view in click's context meta: a command that asks a question closes it first
 USAGE_ERRORS = (StateError, MissingInput, Refused)
 # After a failed az call: what ran is recorded, so the same command picks up where it stopped.
 RESUME = "\nWhat is done stays done: fix the cause, then run the same command again to resume."
@@ -116,6 +117,7 @@ def run_az(steps, action):
         if not skip_doctor and "login" in rows:
             rows.insert(rows.index("login") + 1, "doctor")  # doctor's checks have a row of their own
         view = progress.make(rows, quiet=quiet)
+        click.get_current_context().meta[VIEW] = view
         phase: list[str] = []  # sign-in or doctor, before the steps proper (what an interrupt names)
         try:
             # --what-if changes nothing, not even azwrap's directory: it takes no lock.

@@ -11,8 +11,8 @@ from ..core import lifecycle
 from ..core import destroy as teardown
 from ..core.engine import Setup
 from ..book.steps import BY_NAME
-from .options import EXIT_USAGE, Failure, help_text, run_options, setting_option
-from .run import run_az
+from .options import EXIT_INTERRUPTED, EXIT_USAGE, Failure, help_text, run_options, setting_option
+from .run import VIEW, run_az
 
 
 
@@ -39,26 +39,55 @@ def _destroy(setup: Setup, yes: bool, what_if: bool) -> None:
     """Delete what azwrap made for this setup: list, confirm, then delete in reverse dependency order."""
     setup.check_subscription()
     plan_ = teardown.plan(setup.state, setup.settings, setup.known().subscription_id)
+    if not what_if and plan_.deletions and not yes:
+        _pause_view()  # the list and the question stand on their own, not under a live view
     for line in teardown.describe(plan_):
         click.echo(line, err=True)
     if what_if or not plan_.deletions:
         return
     if not yes:
-        _confirm_destroy(setup.settings.account or "")
+        _confirm_destroy(setup.state)
     teardown.run(setup, plan_, heartbeat=_heartbeat())
     click.echo("Destroyed: what azwrap made is deleted, and its secret forgotten. `azwrap all` builds the "
                "setup again with the same settings.", err=True)
 
 
-def _confirm_destroy(account: str) -> None:
+def confirmation_name(state: dict) -> tuple[str, str] | None:
+    """What the user types to confirm: the recorded storage account's name, else the workspace's."""
+    for key, what in (("account", "storage account"), ("workspace", "workspace")):
+        name = state["resources"].get(key, {}).get("settings", {}).get(key)
+        if isinstance(name, str) and name:
+            return what, name
+    return None
+
+
+def _pause_view() -> None:
+    view = click.get_current_context().meta.get(VIEW)
+    if view is not None:
+        view.close()
+
+
+def _confirm_destroy(state: dict) -> None:
     # The PowerShell way: the list first, then a question a reflex cannot answer.
+    asked = confirmation_name(state)
+    if asked is None:
+        raise Failure("the state records no storage account or workspace name to confirm the deletion with: run "
+                      "`azwrap destroy --yes` to delete the above, or look first with `azwrap destroy --what-if`. "
+                      "Nothing was deleted.", EXIT_USAGE)  # fmt: skip
     if not sys.stdin.isatty():
         raise Failure("no terminal to confirm the deletion: run `azwrap destroy --yes`, or look first with "
                       "`azwrap destroy --what-if`. Nothing was deleted.", EXIT_USAGE)
-    typed = click.prompt(f"Type the storage account name ({account}) to delete all of the above", default="",
-                         show_default=False, err=True)
-    if typed.strip() != account:
-        raise Failure("not confirmed: nothing was deleted.", EXIT_USAGE)
+    what, name = asked
+    try:
+        typed = click.prompt(f"Type the {what} name ({name}) to delete all of the above", default="",
+                             show_default=False, err=True)  # fmt: skip
+    except click.Abort as error:
+        if isinstance(error.__context__, KeyboardInterrupt):
+            raise Failure("Interrupted at the question: nothing was deleted.", EXIT_INTERRUPTED) from None
+        typed = ""  # end of input: no answer
+    if typed.strip() != name:
+        raise Failure(f"not confirmed ({'no answer' if not typed.strip() else 'another name'}): nothing was deleted.",
+                      EXIT_USAGE)  # fmt: skip
 
 
 def _heartbeat() -> float:
@@ -73,7 +102,7 @@ DESTROY = click.Command(
     "destroy",
     callback=run_az([], _destroy),
     params=[
-        click.Option(["--yes", "-y"], is_flag=True, help="Do not ask for the storage account name to confirm."),
+        click.Option(["--yes", "-y"], is_flag=True, help="Do not ask for a name to confirm (needed without a terminal)."),
         click.Option(["--what-if"], is_flag=True, help="List what would be deleted and kept; delete nothing."),
         *run_options([]),
     ],
@@ -82,8 +111,8 @@ DESTROY = click.Command(
         "Reads the state: role assignments first, then the datastore and compute (when the workspace stays), the "
         "workspace (purged, so that its name is free again), the resource groups azwrap created (in a group of "
         "yours: the storage account, filesystem or file it created), and the app registration with its secret. "
-        "What you made yourself is kept. It lists everything first and asks you to type the storage account "
-        "name; --yes skips the question, --what-if only lists. A run that fails or is interrupted is finished "
+        "What you made yourself is kept. It lists everything first and asks you to type the recorded storage "
+        "account's name (or the workspace's); --yes skips the question, --what-if only lists. A run that fails or is interrupted is finished "
         "by running destroy again.",
         "azwrap destroy --what-if",
     ),

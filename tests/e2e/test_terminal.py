@@ -90,3 +90,42 @@ def test_ctrl_c_during_sign_in_or_doctor_names_it(step, slow, signed_in, tmp_pat
     text = terminal.text()
     assert f"Interrupted during step {step}; run the same command again to resume." in text
     assert rows(terminal.lines(), step)[0].split()[1] == "stopped"
+
+
+@pytest.fixture
+def done_copy(setup_on_a_terminal, tmp_path):
+    done, _ = setup_on_a_terminal
+    shutil.copytree(done.cwd, tmp_path / "place")
+    return make_place(tmp_path / "place")
+
+
+QUESTION = f"Type the storage account name ({ACCOUNT}) to delete all of the above: "
+
+
+@pytest.mark.parametrize("answer,code", [("\r", 2), ("mydatalake\r", 2), ("\x03", 130), ("\x04", 2)],
+                         ids=["empty", "another-name", "ctrl-c", "end-of-input"])
+def test_only_the_recorded_name_confirms_destroy(answer, code, done_copy):
+    place = done_copy
+    before = len(place.state()["calls"])
+    terminal = Terminal([AZWRAP, "destroy"], env=place.env, cwd=place.cwd, columns=160)
+    terminal.wait_for(QUESTION)
+    terminal.type(answer)
+    assert terminal.finish() == code, terminal.text()
+    text = terminal.text()
+    assert "nothing was deleted" in text
+    assert ("Interrupted at the question" in text) == (code == 130)
+    assert [call for call in place.state()["calls"][before:] if "delete" in call] == []
+    # The question stands whole on the screen: no live view drew over it.
+    assert any(line.startswith(QUESTION.rstrip()) for line in terminal.lines()), text
+
+
+def test_the_recorded_name_deletes_and_the_question_is_visible(done_copy):
+    place = done_copy
+    terminal = Terminal([AZWRAP, "destroy"], env=place.env, cwd=place.cwd, columns=160)
+    terminal.wait_for(QUESTION)
+    terminal.type(ACCOUNT + "\r")
+    assert terminal.finish() == 0, terminal.text()
+    lines = terminal.lines()
+    assert f"{QUESTION}{ACCOUNT}" in lines
+    assert lines.index(f"{QUESTION}{ACCOUNT}") > lines.index("azwrap destroy deletes:")
+    assert place.state()["groups"] == {} and place.state()["service_principals"] == {}
