@@ -225,11 +225,12 @@ def _commands(shell, invocations: list[Invocation], titles: list[str]) -> list[s
     return out
 
 
-def render(shell_name: str, invocations: list[Invocation], placeholder: str | None = None) -> str:
+def render(shell_name: str, invocations: list[Invocation], placeholder: str | None = None,
+           warnings: tuple[str, ...] = ()) -> str:
     """The setup as a script; `placeholder`: a value left for the user to fill in, which the script
-    refuses to start with."""
+    refuses to start with; `warnings`: said in its header, under its title."""
     shell = SHELLS[shell_name]
-    out = list(shell.header)
+    out = [*shell.header[:2], *(f"# WARNING: {warning}" for warning in warnings), *shell.header[2:]]
     if placeholder:
         out += shell.refuse_placeholder(placeholder)
     out += _commands(shell, invocations, [inv.step for inv in invocations])

@@ -21,6 +21,7 @@ from ..az.redact import Redactor
 from ..az.handover import remove_stale_private_dirs
 from ..az.runner import AzFailed, AzNotFound, Interrupted, Runner, WhatIf, find_az
 from ..core.scheduler import JobsFailed, JobsInterrupted
+from ..book.ml import V1_RETIRED
 from ..book.settings import NAMES
 from ..store.state import StateError
 from ..book.steps import STEPS
@@ -142,6 +143,8 @@ def run_az(steps, action):
                     # A principal created while the state cannot be saved would be lost with its secret.
                     state_file.check_writable(state_path, setup.state)
                     secrets.check_usable(secret_store)
+                if len(steps) > 1 and settings.ml_cli == "v1":
+                    view.message(f"WARNING: {V1_RETIRED}")  # the book's default: said once, first
                 if len(steps) > 1:
                     runner.events(StepChanged("login", RUNNING))  # `az account show`, maybe `az login`: a row
                     phase.append("login")

@@ -14,6 +14,7 @@ from ..core import destroy as teardown
 from ..store import state as state_file
 from ..book.settings import ACCOUNT_PLACEHOLDER, NAMES
 from ..book.commands import Invocation, with_subscription
+from ..book.ml import V1_RETIRED
 from ..book.steps import plan
 from .options import EXIT_USAGE, Failure, help_text, output_option, option_name, resolve_settings, setting_option, shell_option, state_option
 
@@ -41,13 +42,16 @@ def _plan(shell: str, output_format: str, state_path: Path, destroy: bool, **opt
     else:
         invocations = plan(settings)
     invocations = [replace(inv, args=with_subscription(inv.args, settings.subscription)) for inv in invocations]
+    warnings = (V1_RETIRED,) if settings.ml_cli == "v1" and not destroy else ()
     if output_format == "json":
+        for warning in warnings:
+            click.echo(f"azwrap: WARNING: {warning}", err=True)  # JSON has no place for it
         click.echo(scripts.render_json(invocations))
     elif destroy:
         click.echo(scripts.render_teardown(shell, invocations, [deletion.label + (" (and everything in it)" if deletion.slow else "") for deletion in deletions]), nl=False)
     else:
         placeholder = ACCOUNT_PLACEHOLDER if settings.account == ACCOUNT_PLACEHOLDER else None
-        click.echo(scripts.render(shell, invocations, placeholder), nl=False)
+        click.echo(scripts.render(shell, invocations, placeholder, warnings), nl=False)
 
 
 PLAN = click.Command(

@@ -139,3 +139,11 @@ def test_the_closing_hint_names_no_state_file_when_it_is_the_default(fake, cli, 
     fake.book()
     result = cli("all", "--account", ACCOUNT)
     assert result.stderr.splitlines()[-1] == 'To set SP_PASSWORD as the book does: eval "$(azwrap env)"'
+
+
+def test_all_with_v1_starts_with_a_one_line_warning(fake, cli, workdir):
+    fake.doctor()
+    fake.book()
+    first = cli("all", "--account", ACCOUNT).stderr.splitlines()[0]
+    assert first == ("WARNING: --ml-cli v1 (the book's azure-cli-ml extension) is retired: its support ended on "
+                     "30 September 2025; for a new setup, use --ml-cli v2 (the current ml extension)")

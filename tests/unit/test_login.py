@@ -36,6 +36,7 @@ def test_all_passes_the_login_options_and_tells_one_story(fake, cli, workdir):
     assert result.exit_code == 0, result.output
     assert fake.calls()[:4] == [["account", "show"], login, ["version"], ["account", "show"]]
     lines = [line for line in result.stderr.splitlines() if not re.fullmatch(r"\[login\] done in \d+\.\ds", line)]
+    assert lines.pop(0).startswith("WARNING: --ml-cli v1")  # the book's retired default, said first
     assert lines[:4] == ["[login] $ az account show", "login: not signed in (az account show failed); signing in",
                          f"[login] $ az {' '.join(login)}", "doctor: read-only checks before any change"]  # fmt: skip
     assert "already signed in" not in result.stderr  # it signed in a moment ago

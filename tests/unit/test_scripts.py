@@ -193,3 +193,14 @@ def test_plan_writes_for_the_platforms_shell_unless_told(platform, first_line, c
     assert succeeded(cli("plan", "--account", ACCOUNT)).stdout.splitlines()[0] == first_line
     other = {"powershell": "bash", "bash": "powershell"}[platform]
     assert succeeded(cli("plan", "--account", ACCOUNT, "--shell", other)).stdout.splitlines()[0] != first_line
+
+
+@pytest.mark.parametrize("shell", ["powershell", "bash"])
+def test_a_v1_plan_warns_in_its_header_and_a_v2_plan_does_not(shell, cli):
+    v1 = succeeded(cli("plan", "--shell", shell, "--account", ACCOUNT)).stdout.split("\n\n")[0]
+    assert [line for line in v1.splitlines() if "WARNING" in line] == [
+        "# WARNING: --ml-cli v1 (the book's azure-cli-ml extension) is retired: its support ended on 30 September 2025;"
+        " for a new setup, use --ml-cli v2 (the current ml extension)"]  # fmt: skip
+    assert "WARNING" not in succeeded(cli("plan", "--shell", shell, "--account", ACCOUNT, "--ml-cli", "v2")).stdout
+    json_plan = succeeded(cli("plan", "--output", "json", "--account", ACCOUNT))
+    assert "WARNING: --ml-cli v1" in json_plan.stderr and json.loads(json_plan.stdout)
