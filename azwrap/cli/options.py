@@ -53,7 +53,8 @@ def setting_option(setting: str) -> click.Option:
     return SourcedOption(
         [option_name(setting), setting],
         default=None,
-        type={"max_nodes": int, "ml_cli": click.Choice(["v1", "v2"])}.get(setting, str),
+        # --source is a local file: a Path, so that tab completion offers file names (no check here).
+        type={"max_nodes": int, "ml_cli": click.Choice(["v1", "v2"]), "source": click.Path()}.get(setting, str),
         envvar=f"AZWRAP_{setting.upper()}",
         show_envvar=True,
         show_default=str(default) if default is not None else False,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sh
 
-from .terminal import Terminal
+from ..terminal import Terminal
 from .test_azwrap_sim import ACCOUNT, SIM, make_place
 
 AZWRAP = str(Path(sys.executable).parent / "azwrap")
