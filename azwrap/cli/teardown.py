@@ -11,7 +11,9 @@ from ..core import lifecycle
 from ..core import destroy as teardown
 from ..core.engine import Setup
 from ..book.steps import BY_NAME
-from .options import EXIT_INTERRUPTED, EXIT_USAGE, Failure, help_text, run_options, setting_option
+from ..ui import progress
+from .options import EXIT_INTERRUPTED, EXIT_USAGE, Failure, echo_quoting, help_text, run_options, setting_option
+from .status import env_hint
 from .run import VIEW, run_az
 
 
@@ -19,16 +21,24 @@ from .run import VIEW, run_az
 ROTATE_USES = BY_NAME["datastore"]
 
 
+def _rotate(setup: Setup) -> None:
+    lifecycle.rotate(setup)
+    # The old secret stopped working the moment az reset it: a copy in the user's shell is now stale.
+    progress.say("The principal has a new secret; the old one no longer works. An SP_PASSWORD you set earlier "
+                 f"is stale: set it again with {env_hint(echo_quoting(), setup.state_path)}")
+
+
 ROTATE = click.Command(
     "rotate",
-    callback=run_az([ROTATE_USES], lifecycle.rotate),
+    callback=run_az([ROTATE_USES], _rotate),
     params=[setting_option(name) for name in ROTATE_USES.uses] + run_options([]),
     help=help_text(
         "Give the recorded service principal a new secret, and the datastore with it.",
         "Runs `az ad app credential reset --id APPID`, which replaces the principal's secret (the old one stops "
         "working), records the new one in the state the moment az prints it, then attaches the datastore again "
         "with it (v1: az ml datastore detach, then attach-adls-gen2; v2: az ml datastore create). Interrupted or "
-        "failed half way, the next `azwrap rotate` or `azwrap all` finishes it. `azwrap env` prints the new secret.",
+        "failed half way, the next `azwrap rotate` or `azwrap all` finishes it. An SP_PASSWORD set earlier is stale "
+        "then: `azwrap env` prints the new secret.",
         "azwrap rotate --account mydatalake",
     ),
     short_help="Give the service principal a new secret and re-attach the datastore.",
