@@ -47,6 +47,31 @@ def _fan_out(*sinks):
     return send
 
 
+def _view(steps, skip_doctor: bool, quiet: bool):
+    """The run's view, with a row per step (and doctor's checks, before `all`'s steps)."""
+    rows = [step.name for step in steps]
+    if not skip_doctor and "login" in rows:
+        rows.insert(rows.index("login") + 1, "doctor")
+    view = progress.make(rows, quiet=quiet)
+    click.get_current_context().meta[VIEW] = view
+    return view
+
+
+def _recorded(view, state_path, holder: state_lock.Holder, command_path: str, extra: dict):
+    """Events to the view, the call log (which names the azwrap command) and the lock file."""
+    label = command_path.partition(" ")[2] + (" --what-if" if extra.get("what_if") else "")
+    return _fan_out(view, calllog.CallLog(calllog.log_path(state_path), calllog.new_run_id(), label),
+                    _running_into(holder))  # fmt: skip
+
+
+def _starting_all(setup: Setup, phase: list[str]) -> None:
+    """The start of `azwrap all`: v1's warning first, then sign-in has a row."""
+    if setup.settings.ml_cli == "v1":
+        setup.runner.echo(f"WARNING: {V1_RETIRED}")  # the book's default: said once, first
+    setup.runner.events(StepChanged("login", RUNNING))  # `az account show`, maybe `az login`
+    phase.append("login")
+
+
 def _running_into(holder: state_lock.Holder):
     """An event sink that keeps the steps running now in the lock file, for `azwrap status`."""
     running: list[str] = []
@@ -114,11 +139,7 @@ def run_az(steps, action):
         shell = echo_quoting()
         redact = Redactor()
         setup = None
-        rows = [step.name for step in steps]
-        if not skip_doctor and "login" in rows:
-            rows.insert(rows.index("login") + 1, "doctor")  # doctor's checks have a row of their own
-        view = progress.make(rows, quiet=quiet)
-        click.get_current_context().meta[VIEW] = view
+        view = _view(steps, skip_doctor, quiet)
         phase: list[str] = []  # sign-in or doctor, before the steps proper (what an interrupt names)
         try:
             # --what-if changes nothing, not even azwrap's directory: it takes no lock.
@@ -126,10 +147,7 @@ def run_az(steps, action):
             with contextlib.nullcontext() if dry_run else state_lock.hold(state_path, command_path) as holder:
                 remove_stale_private_dirs()  # left by an azwrap killed mid-call (they may hold a secret)
                 make_runner = WhatIf if dry_run else Runner
-                label = command_path.partition(" ")[2] + (" --what-if" if extra.get("what_if") else "")
-                events = _fan_out(view) if dry_run else _fan_out(
-                    view, calllog.CallLog(calllog.log_path(state_path), calllog.new_run_id(), label),
-                    _running_into(holder))  # fmt: skip
+                events = _fan_out(view) if dry_run else _recorded(view, state_path, holder, command_path, extra)
                 runner = make_runner(find_az(az_given), redact, quiet=quiet, shell=shell, subscription=settings.subscription,
                                      echo=view.message, events=events)  # fmt: skip
                 for name in uses:
@@ -143,11 +161,8 @@ def run_az(steps, action):
                     # A principal created while the state cannot be saved would be lost with its secret.
                     state_file.check_writable(state_path, setup.state)
                     secrets.check_usable(secret_store)
-                if len(steps) > 1 and settings.ml_cli == "v1":
-                    view.message(f"WARNING: {V1_RETIRED}")  # the book's default: said once, first
                 if len(steps) > 1:
-                    runner.events(StepChanged("login", RUNNING))  # `az account show`, maybe `az login`: a row
-                    phase.append("login")
+                    _starting_all(setup, phase)
                 if not skip_doctor:
                     _doctor_before_all(setup, runner.az, phase)
                 started = time.monotonic()
