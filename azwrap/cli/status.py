@@ -110,7 +110,8 @@ STATUS = click.Command(
     help=help_text(
         "Show which steps are done, when, what they recorded, and the setup's settings.",
         "Reads the state file only and never shows the client secret; each setting is shown with where its "
-        "value comes from (option, environment, state, default). With --refresh it also probes Azure, "
+        "value comes from (option, environment, state, default). While another azwrap runs on the same state, "
+        "it shows that run first (its pid and the steps running). With --refresh it also probes Azure, "
         "read-only, and shows recorded and live side by side.",
         "azwrap status --output json",
     ),
