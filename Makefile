@@ -7,11 +7,17 @@ DEMO_DIR := $(CURDIR)/demo
 
 .PHONY: install test demo lint scripts clean bench
 
+# install: azwrap and the test tools; the demo needs azwrap alone (.installed-app).
 install: $(VENV)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@ $(VENV)/.installed-app
+
+$(VENV)/.installed-app: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
 test: install
@@ -19,7 +25,7 @@ test: install
 
 # azwrap demo: the whole setup (azwrap all), then its teardown (azwrap destroy), against the offline az
 # simulator that ships with azwrap, in demo/: re-runnable (it resets the simulator and azwrap's state).
-demo: install
+demo: $(VENV)/.installed-app
 	@'$(abspath $(BIN))/azwrap' demo --dir '$(DEMO_DIR)'
 
 # The simulator (azwrap/sim) keeps az's own terse style and is checked by its tests instead.

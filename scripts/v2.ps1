@@ -3,12 +3,20 @@
 # This is the book's one-shot sequence: run it once, against a subscription without these resources.
 # Run twice, it fails on what exists and creates a second service principal; 'azwrap all' is the
 # re-runnable way (it checks first, and resumes after a failure).
+# It needs PowerShell 7.3 or later (pwsh), not Windows PowerShell 5.1: get it with
+#   winget install --id Microsoft.PowerShell --source winget
+# or from https://aka.ms/powershell, then run this script from pwsh.
 # Run it as a file (./setup.ps1): it stops at the first command that fails, and the two preference
 # variables below stay in the script's scope. Pasted into a session (or dot-sourced), it sets them
 # for the rest of that session (every later error stops what runs), leaves $sp (which holds the
 # secret), $acc and $aml set, and #Requires is not checked: use PowerShell 7.3 or later.
+# az's output is JSON while it runs (AZURE_CORE_OUTPUT, put back as it was at the end), whatever
+# az config says: ConvertFrom-Json reads it.
 $ErrorActionPreference = 'Stop'
 $PSNativeCommandUseErrorActionPreference = $true
+$azwrapOutput = $env:AZURE_CORE_OUTPUT
+try {  # one block: pasted, it too stops at the first command that fails
+$env:AZURE_CORE_OUTPUT = 'json'
 
 # login
 az login
@@ -90,3 +98,6 @@ az role assignment create `
 # the client secret, for code run from this session (an environment variable of this PowerShell
 # process, also after the script ends; not persisted: keep a note of it)
 $env:SP_PASSWORD = $sp.password
+} finally {
+$env:AZURE_CORE_OUTPUT = $azwrapOutput
+}

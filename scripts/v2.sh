@@ -17,6 +17,7 @@ if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
   return 1
 fi
 set -euo pipefail
+export AZURE_CORE_OUTPUT=json  # for this script only: jq reads az's JSON, whatever az config says
 
 # login
 az login

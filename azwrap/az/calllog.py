@@ -1,6 +1,8 @@
 """The call log: `log.jsonl` beside the state, one JSON record per az call, 0600.
 
-Records hold the command as displayed (secrets masked), never argv itself.
+Records hold the command as displayed (secrets masked), never argv itself, and which azwrap command
+made the call (`azwrap`: "all", "sp", "destroy --what-if", ...), so that `azwrap log` can tell the runs
+apart and pass over the ones that change nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import os
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..ui.events import CallEnded
@@ -26,8 +29,8 @@ def new_run_id() -> str:
 class CallLog:
     """Appends a record for each CallEnded event (safe from several threads)."""
 
-    def __init__(self, path: Path, run_id: str):
-        self.path, self.run_id = path, run_id
+    def __init__(self, path: Path, run_id: str, command: str = ""):
+        self.path, self.run_id, self.command = path, run_id, command
         self._lock = threading.Lock()
 
     def __call__(self, event) -> None:
@@ -35,6 +38,7 @@ class CallLog:
             return
         record = {
             "run": self.run_id,
+            "azwrap": self.command,
             "step": event.step,
             "command": event.command,
             "start": datetime.datetime.fromtimestamp(event.started_at, datetime.timezone.utc).isoformat(timespec="milliseconds"),
@@ -54,30 +58,51 @@ class CallLog:
                 os.close(fd)
 
 
-def last_run(path: Path) -> list[dict]:
-    """The records of the last run in the log (none when there is no log)."""
+@dataclass
+class Run:
+    """One azwrap run's calls, ordered by start."""
+
+    id: str
+    command: str  # the azwrap command: "all", "sp", "destroy --what-if"; "" in logs from before it was recorded
+    records: list[dict] = field(default_factory=list)
+
+    @property
+    def start(self) -> str:
+        return self.records[0]["start"]
+
+    @property
+    def changes(self) -> bool:
+        """A run that may change something: not a what-if (nor a read-only command)."""
+        return "--what-if" not in self.command and self.command.split(" ")[0] not in READ_ONLY
+
+
+READ_ONLY = ("doctor", "status", "log", "plan", "env")
+
+
+def runs(path: Path) -> list[Run]:
+    """Every run in the log, ordered by when it started (none when there is no log)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return []
-    records = []
+    by_id: dict[str, Run] = {}
     for line in text.splitlines():
         try:
             record = json.loads(line)
         except ValueError:
             continue  # a line cut short by a killed run
-        if isinstance(record, dict) and "run" in record:
-            records.append(record)
-    if not records:
-        return []
-    run = records[-1]["run"]
-    return [record for record in records if record["run"] == run]
+        if isinstance(record, dict) and isinstance(record.get("run"), str) and isinstance(record.get("start"), str):
+            run = by_id.setdefault(record["run"], Run(record["run"], str(record.get("azwrap", ""))))
+            run.records.append(record)
+    for run in by_id.values():
+        run.records.sort(key=lambda record: record["start"])
+    return sorted(by_id.values(), key=lambda run: run.start)
 
 
-def table(records: list[dict]) -> list[str]:
-    lines = [f"run {records[0]['run']}: {len(records)} az call(s)"] if records else ["no az call recorded yet"]
-    for record in records:
-        code = "stopped" if record.get("interrupted") else f"exit {record['exit_code']}"
-        lines.append(f"  {record['start'][11:23]}  {record['seconds']:>7.2f}s  {code:<7}  {record['kind']:<5}  "
-                     f"{record['step']:<9}  {record['command']}")  # fmt: skip
-    return lines
+def pick(all_runs: list[Run], wanted: str | None) -> Run | None:
+    """The run numbered or named `wanted` (1 is the oldest), else the last one that may change something."""
+    if wanted is None:
+        return next((run for run in reversed(all_runs) if run.changes), None)
+    if wanted.isdigit() and 1 <= int(wanted) <= len(all_runs):
+        return all_runs[int(wanted) - 1]
+    return next((run for run in all_runs if run.id == wanted), None)

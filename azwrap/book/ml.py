@@ -172,3 +172,8 @@ DIALECTS = {dialect.name: dialect for dialect in (V1, V2)}
 def other_dialect(dialect: Dialect) -> Dialect:
     """The extensions of v1 and v2 cannot be installed side by side (REFERENCE.md section 5)."""
     return V2 if dialect is V1 else V1
+
+
+# Said at the start of `azwrap all` and in `azwrap plan`'s output while v1, the book's default, is chosen.
+V1_RETIRED = ("--ml-cli v1 (the book's azure-cli-ml extension) is retired: its support ended on 30 September "
+              "2025; for a new setup, use --ml-cli v2 (the current ml extension)")

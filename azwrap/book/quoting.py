@@ -35,12 +35,18 @@ def command_line(shell: str, argv: list[str]) -> str:
     return " ".join(map(QUOTE[shell], argv))
 
 
-def echo_shell(environ=os.environ, os_name: str = os.name) -> str:
-    """The shell the user most likely types in: AZWRAP_ECHO_SHELL, else PowerShell on Windows
-    (where the book's readers work), POSIX quoting elsewhere. ValueError for another value."""
+def platform_shell(os_name: str | None = None) -> str:
+    """The shell people type in on this platform: PowerShell on Windows (where the book's readers
+    work), a POSIX shell elsewhere. The default of `env`, `plan` and the echoed commands."""
+    return "powershell" if (os_name or os.name) == "nt" else "bash"
+
+
+def echo_shell(environ=os.environ, os_name: str | None = None) -> str:
+    """How echoed commands are quoted: AZWRAP_ECHO_SHELL, else the platform's shell. ValueError for
+    another value."""
     chosen = environ.get(ECHO_SHELL_VAR, "").strip().lower()
     if not chosen:
-        return "powershell" if os_name == "nt" else "bash"
+        return platform_shell(os_name)
     if chosen not in ECHO_SHELLS:
         raise ValueError(f"{ECHO_SHELL_VAR}={environ[ECHO_SHELL_VAR]!r} is not one of: {', '.join(ECHO_SHELLS)}")
     return chosen

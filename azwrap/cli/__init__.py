@@ -44,7 +44,9 @@ def main():
     same az commands: safely, repeatably and in one go.
 
     Run `azwrap all --account NAME` for the whole setup, one step command at a time, or
-    `azwrap plan` for the commands as a script to copy and paste.
+    `azwrap plan` for the commands as a script to copy and paste. New to it? `azwrap demo` runs the
+    setup and its teardown offline, against a simulator of az. `azwrap COMMAND --help` shows the az
+    commands each one runs.
     """
 
 

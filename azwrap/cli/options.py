@@ -12,6 +12,7 @@ from click.core import ParameterSource
 from ..store import secrets
 from ..store import state as state_file
 from ..core.apply import FIRST_RETRY_DELAY
+from ..book import quoting
 from ..book.quoting import echo_shell
 from ..book.settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from ..store.state import StateError
@@ -52,7 +53,8 @@ def setting_option(setting: str) -> click.Option:
     return SourcedOption(
         [option_name(setting), setting],
         default=None,
-        type={"max_nodes": int, "ml_cli": click.Choice(["v1", "v2"])}.get(setting, str),
+        # --source is a local file: a Path, so that tab completion offers file names (no check here).
+        type={"max_nodes": int, "ml_cli": click.Choice(["v1", "v2"]), "source": click.Path()}.get(setting, str),
         envvar=f"AZWRAP_{setting.upper()}",
         show_envvar=True,
         show_default=str(default) if default is not None else False,
@@ -165,14 +167,19 @@ def _state_path(ctx: click.Context, param: click.Parameter, value: Path) -> Path
     return value
 
 
-def text_or_json_option() -> click.Option:
-    return click.Option(["--format", "output_format"], type=click.Choice(["text", "json"]), default="text",
-                        show_default=True, help="Text for people, JSON for scripts.")  # fmt: skip
+# az's own name for it (--output/-o); --format, the name azwrap first used, still works.
+OUTPUT_NAMES = ["--output", "-o", "--format"]
 
 
-def shell_option() -> click.Option:
-    return click.Option(["--shell"], type=click.Choice(["powershell", "bash"]), default="powershell", show_default=True,
-                        help="Shell to write for.")  # fmt: skip
+def output_option(choices=("text", "json"), help="Text for people, JSON for scripts.") -> click.Option:
+    return click.Option([*OUTPUT_NAMES, "output_format"], type=click.Choice(choices), default=choices[0],
+                        show_default=True, help=help)  # fmt: skip
+
+
+def shell_option(shells=("powershell", "bash")) -> click.Option:
+    # Looked up when the command runs (tests patch the platform).
+    return click.Option(["--shell"], type=click.Choice(shells), default=lambda: quoting.platform_shell(),
+                        show_default="powershell on Windows, bash elsewhere", help="Shell to write for.")  # fmt: skip
 
 
 class Failure(click.ClickException):

@@ -13,15 +13,16 @@ from ..book import scripts
 from ..core import destroy as teardown
 from ..store import state as state_file
 from ..book.settings import ACCOUNT_PLACEHOLDER, NAMES
-from ..book.commands import with_subscription
+from ..book.commands import Invocation, with_subscription
+from ..book.ml import V1_RETIRED
 from ..book.steps import plan
-from .options import EXIT_USAGE, Failure, help_text, option_name, resolve_settings, setting_option, shell_option, state_option
+from .options import EXIT_USAGE, Failure, help_text, output_option, option_name, resolve_settings, setting_option, shell_option, state_option
 
 
 
 def _plan(shell: str, output_format: str, state_path: Path, destroy: bool, **options) -> None:
     if output_format == "json" and click.get_current_context().get_parameter_source("shell") != ParameterSource.DEFAULT:
-        raise click.UsageError("--shell applies to --format script only: the JSON plan is the same for every shell.")
+        raise click.UsageError("--shell applies to --output script only: the JSON plan is the same for every shell.")
     recorded = state_file.peek(state_path)  # plan changes nothing, not even the state's modes
     settings, _ = resolve_settings(options, recorded.get("settings", {}))
     if settings.account is None:
@@ -36,14 +37,21 @@ def _plan(shell: str, output_format: str, state_path: Path, destroy: bool, **opt
                     raise Failure(str(error), EXIT_USAGE) from None
     if destroy:
         subscription_id = recorded.get("subscription", {}).get("id", "<subscription-id>")
-        invocations = teardown.plan(recorded, settings, subscription_id).invocations()
+        deletions = teardown.plan(recorded, settings, subscription_id).deletions
+        invocations = [Invocation("destroy", deletion.args) for deletion in deletions]
     else:
         invocations = plan(settings)
     invocations = [replace(inv, args=with_subscription(inv.args, settings.subscription)) for inv in invocations]
+    warnings = (V1_RETIRED,) if settings.ml_cli == "v1" and not destroy else ()
     if output_format == "json":
+        for warning in warnings:
+            click.echo(f"azwrap: WARNING: {warning}", err=True)  # JSON has no place for it
         click.echo(scripts.render_json(invocations))
+    elif destroy:
+        click.echo(scripts.render_teardown(shell, invocations, [deletion.label + (" (and everything in it)" if deletion.slow else "") for deletion in deletions]), nl=False)
     else:
-        click.echo(scripts.render(shell, invocations), nl=False)
+        placeholder = ACCOUNT_PLACEHOLDER if settings.account == ACCOUNT_PLACEHOLDER else None
+        click.echo(scripts.render(shell, invocations, placeholder, warnings), nl=False)
 
 
 PLAN = click.Command(
@@ -51,8 +59,7 @@ PLAN = click.Command(
     callback=_plan,
     params=[
         shell_option(),
-        click.Option(["--format", "output_format"], type=click.Choice(["script", "json"]), default="script",
-                     show_default=True, help="A script to copy and paste, or the commands as JSON."),
+        output_option(("script", "json"), help="A script to copy and paste, or the commands as JSON."),
         *(setting_option(name) for name in NAMES),
         state_option(),
         click.Option(["--destroy"], is_flag=True, help="The teardown of the recorded setup (what `azwrap destroy` runs)."),
@@ -67,23 +74,32 @@ PLAN = click.Command(
 )  # fmt: skip
 
 
-def _completion(shell: str) -> None:
+def _completion(shell: str | None, shell_option: str | None) -> None:
     from ..ui import completion
 
+    if shell and shell_option and shell != shell_option:
+        raise click.UsageError(f"two shells named ({shell}, --shell {shell_option}): name one.")
+    shell = shell or shell_option
+    if shell is None:
+        raise click.UsageError(f"name the shell: azwrap completion --shell SHELL ({', '.join(COMPLETION_SHELLS)}).")
     click.echo(completion.script(click.get_current_context().find_root().command, shell), nl=False)
 
+
+COMPLETION_SHELLS = ("powershell", "bash", "zsh", "fish")
 
 COMPLETION = click.Command(
     "completion",
     callback=_completion,
-    params=[click.Argument(["shell"], type=click.Choice(["powershell", "bash", "zsh", "fish"]))],
+    params=[click.Option(["--shell", "shell_option"], type=click.Choice(COMPLETION_SHELLS), help="The shell to complete in."),
+            click.Argument(["shell"], type=click.Choice(COMPLETION_SHELLS), required=False)],
     help=help_text(
         "Print the tab-completion script for your shell.",
-        "Completes commands, options and their choices (--ml-cli, --force STEP, --shell). Install it once: "
-        "PowerShell: add `azwrap completion powershell | Out-String | Invoke-Expression` to $PROFILE; bash "
-        "(4.4+): add `eval \"$(azwrap completion bash)\"` to ~/.bashrc; zsh: add `eval \"$(azwrap completion "
-        "zsh)\"` to ~/.zshrc; fish: `azwrap completion fish > ~/.config/fish/completions/azwrap.fish`.",
-        "azwrap completion powershell | Out-String | Invoke-Expression",
+        "Completes commands, options and their choices (--ml-cli, --force STEP, --shell) and file names for "
+        "--source. Install it once: PowerShell: add `azwrap completion --shell powershell | Out-String | "
+        "Invoke-Expression` to $PROFILE; bash (4.4+): add `eval \"$(azwrap completion --shell bash)\"` to "
+        "~/.bashrc; zsh: add `eval \"$(azwrap completion --shell zsh)\"` to ~/.zshrc; fish: `azwrap completion "
+        "--shell fish > ~/.config/fish/completions/azwrap.fish`. The shell may also be named without --shell.",
+        "azwrap completion --shell powershell | Out-String | Invoke-Expression",
     ),
     short_help="Print the tab-completion script for PowerShell, bash, zsh or fish.",
 )  # fmt: skip

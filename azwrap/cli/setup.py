@@ -18,31 +18,58 @@ from ..az.redact import Redactor
 from ..az.runner import Runner
 from ..book.settings import NAMES
 from ..book.steps import STEPS
-from .options import EXIT_USAGE, EXAMPLE, EXIT_AZ_FAILED, Failure, echo_quoting, help_text, resolve_settings, run_options, setting_option, text_or_json_option
+from .options import EXIT_USAGE, EXAMPLE, EXIT_AZ_FAILED, Failure, echo_quoting, help_text, resolve_settings, run_options, setting_option, output_option
 from . import verify
 from .run import DEFAULT_JOBS, run_az, run_steps
 
 
 
+def _lines(invocations) -> str:
+    return "\n".join(f"  {scripts.powershell_line(inv)}" for inv in invocations)
+
+
 def step_command(step) -> click.Command:
-    book = [scripts.powershell_line(inv) for inv in step.invocations(EXAMPLE) if not inv.own]
-    current = [scripts.powershell_line(inv) for inv in step.invocations(replace(EXAMPLE, ml_cli="v2")) if not inv.own]
-    body = "Runs, as in the book:\n\n\b\n" + "\n".join(f"  {line}" for line in book)
-    if current != book:
-        body += "\n\nWith --ml-cli v2 (the current ml extension):\n\n\b\n" + "\n".join(f"  {line}" for line in current)
+    # azwrap's own calls after a creation (a group's tag, an identity's read) are not the book's either.
+    book_invocations = [inv for inv in step.invocations(EXAMPLE) if not inv.own]
+    current_invocations = [inv for inv in step.invocations(replace(EXAMPLE, ml_cli="v2")) if not inv.own]
+    # Invocations that only make way for the next (a datastore attached for an earlier principal) are
+    # azwrap's, not the book's.
+    book = [inv for inv in book_invocations if not inv.before]
+    own = [inv for inv in book_invocations if inv.before]
+    current = [inv for inv in current_invocations if not inv.before]
+    body = "Runs, as in the book:\n\n\b\n" + _lines(book)
+    if own:
+        body += ("\n\nNot in the book: when the datastore azwrap attached earlier used an older principal, azwrap "
+                 "first removes it (v1 cannot attach over it):\n\n\b\n" + _lines(own))
+    if list(map(scripts.powershell_line, current)) != list(map(scripts.powershell_line, book)):
+        body += "\n\nWith --ml-cli v2 (the current ml extension):\n\n\b\n" + _lines(current)
+    params = [setting_option(name) for name in step.uses] + run_options([step])
+    if step.name == "login":
+        # az login records nothing: where the state and the secret live does not concern it (they still
+        # work, for the lock and the call log, but --help does not offer them).
+        for param in params:
+            if param.name in ("state_path", "secret_store"):
+                param.hidden = True
     return click.Command(
         step.name,
         callback=run_az([step], run_steps),
-        params=[setting_option(name) for name in step.uses] + run_options([step]),
+        params=params,
         help=help_text(step.summary, body, step.example),
         short_help=step.summary,
     )
 
 
+# The options people set, first in `azwrap all --help`; the rest follow in the book's order.
+FIRST = ("account", "source", "ml_cli", "location", "subscription")
+
+
 ALL = click.Command(
     "all",
     callback=run_az(STEPS, run_steps, after=verify.after_all),
-    params=[setting_option(name) for name in NAMES if name != "subscription"] + run_options(STEPS) + [
+    params=[setting_option(name) for name in FIRST if name != "subscription"]
+    + [option for option in run_options(STEPS) if option.name == "subscription"]
+    + [setting_option(name) for name in NAMES if name not in FIRST]
+    + [option for option in run_options(STEPS) if option.name != "subscription"] + [
         click.Option(["--skip-doctor"], is_flag=True, help="Do not run `azwrap doctor`'s checks first."),
         click.Option(["--jobs", "-j"], type=click.IntRange(min=1), default=DEFAULT_JOBS, show_default=True,
                      envvar="AZWRAP_JOBS", show_envvar=True, metavar="N",
@@ -99,7 +126,7 @@ DOCTOR = click.Command(
     "doctor",
     callback=_doctor,
     params=[
-        text_or_json_option(),
+        output_option(),
         *(setting_option(name) for name in DOCTOR_SETTINGS),
         *run_options([]),
     ],

@@ -13,7 +13,10 @@ from ..core import refresh
 from ..core.teardown import with_subscription as pin
 from .run import Context
 from ..book.steps import BY_NAME
-from .options import EXIT_USAGE, Failure, help_text, run_options, setting_option
+from ..ui import progress
+from .options import EXIT_INTERRUPTED, EXIT_USAGE, Failure, echo_quoting, help_text, run_options, setting_option
+from .status import env_hint
+from .rows import VIEW
 from .run import run_az
 
 
@@ -21,16 +24,25 @@ from .run import run_az
 ROTATE_USES = BY_NAME["datastore"]
 
 
+def _rotate(context: Context) -> None:
+    setup = context.session
+    rotate.rotate(setup)
+    # The old secret stopped working the moment az reset it: a copy in the user's shell is now stale.
+    progress.say("The principal has a new secret; the old one no longer works. An SP_PASSWORD you set earlier "
+                 f"is stale: set it again with {env_hint(echo_quoting(), setup.state_path)}")
+
+
 ROTATE = click.Command(
     "rotate",
-    callback=run_az([ROTATE_USES], lambda context: rotate.rotate(context.session)),
+    callback=run_az([ROTATE_USES], _rotate),
     params=[setting_option(name) for name in ROTATE_USES.uses] + run_options([]),
     help=help_text(
         "Give the recorded service principal a new secret, and the datastore with it.",
         "Runs `az ad app credential reset --id APPID`, which replaces the principal's secret (the old one stops "
         "working), records the new one in the state the moment az prints it, then attaches the datastore again "
         "with it (v1: az ml datastore detach, then attach-adls-gen2; v2: az ml datastore create). Interrupted or "
-        "failed half way, the next `azwrap rotate` or `azwrap all` finishes it. `azwrap env` prints the new secret.",
+        "failed half way, the next `azwrap rotate` or `azwrap all` finishes it. An SP_PASSWORD set earlier is stale "
+        "then: `azwrap env` prints the new secret.",
         "azwrap rotate --account mydatalake",
     ),
     short_help="Give the service principal a new secret and re-attach the datastore.",
@@ -43,12 +55,14 @@ def _destroy(context: Context, yes: bool, what_if: bool) -> None:
     setup.check_subscription()
     setup.doing = "destroy"
     plan_ = checked_teardown(setup)
+    if not what_if and plan_.deletions and not yes:
+        _pause_view()  # the list and the question stand on their own, not under a live view
     for line in teardown.describe(plan_):
         click.echo(line)  # the listing is the command's output: on stdout
     if what_if or not plan_.deletions:
         return
     if not yes:
-        _confirm_destroy(setup.settings.account or "")
+        _confirm_destroy(setup.state)
     teardown.run(setup, plan_, heartbeat=_heartbeat())
     if plan_.left:
         click.echo("Not everything azwrap made could be deleted; see above for each and the command that deletes "
@@ -67,15 +81,42 @@ def checked_teardown(session) -> teardown.Teardown:
     return pin(teardown.plan(session.state, session.settings, subscription_id, snapshot), subscription_id)
 
 
-def _confirm_destroy(account: str) -> None:
+def confirmation_name(state: dict) -> tuple[str, str] | None:
+    """What the user types to confirm: the recorded storage account's name, else the workspace's."""
+    for key, what in (("account", "storage account"), ("workspace", "workspace")):
+        name = state["resources"].get(key, {}).get("settings", {}).get(key)
+        if isinstance(name, str) and name:
+            return what, name
+    return None
+
+
+def _pause_view() -> None:
+    view = click.get_current_context().meta.get(VIEW)
+    if view is not None:
+        view.close()
+
+
+def _confirm_destroy(state: dict) -> None:
     # The PowerShell way: the list first, then a question a reflex cannot answer.
+    asked = confirmation_name(state)
+    if asked is None:
+        raise Failure("the state records no storage account or workspace name to confirm the deletion with: run "
+                      "`azwrap destroy --yes` to delete the above, or look first with `azwrap destroy --what-if`. "
+                      "Nothing was deleted.", EXIT_USAGE)  # fmt: skip
     if not sys.stdin.isatty():
         raise Failure("no terminal to confirm the deletion: run `azwrap destroy --yes`, or look first with "
                       "`azwrap destroy --what-if`. Nothing was deleted.", EXIT_USAGE)
-    typed = click.prompt(f"Type the storage account name ({account}) to delete all of the above", default="",
-                         show_default=False, err=True)
-    if typed.strip() != account:
-        raise Failure("not confirmed: nothing was deleted.", EXIT_USAGE)
+    what, name = asked
+    try:
+        typed = click.prompt(f"Type the {what} name ({name}) to delete all of the above", default="",
+                             show_default=False, err=True)  # fmt: skip
+    except click.Abort as error:
+        if isinstance(error.__context__, KeyboardInterrupt):
+            raise Failure("Interrupted at the question: nothing was deleted.", EXIT_INTERRUPTED) from None
+        typed = ""  # end of input: no answer
+    if typed.strip() != name:
+        raise Failure(f"not confirmed ({'no answer' if not typed.strip() else 'another name'}): nothing was deleted.",
+                      EXIT_USAGE)  # fmt: skip
 
 
 def _heartbeat() -> float:
@@ -90,7 +131,7 @@ DESTROY = click.Command(
     "destroy",
     callback=run_az([], _destroy),
     params=[
-        click.Option(["--yes", "-y"], is_flag=True, help="Do not ask for the storage account name to confirm."),
+        click.Option(["--yes", "-y"], is_flag=True, help="Do not ask for a name to confirm (needed without a terminal)."),
         click.Option(["--what-if"], is_flag=True, help="List what would be deleted and kept; delete nothing."),
         *run_options([]),
     ],
@@ -99,8 +140,8 @@ DESTROY = click.Command(
         "Reads the state: role assignments first, then the datastore and compute (when the workspace stays), the "
         "workspace (purged, so that its name is free again), the resource groups azwrap created (in a group of "
         "yours: the storage account, filesystem or file it created), and the app registration with its secret. "
-        "What you made yourself is kept. It lists everything first and asks you to type the storage account "
-        "name; --yes skips the question, --what-if only lists. A run that fails or is interrupted is finished "
+        "What you made yourself is kept. It lists everything first and asks you to type the recorded storage "
+        "account's name (or the workspace's); --yes skips the question, --what-if only lists. A run that fails or is interrupted is finished "
         "by running destroy again.",
         "azwrap destroy --what-if",
     ),

@@ -41,11 +41,9 @@ def precheck(session: Session, scope: tuple[str, ...], options: Options) -> None
 
 
 def prepare(session: Session, scope: tuple[str, ...], options: Options) -> planner.Plan:
-    """Signed in (az login when `all` runs and az is not), to the setup's subscription; then refresh
+    """Signed in to the setup's subscription (the caller signs in first when `all` runs); then refresh
     and the plan."""
     session.doing = "login"
-    if "login" in scope:
-        session.sign_in()
     if set(scope) - set(LOCAL_STEPS):
         session.check_subscription()
     session.doing = "refresh"

@@ -16,7 +16,7 @@ from ..book.steps import BY_NAME, Known
 from ..errors import Refused
 from ..store import secrets
 from ..store import state as state_file
-from ..ui.events import DONE, SKIPPED, StepChanged
+from ..ui.events import StepChanged
 
 
 def sha256_of(path: str) -> str:
@@ -101,7 +101,6 @@ class Session:
         """Run `az login` unless signed in (to --tenant, when given); say which, once."""
         if self.signed_in():
             self.echo("login: already signed in (az account show), skipped")
-            self.step_changed("login", SKIPPED)
             return
         if self.account and self.settings.tenant:
             self.echo(f"login: signed in to tenant {self.account.get('tenantId')}, not {self.settings.tenant}; signing in")
@@ -113,7 +112,6 @@ class Session:
         """The book's `az login` (the login step)."""
         self.runner.run("login", list(BY_NAME["login"].invocations(self.settings)[0].args))
         self.account, self.signed_in_here = None, True  # ask `az account show` again
-        self.step_changed("login", DONE)
 
     def check_subscription(self) -> None:
         """Before the first change: signed in, to the subscription the state belongs to (recorded with

@@ -14,6 +14,7 @@ import time
 from typing import TextIO
 
 from .events import DONE, FAILED, RUNNING, SKIPPED, STOPPED, WAITING, CallEnded, CallStarted, Line, StepChanged
+from .table import wrap
 
 
 def on_terminal(stream: TextIO) -> bool:
@@ -26,12 +27,29 @@ def make(steps: list[str], *, quiet: bool = False, stream: TextIO | None = None)
     return Live(steps, stream, quiet=quiet) if on_terminal(stream) else Plain(stream, quiet=quiet)
 
 
+class _Once:
+    """az's messages, each shown once per run: a warning az repeats on every call of a kind (the storage
+    commands' account-key notice on every probe) says nothing new the second time."""
+
+    def __init__(self):
+        self._seen: set[str] = set()
+
+    def first(self, event: Line) -> bool:
+        if not event.from_az:
+            return True
+        if event.text in self._seen:
+            return False
+        self._seen.add(event.text)
+        return True
+
+
 class Plain:
     """One line per event, prefixed by its step: for pipes, files and CI logs."""
 
     def __init__(self, stream: TextIO, *, quiet: bool = False):
         self.stream, self.quiet = stream, quiet
         self._lock = threading.Lock()
+        self._once = _Once()
 
     def _write(self, text: str) -> None:
         with self._lock:
@@ -46,13 +64,15 @@ class Plain:
         if isinstance(event, CallStarted) and not self.quiet:
             self._write(f"[{event.step}] $ {event.command}")
         elif isinstance(event, Line):
-            self._write(f"[{event.step}] {event.text}")
+            if self._once.first(event):
+                self._write(f"[{event.step}] {event.text}")
         elif isinstance(event, StepChanged) and event.status in (DONE, FAILED, STOPPED):
             seconds = "" if event.seconds is None else f" {'in' if event.status == DONE else 'after'} {event.seconds:.1f}s"
             self._write(f"[{event.step}] {event.status}{seconds}")
 
-    def summary(self, lines: list[str]) -> None:
-        for line in lines:
+    def summary(self, table: list[str], totals: str) -> None:
+        """The end of a run: seconds per step (a log keeps no live table), then the totals."""
+        for line in [*table, totals]:
             self._write(line)
 
     def close(self) -> None:
@@ -74,7 +94,9 @@ class Live:
         self.command: dict[str, str] = {}
         self._lock = threading.RLock()
         self._live = None
+        self._ended = False  # the final table is out
         self._console = None
+        self._once = _Once()
 
     def _ensure_started(self) -> None:
         if self._live is not None:
@@ -110,14 +132,24 @@ class Live:
     def _print(self, text: str) -> None:
         from rich.text import Text
 
+        if self._ended:  # after the final table: plain lines, which do not draw the table again
+            say(text, self.stream)
+            return
         with self._lock:
             self._ensure_started()
-            self._console.print(Text(text), soft_wrap=True)  # Text: az's "[...]" is not rich markup
+            for line in _wrapped(text, self._console.width - 1):
+                self._console.print(Text(line), soft_wrap=True)  # Text: az's "[...]" is not rich markup
 
     def message(self, text: str) -> None:
         self._print(text)
 
     def __call__(self, event) -> None:
+        if self._ended:
+            if isinstance(event, CallStarted) and not self.quiet:
+                say(f"[{event.step}] $ {event.command}", self.stream)
+            elif isinstance(event, Line) and self._once.first(event):
+                say(f"[{event.step}] {event.text}", self.stream)
+            return
         with self._lock:
             self._ensure_started()
             if isinstance(event, StepChanged):
@@ -130,17 +162,25 @@ class Live:
                     self.seconds[event.step] = event.seconds
             elif isinstance(event, CallStarted):
                 self.command[event.step] = event.command
+                if event.step not in self.status and not self.quiet:
+                    # No row to show it in (destroy's deletions): a line above, kept in the scrollback.
+                    self._print(f"[{event.step}] $ {event.command}")
+                    return
             elif isinstance(event, CallEnded):
                 self.command.pop(event.step, None)
             elif isinstance(event, Line):
-                self._print(f"[{event.step}] {event.text}")
+                if self._once.first(event):
+                    self._print(f"[{event.step}] {event.text}")
                 return
             self._live.refresh()
 
-    def summary(self, lines: list[str]) -> None:
+    def summary(self, table: list[str], totals: str) -> None:
+        """The last frame stays on the screen as the table of seconds per step: only the totals follow (and
+        whatever comes after, as plain lines: the table is not drawn again)."""
         self.close()
-        for line in lines:
-            self.stream.write(line + "\n")
+        self._ended = True
+        width = self._console.width - 1 if self._console else 100
+        self.stream.write("".join(line + "\n" for line in _wrapped(totals, width)))
         self.stream.flush()
 
     def close(self) -> None:
@@ -149,3 +189,37 @@ class Live:
                 self._live.refresh()
                 self._live.stop()
                 self._live = None
+
+
+def say(text: str, stream: TextIO | None = None) -> None:
+    """A message after the view has ended: wrapped, indented, within a terminal's width (as it is off one)."""
+    stream = stream or sys.stderr
+    lines = _wrapped(text, _terminal_width(stream) - 1) if on_terminal(stream) else [text]
+    stream.write("".join(line + "\n" for line in lines))
+    stream.flush()
+
+
+def _terminal_width(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 100
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    """Each line of text within width; a wrapped line continues indented under its text (after
+    "[step] ", or under the line's own indent and four more), so it does not read as a line of its own."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        body = line.lstrip(" ")
+        lead = line[: len(line) - len(body)]
+        if body.startswith("[") and "] " in body:
+            step, _, body = body.partition("] ")
+            lead += step + "] "
+            lines += wrap(body, width, lead, continuation=" " * len(lead))
+        else:
+            lines += wrap(body, width, lead)
+    return lines

@@ -184,14 +184,32 @@ def test_step_commands_one_by_one_reach_the_same_state(tmp_path, book):
     assert_no_secret(the_principal(state)["password"], results, state)
 
 
-def test_generated_bash_script_reaches_the_same_state(tmp_path, book):
-    place = make_place(tmp_path)
+def _run_script(place: Place, text: str):
     script = place.cwd / "setup.sh"
-    script.write_text(place.azwrap("plan", "--shell", "bash", "--account", ACCOUNT).stdout, encoding="utf-8")
+    script.write_text(text, encoding="utf-8")
     assert shutil.which("jq"), "the generated bash script needs jq (CI installs it in .ci/run)"
     env = {**place.env, "PATH": f"{SIM_BIN}{os.pathsep}{place.env.get('PATH', '')}"}
-    proc = sh.bash(str(script), _env=env, _cwd=str(place.cwd), _ok_code=list(range(256)), _tty_out=False, _in="",
+    return sh.bash(str(script), _env=env, _cwd=str(place.cwd), _ok_code=list(range(256)), _tty_out=False, _in="",
                    _timeout=90, _return_cmd=True)  # fmt: skip
+
+
+def test_generated_bash_script_reaches_the_same_state(tmp_path, book):
+    place = make_place(tmp_path)
+    # A user whose az prints tables by default: the script asks for JSON itself (jq reads it).
+    sh.Command(str(SIM))("config", "set", "core.output=table", _env=place.env)
+    proc = _run_script(place, place.azwrap("plan", "--shell", "bash", "--account", ACCOUNT).stdout)
+    assert proc.exit_code == 0, proc.stderr.decode()
+    assert place.essential() == book[0].essential()
+
+
+def test_a_script_with_the_placeholder_left_refuses_to_start_until_it_is_replaced(tmp_path, book):
+    place = make_place(tmp_path)
+    script = place.azwrap("plan", "--shell", "bash").stdout
+    refused = _run_script(place, script)
+    assert refused.exit_code == 2
+    assert "replace <your-adls-account> in this script" in refused.stderr.decode()
+    assert not (place.home / "state.json").exists()  # no az call at all
+    proc = _run_script(place, script.replace("<your-adls-account>", ACCOUNT))  # as an editor's "replace all" does
     assert proc.exit_code == 0, proc.stderr.decode()
     assert place.essential() == book[0].essential()
 

@@ -60,6 +60,13 @@ def test_an_expired_sign_in_stops_all_at_the_refresh_before_any_change(place):
     assert place.state()["calls"][calls_before:] == [["account", "show"], READ_ONLY[2]]
 
 
+def test_a_taken_account_name_says_what_helps_and_not_skip_doctor(place):
+    result = place.azwrap("all", "--account", ACCOUNT, ok=(2,), extra_env={"AZSIM_TAKEN_ACCOUNTS": ACCOUNT})
+    error = result.stderr.split("Error: ", 1)[1]
+    assert error.startswith("doctor: 1 check(s) failed (account: choose another --account (globally unique));")
+    assert "run the same command again" in error and "--skip-doctor" not in error  # skipping would not help
+
+
 def test_without_the_rights_check_the_run_fails_after_making_the_principal(place):
     result = place.azwrap("all", "--account", ACCOUNT, "--skip-doctor", ok=(1,), extra_env={"AZSIM_USER_ROLES": "Reader"})
     assert "AuthorizationFailed" in result.stderr

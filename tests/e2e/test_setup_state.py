@@ -4,13 +4,15 @@ subscription, what azwrap made and what it only used, and `azwrap destroy`."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 import sh
 
-from .test_azwrap_sim import ACC_ID, ACCOUNT, AML_ID, SIM, Place, make_place
+from ..unit import powershell
+from .test_azwrap_sim import ACC_ID, ACCOUNT, AML_ID, SIM, SIM_BIN, Place, make_place
 
 COMPUTE_ID = AML_ID + "/computes/d1compute"
 
@@ -280,6 +282,46 @@ def test_plan_destroy_prints_the_teardown(place):
     assert place.state()["groups"], "plan deleted something"
 
 
+def _run_bash(place: Place, script: str) -> sh.RunningCommand:
+    """The script run by bash with the simulator as `az` on PATH."""
+    (place.cwd / "teardown.sh").write_text(script, encoding="utf-8")
+    env = {**place.env, "PATH": f"{SIM_BIN}{os.pathsep}{place.env.get('PATH', '')}"}
+    return sh.bash(str(place.cwd / "teardown.sh"), _env=env, _cwd=str(place.cwd), _ok_code=list(range(256)),
+                   _tty_out=False, _in="", _timeout=90, _return_cmd=True)  # fmt: skip
+
+
+def test_the_bash_teardown_has_its_own_header_and_runs_to_the_end_on_the_simulator(place):
+    script = place.azwrap("plan", "--destroy", "--shell", "bash").stdout
+    header = script.split("\n\n")[0]
+    assert "teardown" in header and "one-shot" in header and "'azwrap destroy' is the checked way" in header
+    assert "  - resource group aml-rg (and everything in it)" in header
+    assert "set -euo pipefail" in script.splitlines()
+    assert "SP_PASSWORD" not in script and "create-for-rbac" not in script and "$sp" not in script  # no setup tail
+    proc = _run_bash(place, script)
+    assert proc.exit_code == 0, proc.stderr.decode()
+    state = place.state()
+    assert (state["groups"], state["workspaces"], state["service_principals"], state["role_assignments"]) == ({}, {}, {}, [])
+
+
+def test_with_nothing_to_delete_the_teardown_says_so_and_runs(tmp_path):
+    place = make_place(tmp_path / "place")
+    script = place.azwrap("plan", "--destroy", "--shell", "bash").stdout
+    assert "Nothing is left to delete" in script and "\naz " not in script
+    proc = _run_bash(place, script)
+    assert proc.exit_code == 0, proc.stderr.decode()
+    powershell_script = place.azwrap("plan", "--destroy", "--shell", "powershell").stdout
+    assert powershell.errors(powershell_script) == [] and powershell.az_commands(powershell_script) == []
+
+
+def test_the_powershell_teardown_parses_to_the_commands_of_the_plan(place):
+    script = place.azwrap("plan", "--destroy", "--shell", "powershell").stdout
+    assert script.startswith("#Requires -Version 7.3\n") and "'azwrap destroy' is the checked way" in script
+    assert powershell.errors(script) == []
+    planned = [entry["argv"] for entry in json.loads(place.azwrap("plan", "--destroy", "--format", "json").stdout)]
+    assert [argv for _, argv in powershell.az_commands(script)] == planned and len(planned) == 6
+    assert "SP_PASSWORD" not in script and "$sp" not in script
+
+
 def listed(result) -> list[list[str]]:
     """The commands `all --what-if` lists, as argv after `az`."""
     import shlex
@@ -321,3 +363,20 @@ def test_what_if_after_a_removal_lists_only_what_is_made_again(place):
     preview = place.azwrap("all", "--what-if", "--quiet")
     assert [argv[:4] for argv in listed(preview)] == [["ml", "computetarget", "create", "amlcompute"],
                                                       ["resource", "show", "--ids", COMPUTE_ID]]  # its identity
+
+
+def test_status_refresh_prints_the_report_on_stdout_and_azs_warnings_once_on_stderr(place):
+    result = place.azwrap("status", "--refresh")
+    assert "WARNING" not in result.stdout and "present" in result.stdout
+    # The filesystem's and the file's probes both warn about account keys: the notice is shown once, with its step.
+    notice = "[refresh] WARNING: There are no credentials provided in your command and environment"
+    assert result.stderr.count(notice) == 1
+    assert all(line.startswith("[refresh] ") for line in result.stderr.splitlines())
+
+
+def test_log_shows_the_setup_after_a_destroy_what_if(place):
+    place.azwrap("destroy", "--what-if")
+    shown = place.azwrap("log", extra_env={"COLUMNS": "200"}).stdout
+    assert shown.startswith("Run 1 of 2: azwrap all, started ") and "az ml workspace create" in shown
+    listed = json.loads(place.azwrap("log", "--list", "--output", "json").stdout)
+    assert [(run["command"], run["changes"]) for run in listed] == [("all", True), ("destroy --what-if", False)]

@@ -4,6 +4,10 @@ import json
 import os
 import stat
 
+import pytest
+
+from azwrap.book import quoting
+
 from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, SECRET, SP, doctor_calls, expected, normalised, seed_state
 
 
@@ -113,3 +117,33 @@ def test_child_environment_forces_json_and_no_prompts(fp, az_path, cli, workdir,
     assert seen["AZURE_CORE_NO_COLOR"] == "1"
     assert seen["AZURE_EXTENSION_USE_DYNAMIC_INSTALL"] == "no"
     assert seen["PATH"]  # the user's environment is passed on, not replaced
+
+
+@pytest.mark.parametrize("platform,hint", [
+    ("bash", "eval \"$(azwrap env --state-file 'deep/my dir/my.json')\""),
+    ("powershell", "Invoke-Expression (azwrap env --state-file 'deep/my dir/my.json')"),
+])  # fmt: skip
+def test_the_closing_hint_runs_env_in_the_platforms_shell_with_the_same_state_file(platform, hint, fake, cli, workdir,
+                                                                                     monkeypatch):
+    monkeypatch.setattr(quoting, "platform_shell", lambda os_name=None: platform)
+    fake.doctor()
+    fake.book()
+    result = cli("all", "--account", ACCOUNT, "--state-file", "deep/my dir/my.json")
+    assert result.exit_code == 0, result.output
+    assert f"To set SP_PASSWORD as the book does: {hint}" in result.stderr.splitlines()
+
+
+def test_the_closing_hint_names_no_state_file_when_it_is_the_default(fake, cli, workdir, monkeypatch):
+    monkeypatch.setattr(quoting, "platform_shell", lambda os_name=None: "bash")
+    fake.doctor()
+    fake.book()
+    result = cli("all", "--account", ACCOUNT)
+    assert 'To set SP_PASSWORD as the book does: eval "$(azwrap env)"' in result.stderr.splitlines()
+
+
+def test_all_with_v1_starts_with_a_one_line_warning(fake, cli, workdir):
+    fake.doctor()
+    fake.book()
+    first = cli("all", "--account", ACCOUNT).stderr.splitlines()[0]
+    assert first == ("WARNING: --ml-cli v1 (the book's azure-cli-ml extension) is retired: its support ended on "
+                     "30 September 2025; for a new setup, use --ml-cli v2 (the current ml extension)")

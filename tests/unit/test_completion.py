@@ -35,6 +35,22 @@ def test_the_powershell_script_parses_and_cleans_up_after_itself(cli):
 
 def test_an_unknown_shell_is_a_usage_error(cli):
     assert cli("completion", "cmd").exit_code == 2
+    assert cli("completion", "--shell", "cmd").exit_code == 2
+
+
+@pytest.mark.parametrize("shell", MARKERS)
+def test_completion_takes_the_shell_as_env_and_plan_do(shell, cli):
+    by_option = cli("completion", "--shell", shell)
+    assert by_option.exit_code == 0, by_option.output
+    assert by_option.stdout == cli("completion", shell).stdout
+
+
+def test_completion_needs_one_shell(cli):
+    missing = cli("completion")
+    assert missing.exit_code == 2 and "name the shell" in missing.stderr
+    both = cli("completion", "bash", "--shell", "zsh")
+    assert both.exit_code == 2 and "two shells named" in both.stderr
+    assert cli("completion", "bash", "--shell", "bash").exit_code == 0
 
 
 def complete(cli, shell: str, line: str) -> list[str]:
@@ -88,3 +104,28 @@ def test_the_bash_script_completes_in_a_real_bash(tmp_path):
             '_azwrap_completion azwrap; printf "%s\\n" "${COMPREPLY[@]}"'
     run = subprocess.run([bash, "--norc", "-c", probe], env=env, capture_output=True, text=True, timeout=60)
     assert run.stdout.split() == ["v1", "v2"], run.stderr
+
+
+@pytest.mark.parametrize("command", ["all", "upload", "doctor"])
+def test_source_completes_as_a_file_name_through_clicks_entry_point(command, cli):
+    # click's bash protocol: "type,value"; type file tells the script to let bash complete file names.
+    assert complete(cli, "bash", f"azwrap {command} --source in") == ["file,in"]
+
+
+def test_the_bash_script_completes_source_with_file_names_in_a_real_bash(tmp_path):
+    # compopt works only while bash itself completes: an interactive bash on a pty, Tab typed.
+    from ..terminal import Terminal
+
+    azwrap = Path(sys.executable).parent / "azwrap"
+    for name in ("input.csv", "inventory.csv", "other.csv"):
+        (tmp_path / name).write_text("a,b\n")
+    env = {**os.environ, "PATH": f"{azwrap.parent}:{os.environ['PATH']}", "HOME": str(tmp_path), "PS1": "$ "}
+    terminal = Terminal(["bash", "--norc", "--noprofile", "-i"], env=env, cwd=tmp_path, columns=100)
+    terminal.type("source <(azwrap completion --shell bash); echo ready\r")
+    terminal.wait_for("ready\r\n")
+    terminal.type("azwrap all --source in\t\t")
+    terminal.wait_for("inventory.csv")
+    terminal.proc.kill()  # the listing is all this test needs from bash
+    terminal.finish()
+    listed = terminal.text().split("azwrap all --source in", 1)[1]
+    assert "input.csv" in listed and "inventory.csv" in listed and "other.csv" not in listed

@@ -171,3 +171,32 @@ def test_a_group_delete_says_it_is_still_working(fake, cli, workdir, monkeypatch
 def test_subscription_goes_only_where_az_accepts_it(args, expected):
     assert az.with_subscription(args, "S") == expected
     assert az.with_subscription(args, None) == args
+
+
+@pytest.mark.parametrize("change,asked", [
+    ({}, ("storage account", ACCOUNT)),
+    ({"account": record(created=False, account=ACCOUNT, adls_group="adls-rg")}, ("storage account", ACCOUNT)),
+    ({"account": record(account="", adls_group="adls-rg")}, ("workspace", "aml")),  # an empty name is no name
+    ({"account": None}, ("workspace", "aml")),
+    ({"account": None, "workspace": None}, None),
+])  # fmt: skip
+def test_destroy_asks_for_a_recorded_non_empty_name(change, asked):
+    from azwrap.cli.teardown import confirmation_name
+
+    state = full_state()
+    for key, value in change.items():
+        state["resources"].pop(key) if value is None else state["resources"].update({key: value})
+    assert confirmation_name(state) == asked
+
+
+def test_with_no_name_to_ask_for_destroy_needs_yes(fake, cli, workdir):
+    (workdir / ".azwrap").mkdir(mode=0o700)
+    (workdir / ".azwrap" / ".gitignore").write_text("*\n")
+    state = {"version": 1, "steps": {}, "outputs": {}, "resources": {"aml_group": record(aml_group="aml-rg")}}
+    (workdir / ".azwrap" / "state.json").write_text(json.dumps(state))
+    (workdir / ".azwrap" / "state.json").chmod(0o600)
+    fake.logged_in()
+    result = cli("destroy")
+    assert result.exit_code == 2
+    assert "no storage account or workspace name to confirm" in result.stderr and "--yes" in result.stderr
+    assert [call for call in fake.calls() if "delete" in call] == []

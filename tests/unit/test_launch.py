@@ -115,7 +115,7 @@ def test_posix_launches_az_as_found(tmp_path):
 @pytest.mark.parametrize("option,value", [("--aml-group", "rg(1)"), ("--source", "in&calc.csv"), ("--upload-path", "a%PATH%b"),
                                           ("--source", "wow!.csv"), ("--upload-path", "x^y.csv")])  # fmt: skip
 def test_the_powershell_script_refuses_values_az_cmd_would_mangle(cli, option, value):
-    result = cli("plan", "--account", "mydatalake", option, value)
+    result = cli("plan", "--shell", "powershell", "--account", "mydatalake", option, value)
     assert result.exit_code == 2, result.output
     assert f"{option} {value!r} holds" in result.stderr and "--shell bash" in result.stderr
     assert result.stdout == ""

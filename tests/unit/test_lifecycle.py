@@ -101,6 +101,8 @@ def test_rotate_v1_records_the_new_secret_then_detaches_and_attaches_the_datasto
     assert recorded["outputs"]["sp"]["password"] == ROTATED["password"] and "rotation" not in recorded
     assert ROTATED["password"] not in result.output and SECRET not in result.output
     assert ROTATED["password"] in cli("env").stdout
+    assert "An SP_PASSWORD you set earlier is stale: set it again with " in result.stderr
+    assert result.stderr.rstrip().endswith('eval "$(azwrap env)"') or "Invoke-Expression (azwrap env)" in result.stderr
 
 
 def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done, fake, cli):

@@ -46,7 +46,7 @@ def test_the_upload_path_rule_says_backslashes_are_refused(fp, az_path, cli, wor
 def test_shell_with_json_plan_is_a_usage_error(cli):
     result = cli("plan", "--shell", "bash", "--format", "json", "--account", ACCOUNT)
     assert result.exit_code == 2
-    assert "--shell applies to --format script only" in result.stderr
+    assert "--shell applies to --output script only" in result.stderr
     assert result.stdout == ""
     assert cli("plan", "--format", "json", "--account", ACCOUNT).exit_code == 0
 

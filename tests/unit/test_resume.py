@@ -1,6 +1,7 @@
 """Safe to repeat, safe to interrupt: skip what is done, rerun what changed, never a second principal."""
 
 import json
+import re
 import os
 import signal
 import stat
@@ -337,7 +338,7 @@ def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, work
 def test_status_shows_progress_but_never_the_secret(done, cli):
     text = cli("status")
     assert text.exit_code == 0
-    assert "sp         done" in text.stdout and f"$sp.appId = {SP['appId']}" in text.stdout
+    assert re.search(r"\n  sp +done ", text.stdout) and re.search(rf"\n  \$sp\.appId +{SP['appId']}\n", text.stdout)
     report = json.loads(succeeded(cli("status", "--format", "json")).stdout)
     assert [s["status"] for s in report["steps"]] == ["done"] * 8
     assert report["outputs"]["$sp.appId"] == SP["appId"]

@@ -14,11 +14,38 @@ from .test_scripts import RECORDER
 
 @pytest.mark.parametrize("dialect", ["v1", "v2"])
 def test_the_powershell_script_requires_7_3_and_says_what_pasting_changes(dialect, cli):
-    script = cli("plan", "--account", ACCOUNT, "--ml-cli", dialect).stdout
+    script = cli("plan", "--shell", "powershell", "--account", ACCOUNT, "--ml-cli", dialect).stdout
     assert script.splitlines()[0] == "#Requires -Version 7.3"
     header = script.split("$ErrorActionPreference = 'Stop'")[0]
     assert "Pasted into a session" in header and "for the rest of that session" in header
     assert powershell.errors(script) == []
+
+
+@pytest.mark.parametrize("dialect", ["v1", "v2"])
+def test_the_powershell_script_says_how_to_get_powershell_7(dialect, cli):
+    header = cli("plan", "--shell", "powershell", "--account", ACCOUNT, "--ml-cli", dialect).stdout.split("# login")[0]
+    assert "not Windows PowerShell 5.1" in header and "winget install --id Microsoft.PowerShell" in header
+
+
+def test_the_powershell_script_asks_az_for_json_and_puts_the_users_setting_back(cli):
+    script = cli("plan", "--shell", "powershell", "--account", ACCOUNT).stdout
+    body = script.split("\ntry {", 1)[1]
+    # Set inside the block, before the first az command; restored in its finally, however it ends.
+    assert body.index("\n$env:AZURE_CORE_OUTPUT = 'json'\n") < body.index("\naz ")
+    assert script.split("\ntry {", 1)[0].endswith("\n$azwrapOutput = $env:AZURE_CORE_OUTPUT")
+    assert script.endswith("} finally {\n$env:AZURE_CORE_OUTPUT = $azwrapOutput\n}\n")
+    assert powershell.errors(script) == []
+
+
+def test_the_powershell_script_refuses_a_placeholder_until_every_one_is_replaced(cli):
+    script = cli("plan", "--shell", "powershell").stdout
+    guard = next(line for line in script.splitlines() if line.startswith("if ("))
+    assert guard == "if ('<your-adls-account>' -eq ('<your-adl' + 's-account>')) {"  # true: it throws
+    assert "throw 'replace <your-adls-account> in this script" in script.split(guard)[1].splitlines()[1]
+    replaced = script.replace("<your-adls-account>", ACCOUNT)
+    assert f"if ('{ACCOUNT}' -eq ('<your-adl' + 's-account>')) {{" in replaced  # false once replaced: it runs
+    assert powershell.errors(script) == [] and powershell.errors(replaced) == []
+    assert "<your-adls-account>" not in cli("plan", "--shell", "powershell", "--account", ACCOUNT).stdout  # no guard without a placeholder
 
 
 @pytest.mark.parametrize("shell", ["powershell", "bash"])

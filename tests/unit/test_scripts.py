@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from azwrap.book import quoting
 from azwrap.book.scripts import ps_quote
 from azwrap.book.settings import Settings
 from azwrap.book.steps import plan
@@ -80,15 +81,16 @@ def test_plan_without_account_uses_a_placeholder_and_says_so(cli):
 
 
 def test_powershell_plan_parses_and_runs_exactly_the_book(cli):
-    script = succeeded(cli("plan", "--account", ACCOUNT)).stdout
+    script = succeeded(cli("plan", "--shell", "powershell", "--account", ACCOUNT)).stdout
     assert powershell.errors(script) == []
     assert powershell.az_commands(script) == [(c, as_powershell_passes(argv)) for c, argv in zip(
         [None] * 9 + ["sp", "acc", None, None, "aml", None], book_templates(), strict=True)]  # fmt: skip
-    assert script.rstrip().endswith("$env:SP_PASSWORD = $sp.password")
+    # The secret is set last; az's output format is put back however the script ends.
+    assert script.endswith("$env:SP_PASSWORD = $sp.password\n} finally {\n$env:AZURE_CORE_OUTPUT = $azwrapOutput\n}\n")
 
 
 def test_every_continuation_backtick_ends_its_line(cli):
-    script = succeeded(cli("plan", "--account", ACCOUNT)).stdout
+    script = succeeded(cli("plan", "--shell", "powershell", "--account", ACCOUNT)).stdout
     for number, line in enumerate(script.splitlines(), 1):
         if "`" in line:
             assert line.endswith(" `") and line.count("`") == 1, f"line {number}: {line!r}"
@@ -99,14 +101,14 @@ def test_every_continuation_backtick_ends_its_line(cli):
     ("--name MLData `\n", "--name MLData\n"),  # a missing backtick
 ])  # fmt: skip
 def test_the_checker_catches_the_books_errata(good, broken, cli):
-    script = succeeded(cli("plan", "--account", ACCOUNT)).stdout
+    script = succeeded(cli("plan", "--shell", "powershell", "--account", ACCOUNT)).stdout
     assert good in script
     assert powershell.az_commands(script.replace(good, broken)) != powershell.az_commands(script)
 
 
 def test_powershell_quoting_passes_tricky_values_literally(cli, tmp_path):
     settings = Settings(account=ACCOUNT, **PS_TRICKY)
-    args = ["plan", "--account", ACCOUNT] + [x for k, v in PS_TRICKY.items() for x in ("--" + k.replace("_", "-"), v)]
+    args = ["plan", "--shell", "powershell", "--account", ACCOUNT] + [x for k, v in PS_TRICKY.items() for x in ("--" + k.replace("_", "-"), v)]
     result = cli(*args)
     assert result.exit_code == 0, result.output
     assert powershell.errors(result.stdout) == []
@@ -183,3 +185,22 @@ def test_bash_plan_passes_tricky_values_literally(cli, tmp_path):
 def test_checked_in_book_scripts_are_current(shell, path, cli):
     current = succeeded(cli("plan", "--shell", shell, "--account", ACCOUNT)).stdout
     assert (ROOT / path).read_text() == current, f"{path} is stale: run `make scripts`"
+
+
+@pytest.mark.parametrize("platform,first_line", [("powershell", "#Requires -Version 7.3"), ("bash", "#!/usr/bin/env bash")])
+def test_plan_writes_for_the_platforms_shell_unless_told(platform, first_line, cli, monkeypatch):
+    monkeypatch.setattr(quoting, "platform_shell", lambda os_name=None: platform)
+    assert succeeded(cli("plan", "--account", ACCOUNT)).stdout.splitlines()[0] == first_line
+    other = {"powershell": "bash", "bash": "powershell"}[platform]
+    assert succeeded(cli("plan", "--account", ACCOUNT, "--shell", other)).stdout.splitlines()[0] != first_line
+
+
+@pytest.mark.parametrize("shell", ["powershell", "bash"])
+def test_a_v1_plan_warns_in_its_header_and_a_v2_plan_does_not(shell, cli):
+    v1 = succeeded(cli("plan", "--shell", shell, "--account", ACCOUNT)).stdout.split("\n\n")[0]
+    assert [line for line in v1.splitlines() if "WARNING" in line] == [
+        "# WARNING: --ml-cli v1 (the book's azure-cli-ml extension) is retired: its support ended on 30 September 2025;"
+        " for a new setup, use --ml-cli v2 (the current ml extension)"]  # fmt: skip
+    assert "WARNING" not in succeeded(cli("plan", "--shell", shell, "--account", ACCOUNT, "--ml-cli", "v2")).stdout
+    json_plan = succeeded(cli("plan", "--output", "json", "--account", ACCOUNT))
+    assert "WARNING: --ml-cli v1" in json_plan.stderr and json.loads(json_plan.stdout)

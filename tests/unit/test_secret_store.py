@@ -62,7 +62,7 @@ def test_keyring_store_keeps_the_secret_out_of_the_state_file(memory, fake, cli,
     assert fake.secret_file_contents == [SECRET]  # the datastore got it, from the keyring's copy in memory
     assert "The client secret is in the OS credential store (keyring, service 'azwrap'" in result.stderr
     assert "mode 600" not in result.stderr
-    assert cli("env").stdout == f"$env:SP_PASSWORD = '{SECRET}'\n"  # env reads it back from the keyring
+    assert cli("env", "--shell", "powershell").stdout == f"$env:SP_PASSWORD = '{SECRET}'\n"  # read back from the keyring
 
 
 def test_a_later_step_reads_the_secret_from_the_keyring(memory, fake, cli, workdir, monkeypatch):

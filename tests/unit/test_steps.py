@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from azwrap.book import quoting
+from azwrap.book.scripts import env_line
 from azwrap.book.steps import BY_NAME, STEPS
 
 from .conftest import (ACCOUNT, BOOK, COMPUTE_ID, SECRET, SP, SP_SHOW, TOKEN_EXPIRY, absent, expected, normalised,
@@ -70,13 +72,47 @@ def test_state_file_option_and_env_var(fake, cli, workdir, monkeypatch):
     assert cli("grant").exit_code == 0
 
 
-def test_env_prints_the_line_that_sets_sp_password(cli, workdir):
+@pytest.mark.parametrize("platform,line", [
+    ("powershell", f"$env:SP_PASSWORD = '{SECRET}'\n"),  # Windows
+    ("bash", f"export SP_PASSWORD='{SECRET}'\n"),  # Linux, macOS: what `eval "$(azwrap env)"` runs
+])  # fmt: skip
+def test_env_prints_the_line_for_the_platforms_shell(platform, line, cli, workdir, monkeypatch):
     record_sp(workdir)
-    powershell = cli("env")
-    assert powershell.exit_code == 0
-    assert powershell.stdout == f"$env:SP_PASSWORD = '{SECRET}'\n"
-    bash = cli("env", "--shell", "bash")
-    assert bash.stdout == f"export SP_PASSWORD='{SECRET}'\n"
+    monkeypatch.setattr(quoting, "platform_shell", lambda os_name=None: platform)
+    result = cli("env")
+    assert result.exit_code == 0
+    assert result.stdout == line
+
+
+def test_env_shell_chooses_whatever_the_platform(cli, workdir, monkeypatch):
+    record_sp(workdir)
+    monkeypatch.setattr(quoting, "platform_shell", lambda os_name=None: "powershell")
+    assert cli("env", "--shell", "bash").stdout == f"export SP_PASSWORD='{SECRET}'\n"
+    assert cli("env", "--shell", "zsh").stdout == f"export SP_PASSWORD='{SECRET}'\n"
+    assert cli("env", "--shell", "fish").stdout == f"set -gx SP_PASSWORD '{SECRET}'\n"
+    assert cli("env", "--shell", "tcsh").exit_code == 2
+
+
+def _fish_single_quoted(text: str) -> str:
+    """What fish reads from a single-quoted string (its documentation: only \\\\ and \\' are escapes)."""
+    assert text[0] == text[-1] == "'"
+    out, i, inner = [], 0, text[1:-1]
+    while i < len(inner):
+        if inner[i] == "\\" and i + 1 < len(inner) and inner[i + 1] in "\\'":
+            out.append(inner[i + 1])
+            i += 2
+        else:
+            assert inner[i] != "'", f"an unescaped quote ends the string early: {text!r}"
+            out.append(inner[i])
+            i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize("secret", ["it's", "back\\slash", "\\'", "a\\nb", "$x (y) {z}", "trailing\\"])
+def test_the_fish_line_keeps_any_secret_literal(secret):
+    line = env_line("fish", secret)
+    assert line.startswith("set -gx SP_PASSWORD ")
+    assert _fish_single_quoted(line.removeprefix("set -gx SP_PASSWORD ")) == secret
 
 
 def test_env_without_a_principal_says_run_sp_first(cli, workdir):

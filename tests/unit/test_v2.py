@@ -185,7 +185,7 @@ def test_v2_plan_json_has_the_datastore_yaml_and_the_secret_reference(cli):
 
 
 def test_v2_powershell_plan_writes_the_yaml_then_runs_the_book(cli):
-    script = succeeded(cli("plan", "--account", ACCOUNT, "--ml-cli", "v2")).stdout
+    script = succeeded(cli("plan", "--shell", "powershell", "--account", ACCOUNT, "--ml-cli", "v2")).stdout
     assert powershell.errors(script) == []
     head, tail = V2_YAML.rstrip("\n").split(SP["tenant"])
     middle, end = tail.split(SP["appId"])
