@@ -196,6 +196,9 @@ def test_with_no_name_to_ask_for_destroy_needs_yes(fake, cli, workdir):
     (workdir / ".azwrap" / "state.json").write_text(json.dumps(state))
     (workdir / ".azwrap" / "state.json").chmod(0o600)
     fake.logged_in()
+    pinned = ["--subscription", SUB]  # (read-only: what is there, before the question)
+    fake.on(["group", "list", *pinned], stdout=json.dumps([{"name": "aml-rg", "location": "centralus", "tags": None}]))
+    fake.on(["resource", "list", "--resource-group", "aml-rg", *pinned], stdout="[]")
     result = cli("destroy")
     assert result.exit_code == 2
     assert "no storage account or workspace name to confirm" in result.stderr and "--yes" in result.stderr

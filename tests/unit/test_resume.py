@@ -14,7 +14,7 @@ from pytest_subprocess.fake_popen import FakePopen
 
 from azwrap.book.steps import BY_NAME
 
-from .conftest import (OWN, key_id_read, normalised, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
+from .conftest import (OWN, key_id_read, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
                        MY_ROLES, NAME_AVAILABLE, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY,
                        VERSION_CALL, absent, group, normalised, refresh_probes, resources_show, seed_state,
                        succeeded)  # fmt: skip
