@@ -23,6 +23,7 @@ from ..book.commands import with_subscription
 from ..ui.events import CallEnded, CallStarted, Line
 from ..book.quoting import command_line, echo_shell
 from .handover import Handover
+from . import process
 from .process import STOP_GRACE_SECONDS, _wait_group_gone, group_options, stop_tree
 from .redact import Redactor
 
@@ -130,18 +131,19 @@ class Runner:
 
     def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err,
                  shell: str | None = None, subscription: str | None = None,
-                 events: Callable[[object], None] | None = None, sleep: Callable[[float], None] = time.sleep):  # fmt: skip
+                 events: Callable[[object], None] | None = None, sleep: Callable[[float], None] | None = None):  # fmt: skip
         self.az, self.redact, self.quiet, self.echo = az, redact, quiet, echo
         self.launch = launch.launcher(az)
         self.shell = shell or echo_shell()  # how echoed lines are quoted: "powershell" or "bash"
         self.subscription = subscription  # added to every command that takes --subscription
         self.events = events or self._print_event
-        self.sleep = sleep
+        self.sleep = sleep or self.pause  # between tries after a token cache lock error
         # Wraps each call's wait (the engine lets other steps' code run meanwhile).
         self.around_call: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
         self._lock = threading.Lock()  # guards _live and _stopping
         self._live: set[subprocess.Popen] = set()
         self._stopping = False
+        self._stop_requested = threading.Event()  # set by stop_all(): ends a pause() at once
         # A probe asked again before anything changed gets its first answer (doctor's checks, then the
         # refresh probes and the guards, ask some of the same things): one call per question.
         self._answers: dict[tuple, object] = {}
@@ -237,34 +239,44 @@ class Runner:
 
     def _call(self, step: str, argv: list[str], *, live_stderr: bool, handover: Handover | None = None,
               command: str = "", probe: bool = False) -> tuple[int, str, list[str]]:  # fmt: skip
-        """Run argv; return its exit code, its stdout, and its stderr (the tail only when live)."""
+        """Run argv; return its exit code, its stdout, and its stderr (the tail only when live).
+
+        az's output is read by two threads; this one only waits, in short waits (process.POLL_SECONDS),
+        so that a signal's handler runs at once whatever az does."""
         held: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES if live_stderr else None)
         stdout_chunks: list[str] = []
         env = {**os.environ, **CHILD_ENV, **self.launch.env}
-        proc = None
         started_at, started = time.time(), time.monotonic()
-        try:  # from the start: a signal that lands as az starts must stop it too
-            with self._lock:  # no call starts once stop_all() has begun
-                if self._stopping:
-                    raise Interrupted(step)
-                proc = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                    text=True, encoding="utf-8", errors="replace",
-                    pass_fds=handover.fds if handover else (), **group_options(),
-                )  # fmt: skip
-                self._live.add(proc)
-            if handover:
-                handover.started()
-            self.events(CallStarted(step, command, probe))
-            # stdout is drained in a thread so that a large output cannot block az while we read stderr.
-            reader = threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True)
-            reader.start()
+        proc: subprocess.Popen | None = None
+
+        def relay_stderr() -> None:
             for raw in proc.stderr:
                 line = self.redact(raw.rstrip("\n"))
                 held.append(line)
                 if live_stderr:
                     self.events(Line(step, line))
-            code = proc.wait()
+
+        try:
+            with process.signals_held():  # a started az is in _live at once, where a stop finds it
+                with self._lock:  # no call starts once stop_all() has begun
+                    if self._stopping:
+                        raise Interrupted(step)
+                    proc = subprocess.Popen(
+                        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                        text=True, encoding="utf-8", errors="replace",
+                        pass_fds=handover.fds if handover else (), **group_options(),
+                    )  # fmt: skip
+                    self._live.add(proc)
+            if handover:
+                handover.started()
+            self.events(CallStarted(step, command, probe))
+            readers = [threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True),
+                       threading.Thread(target=relay_stderr, daemon=True)]  # fmt: skip
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                process.join(reader)
+            code = process.wait(proc)
         except KeyboardInterrupt:  # only in the main thread: a step command, or the steps before the fan-out
             if proc is not None:
                 self.stop_all()
@@ -274,10 +286,9 @@ class Runner:
             if proc is not None:
                 with self._lock:
                     self._live.discard(proc)
-        reader.join()
         stopped = self._stopping
         if stopped:
-            _wait_group_gone(proc)
+            self._wait_stopped(proc)
         self.events(CallEnded(step, command, probe, started_at, time.monotonic() - started, code, stopped))
         if stopped:
             raise Interrupted(step)
@@ -291,6 +302,7 @@ class Runner:
             first = not self._stopping
             self._stopping = True
             live = list(self._live)
+        self._stop_requested.set()
         for proc in live:
             stop_tree(proc, urgent)
         if first and not urgent:
@@ -299,14 +311,23 @@ class Runner:
             timer.start()
 
     def _wait_stopped(self, proc: subprocess.Popen) -> None:
-        """Wait for a stopped call; a second Ctrl-C kills it at once."""
+        """Wait until a stopped call's process group is gone; another Ctrl-C meanwhile kills it at once."""
         while True:
             try:
-                proc.wait()
+                process.wait(proc)
                 _wait_group_gone(proc)
                 return
             except KeyboardInterrupt:
                 self.stop_all(urgent=True)
+                stop_tree(proc, urgent=True)  # also when it has left _live already
+
+    def pause(self, seconds: float) -> None:
+        """Sleep before a retry, in short waits; a stop (stop_all) ends it at once with Interrupted."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested.wait(min(process.POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return
+        raise Interrupted("")
 
 
 WITHHELD = "(az's messages are withheld: its output was not JSON and may hold a secret)"

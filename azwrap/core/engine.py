@@ -67,11 +67,12 @@ class Setup:
     def __init__(self, settings: Settings, runner: Runner, state_path: Path, *,
                  force: frozenset[str] = frozenset(), retry_timeout: float = 300.0, keep_old_sp: bool = False,
                  secret_store: str = "file",
-                 first_retry_delay: float = FIRST_RETRY_DELAY, sleep=time.sleep, clock=time.monotonic,
+                 first_retry_delay: float = FIRST_RETRY_DELAY, sleep=None, clock=time.monotonic,
                  refresh: bool = True):  # fmt: skip
         self.settings, self.runner, self.state_path = settings, runner, state_path
         self.force, self.retry_timeout, self.first_retry_delay = force, retry_timeout, first_retry_delay
-        self.sleep, self.clock, self.refresh = sleep, clock, refresh
+        # runner.pause: a wait before a retry ends at once when the run is stopped (Ctrl-C, SIGTERM)
+        self.sleep, self.clock, self.refresh = sleep or runner.pause, clock, refresh
         self.keep_old_sp = keep_old_sp  # --keep-old-sp: a principal --force sp replaces is not deleted
         self.secret_store = secret_store  # "file" or "keyring" (secrets.resolve)
         self._state: dict | None = None

@@ -9,6 +9,7 @@ The simulator records each call's start (before its latency) and end (its state 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -45,8 +46,11 @@ class Place:
                               capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
     def start(self, *args: str, env: dict | None = None) -> subprocess.Popen:
+        """azwrap in the background, with default signal handlers however the suite was started (with SIGINT
+        ignored, `trap '' INT`, azwrap would inherit that, as a background job does)."""
         return subprocess.Popen([AZWRAP, *args], cwd=self.cwd, env={**self.env, **(env or {})}, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=default_signals)  # fmt: skip
 
     def sim(self) -> dict:
         return json.loads((self.home / "state.json").read_text(encoding="utf-8"))
@@ -56,6 +60,23 @@ class Place:
 
     def secrets(self) -> set[str]:
         return {sp["password"] for sp in self.sim()["service_principals"].values()}
+
+
+def default_signals() -> None:
+    """In the child, before exec: the signals the tests send act by default."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def kill_all(place: Place, *procs: subprocess.Popen) -> None:
+    """In a test's finally: whatever it started and left running (azwrap, and the simulator's processes)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for pid in az_processes(place.home):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def make_place(root: Path, *, launcher: Path = SIM, scale: float | None = 0.02) -> Place:
@@ -246,14 +267,12 @@ def test_a_signal_mid_run_stops_every_az_process_and_the_run_resumes(tmp_path, s
         assert proc.poll() is None, proc.communicate()[1]
         os.kill(proc.pid, signum)
         _, stderr = proc.communicate(timeout=30)
+        assert az_processes(place.home) == [], "an az process outlived azwrap"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_all(place, proc)
     assert proc.returncode == 130, stderr
     assert "Interrupted during step " in stderr and "run the same command again to resume." in stderr
     assert "Traceback" not in stderr
-    assert az_processes(place.home) == [], "an az process outlived azwrap"
     resumed = place.run("all", "--account", ACCOUNT, env={"AZSIM_CLOCK_SCALE": "0"})
     assert resumed.returncode == 0, resumed.stderr
     sim = place.sim()
@@ -272,9 +291,7 @@ def test_a_second_azwrap_on_the_same_state_exits_2_naming_the_first(tmp_path):
         second = place.run("sp", "--account", ACCOUNT)
         _, first_err = first.communicate(timeout=60)
     finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
+        kill_all(place, first)
     assert second.returncode == 2
     assert f"another azwrap (pid {first.pid}) is running on .azwrap/state.json" in second.stderr
     assert first.returncode == 0, first_err

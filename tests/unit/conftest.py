@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 
 import pytest
@@ -316,3 +317,24 @@ def cli():
         return CliRunner().invoke(main, list(args), prog_name="azwrap", catch_exceptions=False, **kwargs)
 
     return invoke
+
+
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C raises KeyboardInterrupt here even when the suite was started with SIGINT ignored
+    (a background job of a non-interactive shell, `trap '' INT`): Python installs its handler only if
+    SIGINT was not ignored. Every test that sends itself a signal uses this (or azwrap_signals)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def azwrap_signals(default_sigint):
+    """azwrap's own handlers, as `azwrap` installs them: SIGINT, SIGTERM, SIGHUP and SIGQUIT end the run."""
+    from azwrap.az import process
+
+    previous = process.install_handlers()
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)

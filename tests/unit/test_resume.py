@@ -9,8 +9,8 @@ import threading
 import time
 
 import pytest
-from pytest_subprocess.fake_popen import FakePopen
 
+from azwrap.az import process as az_process
 from azwrap.book.steps import BY_NAME
 
 from .conftest import (ACC_ID, ACC_SHOW, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls,
@@ -233,15 +233,6 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
     return True
 
 
-@pytest.fixture
-def default_sigint():
-    """Ctrl-C raises KeyboardInterrupt here even when the suite was started with SIGINT ignored
-    (a background job of a non-interactive shell): Python installs its handler only if SIGINT was not."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir, default_sigint, monkeypatch):
     from azwrap.az.runner import Runner
@@ -257,7 +248,7 @@ def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, work
     def signal_azwrap_while_running(process):
         # The fake az runs in a thread of fp's: signal once azwrap waits for it, and run on until
         # azwrap asks the runner to stop every call (fp's fake cannot be stopped: it ends when this does).
-        assert wait_until(lambda: waiting_in(FakePopen.wait)), "azwrap never waited for az"
+        assert wait_until(lambda: waiting_in(az_process.wait)), "azwrap never waited for az"
         os.kill(os.getpid(), signum)
         assert stopping.wait(10), "azwrap did not stop its az calls"
 
