@@ -36,10 +36,18 @@ CHILD_ENV = {
 }
 STDERR_TAIL_LINES = 15
 NOT_FOUND = 3  # az's exit code when a `show` finds nothing (REFERENCE.md section 4)
-# REFERENCE.md section 6: az's token cache writes take a non-blocking exclusive lock and fail when
-# another az holds it. The failure comes before any request is sent, so the call is safe to repeat.
-TOKEN_CACHE_LOCKED = re.compile(r"msal_token_cache.*lockfile|lockfile.*msal_token_cache", re.S)
-TOKEN_CACHE_LOCK_ERRORS = ("Permission denied", "Resource temporarily unavailable")
+# REFERENCE.md sections 6 and 8: az's token cache writes take a non-blocking exclusive lock and fail when
+# another az holds it, before any request is sent, so the call is safe to repeat. What az prints then
+# depends on the platform and on msal-extensions (each text is from the stack that raises it):
+TOKEN_CACHE_LOCK_ERRORS = (
+    # Windows: the lock file cannot be opened while another az holds it ("[Errno 13] Permission denied:
+    # '...msal_token_cache.bin.lockfile'"); Resource temporarily unavailable with the file's name too.
+    re.compile(r"(Permission denied|Resource temporarily unavailable).*msal_token_cache\S*lockfile", re.S),
+    # Linux and macOS, portalocker: no file name ([Errno 11], EAGAIN; EAGAIN is 35 on macOS).
+    re.compile(r"LockException: \[Errno \d+\] Resource temporarily unavailable"),
+    # msal-extensions 1.3 and later without portalocker, after its own 5 s of trying.
+    re.compile(r"Unable to obtain lock, despite trying for \d+ second"),
+)
 TOKEN_LOCK_RETRIES, TOKEN_LOCK_FIRST_DELAY = 3, 0.5
 INSTALL_HINT = "Install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli) or name it with --az PATH."
 
@@ -119,7 +127,7 @@ def _echo_err(line: str) -> None:
 def token_cache_locked(stderr_lines: list[str]) -> bool:
     """Whether az failed on the MSAL token cache's lock (another az was writing it)."""
     text = "\n".join(stderr_lines)
-    return bool(TOKEN_CACHE_LOCKED.search(text)) and any(error in text for error in TOKEN_CACHE_LOCK_ERRORS)
+    return any(error.search(text) for error in TOKEN_CACHE_LOCK_ERRORS)
 
 
 class Runner:
@@ -180,29 +188,16 @@ class Runner:
 
     def _run(self, step: str, args: list, *, capture: bool, not_found_ok: bool, shape: type, probe: bool):
         args = with_subscription(tuple(args), self.subscription)
-        with Handover() as handover, self.around_call():
-            argv = [self.az, *(self._arg(arg, handover) for arg in args)]
-            for value in argv[1:]:
-                self.launch.refuse_unsafe(self.redact(value), "the argument")
-            command = self.display(argv)
-            # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
-            # hold their stderr back until their output is read and any secret in it registered.
-            try:
-                code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
-                                                        handover=handover, command=command, probe=probe)  # fmt: skip
-            except OSError as error:  # e.g. --az names a file that is not a program
-                raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
-            # A pipe handed over for a secret is read once: a retry needs new ones, so only calls
-            # without a secret are retried here (the token lock error comes before any secret is read).
+        with self.around_call():
             delay = TOKEN_LOCK_FIRST_DELAY
-            for _ in range(TOKEN_LOCK_RETRIES):
-                if code == 0 or handover.fds or not token_cache_locked(stderr_lines):
+            for attempt in range(TOKEN_LOCK_RETRIES + 1):
+                if attempt:
+                    self.echo(f"{step}: az's token cache was locked by another az call; retrying in {delay:g}s")
+                    self.sleep(delay)
+                    delay *= 2
+                command, code, stdout, stderr_lines = self._attempt(step, args, capture=capture, probe=probe)
+                if code == 0 or not token_cache_locked(stderr_lines):
                     break
-                self.echo(f"{step}: az's token cache was locked by another az call; retrying in {delay:g}s")
-                self.sleep(delay)
-                delay *= 2
-                code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
-                                                        handover=handover, command=command, probe=probe)  # fmt: skip
         parsed, readable = _read_json(stdout) if capture else (None, True)  # only a capture's output is read
         if capture:
             for secret in _secrets_in(parsed):
@@ -226,6 +221,25 @@ class Runner:
         for line in stderr_lines:
             self.events(Line(step, line))
         return parsed
+
+    def _attempt(self, step: str, args: tuple, *, capture: bool, probe: bool) -> tuple[str, int, str, list[str]]:
+        """One az call: (the command as displayed, exit code, stdout, stderr lines).
+
+        Each attempt has a Handover of its own: a pipe can be read once, and az has read the secret's
+        before it fails on the token cache's lock, so a retry sends it again through a fresh pipe."""
+        with Handover() as handover:
+            argv = [self.az, *(self._arg(arg, handover) for arg in args)]
+            for value in argv[1:]:
+                self.launch.refuse_unsafe(self.redact(value), "the argument")
+            command = self.display(argv)
+            # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
+            # hold their stderr back until their output is read and any secret in it registered.
+            try:
+                code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
+                                                        handover=handover, command=command, probe=probe)  # fmt: skip
+            except OSError as error:  # e.g. --az names a file that is not a program
+                raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
+        return command, code, stdout, stderr_lines
 
     def _arg(self, arg, handover: Handover) -> str:
         if isinstance(arg, Secret):
