@@ -217,7 +217,7 @@ class Runner:
             # Never quote stdout here: a non-JSON create-for-rbac output would hold the secret.
             raise AzFailed(step, command, code, tail, reason=f"az printed {len(stdout)} characters that are not JSON")
         if not isinstance(parsed, shape):
-            raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {_SHAPES.get(shape, shape)}")
+            raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {_shape_name(shape)}")
         for line in stderr_lines:
             self.events(Line(step, line))
         return parsed
@@ -345,7 +345,13 @@ class Runner:
 
 
 WITHHELD = "(az's messages are withheld: its output was not JSON and may hold a secret)"
-_SHAPES = {dict: "an object", list: "a list"}
+# The JSON kinds a call's output is checked against, as the user reads them (never a Python type).
+_SHAPES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
+           float: "a number"}  # fmt: skip
+
+
+def _shape_name(shape: type) -> str:
+    return _SHAPES.get(shape, "what was expected")
 # JSON fields whose values are secrets wherever they appear (create-for-rbac's "password").
 SECRET_KEYS = ("password", "secret")
 

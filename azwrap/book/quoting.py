@@ -35,6 +35,12 @@ def command_line(shell: str, argv: list[str]) -> str:
     return " ".join(map(QUOTE[shell], argv))
 
 
+def shown(value) -> str:
+    """A value as a message names it: in single quotes, as typed (a repr would double a Windows path's
+    backslashes, and show a Python type's spelling)."""
+    return f"'{value}'"
+
+
 def echo_shell(environ=os.environ, os_name: str = os.name) -> str:
     """The shell the user most likely types in: AZWRAP_ECHO_SHELL, else PowerShell on Windows
     (where the book's readers work), POSIX quoting elsewhere. ValueError for another value."""
@@ -42,5 +48,5 @@ def echo_shell(environ=os.environ, os_name: str = os.name) -> str:
     if not chosen:
         return "powershell" if os_name == "nt" else "bash"
     if chosen not in ECHO_SHELLS:
-        raise ValueError(f"{ECHO_SHELL_VAR}={environ[ECHO_SHELL_VAR]!r} is not one of: {', '.join(ECHO_SHELLS)}")
+        raise ValueError(f"{ECHO_SHELL_VAR}={shown(environ[ECHO_SHELL_VAR])} is not one of: {', '.join(ECHO_SHELLS)}")
     return chosen

@@ -132,7 +132,7 @@ class Setup:
             # A fresh token now, so that no az call of the fan-out has to refresh (write) the token
             # cache while others use it (REFERENCE.md section 6). One at a time needs no such care.
             # (doctor asks the same: when nothing ran in between, the runner serves its answer)
-            self.runner.run("login", list(az.access_token_expiry()), capture=True, shape=str, probe=True)
+            self.runner.run("login", list(az.access_token_expiry()), capture=True, probe=True)
         fan_out = [step for step in STEPS if step.name not in ALONE_FIRST]
         graph = [scheduler.Job(step.name, tuple(n for n in NEEDS[step.name] if n not in ALONE_FIRST),
                                lambda step=step: self._take_turn(step)) for step in fan_out]  # fmt: skip

@@ -10,6 +10,7 @@ import re
 
 from ..book import commands as az
 from ..book import ml
+from ..book.quoting import shown
 from ..book import resources
 from ..store import state as state_file
 from ..errors import MissingInput
@@ -83,7 +84,7 @@ def finish(setup) -> None:
 def _check_datastore_settings(setup) -> None:
     """Before the old secret is replaced: the datastore must be attached again where it was, in its dialect."""
     recorded = setup.state["steps"].get("datastore", {}).get("settings", {})
-    changed = [f"--{name.replace('_', '-')} {old!r} (not {getattr(setup.settings, name)!r})"
+    changed = [f"--{name.replace('_', '-')} {shown(old)} (not {shown(getattr(setup.settings, name))})"
                for name, old in recorded.items() if getattr(setup.settings, name, old) != old]  # fmt: skip
     if changed:
         raise MissingInput("the datastore was attached with " + ", ".join(changed) +

@@ -65,7 +65,10 @@ NAME_AVAILABLE = {"message": None, "nameAvailable": True, "reason": None}
 
 
 # doctor's read-only probes (README "doctor"), written out by hand.
-TOKEN_EXPIRY = ["account", "get-access-token", "--query", "expiresOn"]
+TOKEN_EXPIRY = ["account", "get-access-token", "--query", "[expires_on, expiresOn]"]
+# az 2.91's answer to it: expires_on (POSIX seconds) and the deprecated expiresOn (local time).
+TOKEN_EXPIRES = '[\n  1796119200,\n  "2026-12-01 10:00:00.000000"\n]'
+
 LIST_AVAILABLE = ["extension", "list-available"]
 LIST_LOCATIONS = ["account", "list-locations"]
 MY_ROLES = ["role", "assignment", "list", "--assignee", ACCOUNT_SHOW["user"]["name"], "--include-inherited",
@@ -191,7 +194,7 @@ class FakeAz:
             self.on(["login"])
             self.logged_in(True)
         self.on(["version"], stdout=json.dumps(VERSION))
-        self.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
+        self.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
         self.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}] if installed else []))
         self.on(LIST_AVAILABLE, stdout=json.dumps(OFFERED))
         self.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import (ACCOUNT, BOOK, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, OFFERED, SECRET, TOKEN_EXPIRY, doctor_calls,
+from .conftest import (ACCOUNT, BOOK, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, OFFERED, SECRET, TOKEN_EXPIRES, TOKEN_EXPIRY, doctor_calls,
                        expected, normalised, seed_state)  # fmt: skip
 
 RUN = BOOK[1:]  # `all` when already signed in
@@ -161,7 +161,7 @@ def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, exit_code, mess
     fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else '{"id": "s", "name": "n"}')
     fake.on(["version"], stdout=output if probe == ["version"] else '{"azure-cli": "2.91.0"}')
     fake.on(["extension", "list"], stdout=output if probe == ["extension", "list"] else "[]")
-    fake.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
+    fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
     fake.on(LIST_AVAILABLE, stdout=json.dumps(OFFERED))
     fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
     fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')

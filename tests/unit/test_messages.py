@@ -80,3 +80,21 @@ def test_retries_are_counted_on_the_clock(fake, workdir):
         setup.run_step(BY_NAME["sp"])
     # tries at 0 s, 2 s and 6 s; the next delay (8 s) would end after the 10 s timeout
     assert "after 3 tries over 6s (--retry-timeout 10)" in failed.value.message()
+
+
+@pytest.mark.parametrize(("printed", "kind"), [('"yes"', "true or false"), ('{"exists": true}', "true or false")])
+def test_json_of_another_kind_is_named_in_words_never_as_a_python_type(fake, cli, workdir, printed, kind):
+    seed_state(workdir, done=["extension"])
+    fake.logged_in()
+    fake.on(["group", "exists", "--name", "aml-rg"], stdout=printed)
+    result = cli("workspace")
+    assert result.exit_code == 1
+    assert f"step 'workspace' failed (az printed JSON that is not {kind}): az group exists --name aml-rg" in result.stderr
+    assert "<class" not in result.stderr and "bool" not in result.stderr
+
+
+def test_a_value_is_shown_as_typed_not_as_a_python_repr(fp, az_path, cli, workdir):
+    result = cli("workspace", "--workspace", "C:\\ws\\aml")  # a repr would double the backslashes
+    assert result.exit_code == 2
+    assert "Invalid value for '--workspace': 'C:\\ws\\aml' is not valid" in result.stderr
+    assert len(fp.calls) == 0

@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from . import powershell
-from .conftest import (ACC_ID, ACCOUNT, AML_ID, BOOK, LIST_LOCATIONS, LOCATIONS, PROBES, SECRET, SP, TOKEN_EXPIRY,
+from .conftest import (ACC_ID, ACCOUNT, AML_ID, BOOK, LIST_LOCATIONS, LOCATIONS, PROBES, SECRET, SP, TOKEN_EXPIRES, TOKEN_EXPIRY,
                        doctor_calls, seed_state, step_record, succeeded)  # fmt: skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -112,7 +112,7 @@ def test_v1_refuses_while_the_v2_extension_is_installed(fake, cli, workdir):
 def test_all_v2_with_the_v1_extension_stops_before_any_change(fake, cli, workdir):
     fake.on(["account", "show"], stdout=json.dumps({"id": "sub", "name": "s"}))
     fake.on(["version"], stdout=json.dumps({"azure-cli": "2.91.0"}))
-    fake.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
+    fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
     fake.on(["extension", "list"], stdout=json.dumps([{"name": "azure-cli-ml", "version": "1.41.0"}]))
     fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
     fake.on(["storage", "account", "check-name", "--name", ACCOUNT], stdout='{"nameAvailable": true}')
