@@ -91,6 +91,21 @@ def test_az_stderr_holding_the_secret_is_masked(fake, cli, workdir):
     assert "password=***" in result.stderr and "echoing *** back" in result.stderr
 
 
+@pytest.mark.parametrize("returncode", [0, 1], ids=["warning", "error"])
+def test_stderr_of_a_call_shown_as_it_comes_is_masked_too(returncode, fake, cli, workdir):
+    # The datastore's attach is not a capturing call: az's lines reach the user while it runs.
+    seed_state(workdir, done=["extension", "workspace", "storage", "sp"], sp=True)
+    fake.logged_in()
+    fake.present(["extension", "workspace", "storage", "sp"])
+    fake.on(["ml", "datastore", "list", "--workspace-name", "aml", "--resource-group", "aml-rg"], stdout="[]")
+    said = f"{'ERROR' if returncode else 'WARNING'}: the request held clientSecret={SECRET}\n"
+    fake.fp.register(fake.argv(BOOK[12][1]), returncode=returncode, stdout="", stderr=said)
+    result = cli("datastore", "--account", ACCOUNT)
+    assert result.exit_code == returncode, result.output
+    assert SECRET not in result.output
+    assert "[datastore] " + said.replace(SECRET, "***").strip() in result.stderr
+
+
 def test_no_az_on_path_exits_2_with_install_hint(fp, cli, workdir, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     result = cli("extension")

@@ -206,6 +206,51 @@ def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli,
     assert state(workdir)["resources"][key]["created"] is False
 
 
+WS2_ID = AML_ID.replace("/workspaces/aml", "/workspaces/ws2")
+RG2_AML_ID = AML_ID.replace("/resourceGroups/aml-rg/", "/resourceGroups/rg2/")
+# A changed setting names another resource, which exists already: it is the user's, whatever azwrap made
+# under the old setting. (option, probes with their answers, what the step then creates, the resource's key)
+FOUND_UNDER_NEW_SETTINGS = {
+    "workspace": (["--workspace", "ws2"], [(["group", "exists", "--name", "aml-rg"], {"stdout": "true"}),
+                                           (["resource", "show", "--ids", WS2_ID], {"stdout": json.dumps({"id": WS2_ID})})],
+                  [], "workspace", "workspace ws2 in aml-rg"),
+    "aml-group": (["--aml-group", "rg2"], [(["group", "exists", "--name", "rg2"], {"stdout": "true"}),
+                                           (["resource", "show", "--ids", RG2_AML_ID], NOT_FOUND)],
+                  [["ml", "workspace", "create", "--workspace-name", "aml", "--location", "Central US",
+                    "--resource-group", "rg2"]], "aml_group", "resource group rg2"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", FOUND_UNDER_NEW_SETTINGS)
+def test_a_resource_found_under_changed_settings_is_the_users_though_azwrap_made_the_old_one(case, done, fake, cli):
+    option, probes, creates, key, label = FOUND_UNDER_NEW_SETTINGS[case]
+    assert state(done)["resources"][key]["created"] is True  # azwrap made the one of the old settings
+    fake.logged_in()
+    for args, answer in probes:
+        fake.on(args, **answer)
+    for args in creates:
+        fake.on(args)
+    result = cli("workspace", *option)
+    assert result.exit_code == 0, result.output
+    assert state(done)["resources"][key]["created"] is False
+    fake.logged_in()
+    what_if = cli("destroy", "--what-if")
+    assert f"  - {label}: yours: it existed before azwrap used it" in what_if.stderr
+
+
+def test_a_datastore_removed_while_the_workspace_keeps_others_is_attached_again(done, fake, cli):
+    fake.logged_in()
+    fake.present(["extension", "workspace", "storage", "sp"])
+    others = [{"name": "workspaceblobstore", "accountName": "amlstorage1234", "filesystem": None},
+              {"name": "Other", "clientId": SP["appId"], "accountName": ACCOUNT, "filesystem": "fs1"}]
+    fake.on(PROBES[12][0], stdout=json.dumps(others))
+    fake.on(BOOK[12][1])
+    result = cli("datastore")
+    assert result.exit_code == 0, result.output
+    assert "datastore MLData in workspace aml is not there any more" in result.stderr
+    assert normalised(fake.calls())[-1] == BOOK[12][1]
+
+
 def other_threads_frames() -> list:
     """The frames of every thread but this one (fp runs the fake az's callback in a thread of its own;
     azwrap waits for az in the thread that runs the step, which the scheduler starts)."""
