@@ -158,9 +158,9 @@ def wait_for(condition, what: str, timeout: float = 30):
 # --------------------------------------------------------------------------- overlap and order
 
 
-# Linux's text for az's token cache held by another az (REFERENCE.md section 8), twice, on the call that
-# takes the secret through a pipe: az reads the pipe, then fails.
-TOKEN_LOCK = {"AZSIM_TOKEN_LOCK": "portalocker", "AZSIM_TOKEN_LOCK_MATCH": "attach-adls-gen2", "AZSIM_TOKEN_LOCK_COUNT": "2"}
+# Linux's text for az's token cache held by another az (REFERENCE.md section 8), on the call that takes
+# the secret through a pipe: az reads the pipe, then fails.
+TOKEN_LOCK = {"AZSIM_TOKEN_LOCK": "portalocker", "AZSIM_TOKEN_LOCK_MATCH": "attach-adls-gen2", "AZSIM_TOKEN_LOCK_COUNT": "1"}
 
 
 @pytest.fixture(scope="module")
@@ -222,9 +222,9 @@ def test_the_call_log_has_every_call_masked_and_private(parallel_run):
 
 def test_a_call_failing_on_the_token_cache_lock_is_retried_with_its_secret_through_a_fresh_pipe(parallel_run):
     place, result = parallel_run
-    assert result.stderr.count("datastore: az's token cache was locked by another az call; retrying in") == 2
+    assert result.stderr.count("datastore: az's token cache was locked by another az call; retrying in") == 1
     attaches = [argv for argv in place.sim()["calls"] if argv[:3] == ["ml", "datastore", "attach-adls-gen2"]]
-    assert len(attaches) == 3
+    assert len(attaches) == 2
     # The simulator accepts a datastore only with a secret its principal accepts: the last try had it.
     [datastore] = place.sim()["datastores"].values()
     assert datastore["client_secret"] in place.secrets()
@@ -272,7 +272,9 @@ def test_a_failure_in_one_branch_lets_running_steps_finish_and_starts_no_new_one
 # --------------------------------------------------------------------------- signals, with a launcher that does not exec
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+# Ctrl-C once: SIGTERM, SIGHUP and SIGQUIT take the same way (tests/unit/test_signals.py, and one each in
+# test_reliability.py and test_security.py).
+@pytest.mark.parametrize("signum", [signal.SIGINT], ids=["SIGINT"])
 def test_a_signal_mid_run_stops_every_az_process_and_the_run_resumes(tmp_path, signum):
     place = make_place(tmp_path / "p", launcher=SIM_DEB, scale=0.05)
     proc = place.start("all", "--account", ACCOUNT)
@@ -321,11 +323,13 @@ def test_a_lock_left_by_a_killed_run_does_not_block(tmp_path):
          "with lock.hold(Path('.azwrap/state.json')):\n    print('held', flush=True); time.sleep(60)"],
         cwd=place.cwd, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert holder.stdout.readline().strip() == "held"
-    blocked = place.run("storage", "--account", ACCOUNT)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        blocked = place.run("storage", "--account", ACCOUNT)
+    finally:
+        holder.kill()
+        holder.wait()
     assert blocked.returncode == 2 and f"pid {holder.pid}" in blocked.stderr
-    holder.kill()
-    holder.wait()
     assert (place.cwd / ".azwrap" / "state.json.lock").read_text().strip() == str(holder.pid)  # stale, left behind
     after = place.run("storage", "--account", ACCOUNT)
     assert after.returncode == 0, after.stderr

@@ -278,8 +278,20 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
     return True
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir, default_sigint, monkeypatch):
+# Ctrl-C during each of the book's invocations (but `az login`, which `all` skips when signed in), and the
+# other stop signals once: the end-to-end tests interrupt real processes at a few of them.
+INTERRUPTS = [pytest.param(index, signal.SIGINT, id=f"SIGINT-{index}-{' '.join(BOOK[index][1][:3])}")
+              for index in range(1, len(BOOK))] + [
+    pytest.param(6, signal.SIGTERM, id="SIGTERM-6-storage account create"),
+    pytest.param(9, signal.SIGHUP, id="SIGHUP-9-ad sp create-for-rbac"),
+    pytest.param(12, signal.SIGQUIT, id="SIGQUIT-12-ml datastore attach-adls-gen2"),
+]  # fmt: skip
+BOOK_STEPS = ["extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"]
+
+
+@pytest.mark.parametrize(("index", "signum"), INTERRUPTS)
+def test_a_signal_during_each_invocation_stops_it_exits_130_and_records_nothing_of_its_step(
+        index, signum, fake, cli, workdir, default_sigint, monkeypatch):  # fmt: skip
     from azwrap.az.runner import Runner
 
     stopping, real_stop_all = threading.Event(), Runner.stop_all
@@ -297,16 +309,20 @@ def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, work
         os.kill(os.getpid(), signum)
         assert stopping.wait(10), "azwrap did not stop its az calls"
 
+    step = BOOK[index][0]
     fake.doctor()
-    fake.book(fail_at=6, fail={"callback": signal_azwrap_while_running, "stdout": "", "stderr": ""})
+    fake.book(fail_at=index, fail={"callback": signal_azwrap_while_running, "stdout": "", "stderr": ""})
     result = cli("all", "--account", ACCOUNT)
-    assert result.exit_code == 130
-    assert "Interrupted during step storage; run the same command again to resume." in result.stderr
-    recorded = state(workdir)["steps"]
-    assert {"extension", "workspace", "compute"} <= set(recorded) and "storage" not in recorded
+    assert result.exit_code == 130, result.output
+    assert f"Interrupted during step {step}; run the same command again to resume." in result.stderr
+    recorded = state(workdir)["steps"] if (workdir / ".azwrap" / "state.json").exists() else {}
+    assert step not in recorded
+    assert set(BOOK_STEPS[: BOOK_STEPS.index(step)]) <= set(recorded)  # --jobs 1: the book's order
     # Nothing ran after the interrupted call. (That the call itself is stopped is checked on real
-    # processes in tests/e2e.)
-    assert normalised(fake.calls())[-1] == BOOK[6][1]
+    # processes in test_signals.py and tests/e2e.)
+    assert normalised(fake.calls())[-1] == BOOK[index][1]
+    if index > 9:  # the principal is recorded the moment create-for-rbac returns, before the step ends
+        assert state(workdir)["outputs"]["sp"]["appId"] == SP["appId"]
 
 
 def test_status_shows_progress_but_never_the_secret(done, cli):
