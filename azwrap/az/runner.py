@@ -295,6 +295,8 @@ class Runner:
             if proc is not None:
                 self.stop_all()
                 self._wait_stopped(proc)
+                self.events(CallEnded(step, command, probe, started_at, time.monotonic() - started, proc.returncode,
+                                      True))  # fmt: skip
             raise Interrupted(step) from None
         finally:
             if proc is not None:

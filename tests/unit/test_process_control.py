@@ -134,10 +134,12 @@ def test_the_token_cache_lock_retry_is_bounded(fp, tmp_path):
     az = str(tmp_path / "az")
     for _ in range(runner.TOKEN_LOCK_RETRIES + 1):
         fp.register([az, "version"], returncode=1, stderr=LOCKED_CACHE["msal-extensions"])
-    run = runner.Runner(az, Redactor(), quiet=True, echo=lambda line: None, sleep=lambda seconds: None)
+    slept = []
+    run = runner.Runner(az, Redactor(), quiet=True, echo=lambda line: None, sleep=slept.append)
     with pytest.raises(runner.AzFailed):
         run.run("doctor", ["version"])
     assert fp.call_count([az, "version"]) == runner.TOKEN_LOCK_RETRIES + 1
+    assert slept == [0.5, 1.0, 2.0]  # README: up to 3 times, after 0.5 s, 1 s, 2 s
 
 
 def test_a_second_holder_of_the_state_lock_is_told_the_first_ones_pid(tmp_path):

@@ -321,6 +321,8 @@ def test_a_signal_during_each_invocation_stops_it_exits_130_and_records_nothing_
     # Nothing ran after the interrupted call. (That the call itself is stopped is checked on real
     # processes in test_signals.py and tests/e2e.)
     assert normalised(fake.calls())[-1] == BOOK[index][1]
+    log = [json.loads(line) for line in (workdir / ".azwrap" / "log.jsonl").read_text().splitlines()]
+    assert (log[-1]["step"], log[-1]["interrupted"]) == (step, True) and not any(r["interrupted"] for r in log[:-1])
     if index > 9:  # the principal is recorded the moment create-for-rbac returns, before the step ends
         assert state(workdir)["outputs"]["sp"]["appId"] == SP["appId"]
 

@@ -251,6 +251,19 @@ def wait_for_frame_of(function, timeout: float = 60) -> bool:
     return False
 
 
+def test_an_az_tree_that_ignores_sigterm_is_killed_after_the_grace(tmp_path, monkeypatch, azwrap_signals):
+    az = write_az(tmp_path, STUBBORN_AZ)
+    monkeypatch.setattr(runner, "STOP_GRACE_SECONDS", 0.2)  # README: SIGTERM to the group, SIGKILL 5 s later
+    started = Started(monkeypatch, az)
+    run = make_runner(az, lambda event: isinstance(event, Line) and event.text == "started" and to_azwrap(signal.SIGINT))
+    try:
+        with pytest.raises(runner.Interrupted):
+            run.run("storage", ["group", "create"])
+        assert started.alive() == []
+    finally:
+        started.kill()
+
+
 def test_a_second_ctrl_c_kills_an_az_tree_that_ignores_sigterm_at_once(tmp_path, monkeypatch, azwrap_signals):
     az = write_az(tmp_path, STUBBORN_AZ)
     monkeypatch.setattr(runner, "STOP_GRACE_SECONDS", 600.0)  # only the second Ctrl-C can end it in time
