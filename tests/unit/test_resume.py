@@ -13,8 +13,8 @@ import pytest
 from azwrap.az import process as az_process
 from azwrap.book.steps import BY_NAME
 
-from .conftest import (ACC_ID, ACC_SHOW, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, doctor_calls,
-                       normalised, refresh_probes, seed_state, succeeded)
+from .conftest import (ACC_ID, ACC_SHOW, ACCOUNT, AML_ID, BOOK, NAME_AVAILABLE, NOT_FOUND, PROBES, SECRET, SP, TOKEN_EXPIRES,
+                       TOKEN_EXPIRY, doctor_calls, normalised, refresh_probes, seed_state, succeeded)
 
 ACCOUNT_SHOW = ["account", "show"]
 
@@ -325,6 +325,35 @@ def test_a_signal_during_each_invocation_stops_it_exits_130_and_records_nothing_
     assert (log[-1]["step"], log[-1]["interrupted"]) == (step, True) and not any(r["interrupted"] for r in log[:-1])
     if index > 9:  # the principal is recorded the moment create-for-rbac returns, before the step ends
         assert state(workdir)["outputs"]["sp"]["appId"] == SP["appId"]
+
+
+def test_an_interrupt_in_the_fan_out_names_every_step_it_stopped(fake, cli, workdir, default_sigint, monkeypatch):
+    from azwrap.az.runner import Runner
+
+    stopping, real_stop_all = threading.Event(), Runner.stop_all
+
+    def stop_all(self, urgent=False):
+        stopping.set()
+        return real_stop_all(self, urgent)
+
+    monkeypatch.setattr(Runner, "stop_all", stop_all)
+    both_running = threading.Barrier(2, timeout=10)
+
+    def run_until_stopped(process):
+        if both_running.wait() == 0:  # the two group creates run at once: interrupt once
+            os.kill(os.getpid(), signal.SIGINT)
+        assert stopping.wait(10), "azwrap did not stop its az calls"
+
+    fake.doctor()
+    fake.on(PROBES[1][0], **PROBES[1][1])
+    fake.on(BOOK[1][1])
+    fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)  # the fan-out's fresh token
+    for index in (2, 5):  # workspace's and storage's first calls, which may run at once
+        fake.on(PROBES[index][0], **PROBES[index][1])
+        fake.on(BOOK[index][1], callback=run_until_stopped)
+    result = cli("all", "--account", ACCOUNT, "--jobs", "2")
+    assert result.exit_code == 130, result.output
+    assert "Interrupted during step workspace, storage; run the same command again to resume." in result.stderr
 
 
 def test_status_shows_progress_but_never_the_secret(done, cli):
