@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -26,6 +24,7 @@ from .handover import Handover
 from . import process
 from .process import STOP_GRACE_SECONDS, _wait_group_gone, group_options, stop_tree
 from .redact import Redactor
+from .replies import read_json, secrets_in, shape_name, token_cache_locked
 
 # REFERENCE.md section 4: force JSON whatever the user's `az config` says, no colour codes in
 # the output, and no prompt to install a missing extension in the middle of a run.
@@ -36,18 +35,6 @@ CHILD_ENV = {
 }
 STDERR_TAIL_LINES = 15
 NOT_FOUND = 3  # az's exit code when a `show` finds nothing (REFERENCE.md section 4)
-# REFERENCE.md sections 6 and 8: az's token cache writes take a non-blocking exclusive lock and fail when
-# another az holds it, before any request is sent, so the call is safe to repeat. What az prints then
-# depends on the platform and on msal-extensions (each text is from the stack that raises it):
-TOKEN_CACHE_LOCK_ERRORS = (
-    # Windows: the lock file cannot be opened while another az holds it ("[Errno 13] Permission denied:
-    # '...msal_token_cache.bin.lockfile'"); Resource temporarily unavailable with the file's name too.
-    re.compile(r"(Permission denied|Resource temporarily unavailable).*msal_token_cache\S*lockfile", re.S),
-    # Linux and macOS, portalocker: no file name ([Errno 11], EAGAIN; EAGAIN is 35 on macOS).
-    re.compile(r"LockException: \[Errno \d+\] Resource temporarily unavailable"),
-    # msal-extensions 1.3 and later without portalocker, after its own 5 s of trying.
-    re.compile(r"Unable to obtain lock, despite trying for \d+ second"),
-)
 TOKEN_LOCK_RETRIES, TOKEN_LOCK_FIRST_DELAY = 3, 0.5
 INSTALL_HINT = "Install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli) or name it with --az PATH."
 
@@ -124,12 +111,6 @@ def _echo_err(line: str) -> None:
     sys.stderr.flush()
 
 
-def token_cache_locked(stderr_lines: list[str]) -> bool:
-    """Whether az failed on the MSAL token cache's lock (another az was writing it)."""
-    text = "\n".join(stderr_lines)
-    return any(error.search(text) for error in TOKEN_CACHE_LOCK_ERRORS)
-
-
 class Runner:
     """Runs az calls for the steps: reports each as events, parses JSON, raises AzFailed.
 
@@ -198,9 +179,9 @@ class Runner:
                 command, code, stdout, stderr_lines = self._attempt(step, args, capture=capture, probe=probe)
                 if code == 0 or not token_cache_locked(stderr_lines):
                     break
-        parsed, readable = _read_json(stdout) if capture else (None, True)  # only a capture's output is read
+        parsed, readable = read_json(stdout) if capture else (None, True)  # only a capture's output is read
         if capture:
-            for secret in _secrets_in(parsed):
+            for secret in secrets_in(parsed):
                 self.redact.add(secret)
             if stdout.strip() and not readable:
                 # We cannot tell whether az's messages repeat a secret that its output held.
@@ -217,7 +198,7 @@ class Runner:
             # Never quote stdout here: a non-JSON create-for-rbac output would hold the secret.
             raise AzFailed(step, command, code, tail, reason=f"az printed {len(stdout)} characters that are not JSON")
         if not isinstance(parsed, shape):
-            raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {_shape_name(shape)}")
+            raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {shape_name(shape)}")
         for line in stderr_lines:
             self.events(Line(step, line))
         return parsed
@@ -347,38 +328,6 @@ class Runner:
 
 
 WITHHELD = "(az's messages are withheld: its output was not JSON and may hold a secret)"
-# The JSON kinds a call's output is checked against, as the user reads them (never a Python type).
-_SHAPES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
-           float: "a number"}  # fmt: skip
-
-
-def _shape_name(shape: type) -> str:
-    return _SHAPES.get(shape, "what was expected")
-# JSON fields whose values are secrets wherever they appear (create-for-rbac's "password").
-SECRET_KEYS = ("password", "secret")
-
-
-def _read_json(text: str):
-    """(parsed JSON, True), or (None, False) when text is not JSON."""
-    try:
-        return json.loads(text), True
-    except ValueError:
-        return None, False
-
-
-def _secrets_in(data) -> list[str]:
-    """Values of secret-looking keys anywhere in parsed JSON (objects inside lists included)."""
-    if isinstance(data, list):
-        return [secret for item in data for secret in _secrets_in(item)]
-    if not isinstance(data, dict):
-        return []
-    found = []
-    for key, value in data.items():
-        if isinstance(value, str) and any(word in key.lower() for word in SECRET_KEYS):
-            found.append(value)
-        else:
-            found += _secrets_in(value)
-    return found
 
 
 class WhatIf(Runner):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from azwrap.store import lock
-from azwrap.az import process, runner
+from azwrap.az import process, replies, runner
 from azwrap.az.redact import Redactor
 
 # What az prints when another az holds its token cache's lock (REFERENCE.md section 8), by platform: az
@@ -77,12 +77,12 @@ def test_a_stop_never_signals_pid_0_which_is_azwraps_own_group(monkeypatch):
 
 @pytest.mark.parametrize("text", LOCKED_CACHE.values(), ids=LOCKED_CACHE)
 def test_each_platforms_token_cache_lock_error_is_recognised(text):
-    assert runner.token_cache_locked(text.splitlines())
+    assert replies.token_cache_locked(text.splitlines())
 
 
 @pytest.mark.parametrize("text", NOT_LOCKED.values(), ids=NOT_LOCKED)
 def test_other_errors_are_not_taken_for_the_token_cache_lock(text):
-    assert not runner.token_cache_locked(text.splitlines())
+    assert not replies.token_cache_locked(text.splitlines())
 
 
 @pytest.mark.parametrize("text", LOCKED_CACHE.values(), ids=LOCKED_CACHE)
