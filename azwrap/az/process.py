@@ -134,6 +134,19 @@ def _wait_group_gone(proc: subprocess.Popen, grace: float = STOP_GRACE_SECONDS) 
         time.sleep(0.02)
 
 
+def wait_gone(proc: subprocess.Popen, kill_all) -> None:
+    """Wait until a stopped call's process group is gone; another Ctrl-C meanwhile kills it, and the
+    other calls (kill_all), at once."""
+    while True:
+        try:
+            wait(proc)
+            _wait_group_gone(proc)
+            return
+        except KeyboardInterrupt:
+            kill_all()
+            stop_tree(proc, urgent=True)  # also when it has left the runner's live calls already
+
+
 def _group_alive(pgid: int) -> bool:
     """Whether a process of the group still runs (a zombie does not: it waits for its new parent, which
     may be an init that reaps late, or none, in a container)."""

@@ -22,7 +22,7 @@ from ..ui.events import CallEnded, CallStarted, Line
 from ..book.quoting import command_line, echo_shell
 from .handover import Handover
 from . import process
-from .process import STOP_GRACE_SECONDS, _wait_group_gone, group_options, stop_tree
+from .process import STOP_GRACE_SECONDS, group_options, stop_tree
 from .redact import Redactor
 from .replies import read_json, secrets_in, shape_name, token_cache_locked
 
@@ -308,15 +308,7 @@ class Runner:
             timer.start()
 
     def _wait_stopped(self, proc: subprocess.Popen) -> None:
-        """Wait until a stopped call's process group is gone; another Ctrl-C meanwhile kills it at once."""
-        while True:
-            try:
-                process.wait(proc)
-                _wait_group_gone(proc)
-                return
-            except KeyboardInterrupt:
-                self.stop_all(urgent=True)
-                stop_tree(proc, urgent=True)  # also when it has left _live already
+        process.wait_gone(proc, kill_all=lambda: self.stop_all(urgent=True))
 
     def pause(self, seconds: float) -> None:
         """Sleep before a retry, in short waits; a stop (stop_all) ends it at once with Interrupted."""

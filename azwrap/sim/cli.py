@@ -171,6 +171,19 @@ def trace(raw_argv, delay):
             f.write(json.dumps({"pid": os.getpid(), "argv": raw_argv, "sleep": delay}) + "\n")
 
 
+def check_sign_in(st, spec, raw_argv):
+    """A command other than login & co needs a sign-in, most of them a token: expired, or its cache locked."""
+    if spec["no_login"]:
+        return
+    if not st["logged_in"]:
+        raise AzError("Please run 'az login' to setup account.")
+    if spec["path"] not in NO_TOKEN and sign_in_expired(st):
+        raise AzError(EXPIRED_SIGN_IN, 1, EXPIRED_SIGN_IN_EXTRA)
+    locked = None if spec["path"] in NO_TOKEN else token_lock_error(st, raw_argv)
+    if locked:
+        raise locked
+
+
 def run(raw_argv):
     started = time.time()
     ctx = {"only_show_errors": "--only-show-errors" in raw_argv}
@@ -212,13 +225,7 @@ def run(raw_argv):
             if fmt not in OUTPUT_FORMATS:
                 fmt = "json"
             ctx["only_show_errors"] = bool(a["only_show_errors"])
-            if not spec["no_login"] and not st["logged_in"]:
-                raise AzError("Please run 'az login' to setup account.")
-            if not spec["no_login"] and spec["path"] not in NO_TOKEN and sign_in_expired(st):
-                raise AzError(EXPIRED_SIGN_IN, 1, EXPIRED_SIGN_IN_EXTRA)
-            locked = None if spec["no_login"] or spec["path"] in NO_TOKEN else token_lock_error(st, raw_argv)
-            if locked:
-                raise locked
+            check_sign_in(st, spec, raw_argv)
             core.CUR_SUB = find_subscription(a["subscription"]) if a.get("subscription") else st["subscription"]
             result = spec["handler"](st, a, ctx)
             if a["query"]:
