@@ -191,3 +191,49 @@ def test_with_no_name_to_ask_for_destroy_needs_yes(fake, cli, workdir):
     assert result.exit_code == 2
     assert "no storage account or workspace name to confirm" in result.stderr and "--yes" in result.stderr
     assert [call for call in fake.calls() if "delete" in call] == []
+
+
+def _write_state(workdir, state: dict) -> None:
+    (workdir / ".azwrap").mkdir(mode=0o700, exist_ok=True)
+    path = workdir / ".azwrap" / "state.json"
+    path.write_text(json.dumps({"version": 1, **state, "settings": {"account": ACCOUNT}}))
+    path.chmod(0o600)
+
+
+def _recorded(workdir) -> dict:
+    return json.loads((workdir / ".azwrap" / "state.json").read_text())
+
+
+def test_each_deletion_is_saved_before_the_next_so_destroy_again_goes_on_where_it_stopped(fake, cli, workdir):
+    _write_state(workdir, full_state())
+    deletions = argv(destroy.plan(full_state(), SETTINGS, SUB))
+    seen_during_the_group_delete = []
+
+    def read_the_state_file(process):
+        # Runs while azwrap waits for this deletion: what the state file holds now is what a kill would leave.
+        seen_during_the_group_delete.append(sorted(_recorded(workdir)["resources"]))
+        process.returncode = 0
+
+    fake.logged_in()
+    for args in deletions[:3]:
+        fake.on(args, stdout="")
+    fake.fp.register([fake.path, *deletions[3]], callback=read_the_state_file)
+    fake.on(deletions[4], returncode=1, stdout="", stderr="ERROR: (Conflict) injected failure\n")
+    failed = cli("destroy", "--yes")
+    assert failed.exit_code == 1
+    assert "group delete --name adls-rg" in failed.stderr
+    # the two role assignments and the workspace were gone before the group delete began
+    assert "storage_role" not in seen_during_the_group_delete[0] and "workspace" not in seen_during_the_group_delete[0]
+    assert "aml_group" in seen_during_the_group_delete[0]
+    left = _recorded(workdir)["resources"]
+    assert "aml_group" not in left and "compute" not in left  # the group, with what it held
+    assert {"adls_group", "sp"} <= set(left)
+
+    fake.fp.calls.clear()
+    fake.logged_in()
+    for args in deletions[4:]:
+        fake.on(args, stdout="")
+    again = cli("destroy", "--yes")
+    assert again.exit_code == 0, again.output
+    assert fake.calls() == [["account", "show"], *deletions[4:]]  # nothing deleted twice
+    assert _recorded(workdir)["resources"] == {}
