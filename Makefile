@@ -20,8 +20,10 @@ $(VENV)/.installed-app: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
 	touch $@
 
+# worksteal: a worker that runs out of tests takes queued ones from the other (the default hands each worker
+# a fixed block up front, and the slow end-to-end modules can land on one of them).
 test: install
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 # azwrap demo: the whole setup (azwrap all), then its teardown (azwrap destroy), against the offline az
 # simulator that ships with azwrap, in demo/: re-runnable (it resets the simulator and azwrap's state).

@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 
-from . import launch
+from . import launch, process
 from ..store.state import pid_alive, posix
 
 
@@ -64,7 +64,7 @@ class Handover:
             os.close(fd)
         for writer, write_end in self._writers:
             if writer.ident is not None:
-                writer.join()  # it closes its write end
+                process.join(writer)  # it closes its write end
             else:
                 os.close(write_end)  # az never started
         if self._directory is not None:

@@ -14,6 +14,8 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from ..book.quoting import shown as quoted
+
 # What cmd.exe interprets in an argument of a batch file (REFERENCE.md section 6), and line breaks.
 CMD_SPECIAL = '&|<>^%()"!\r\n'
 # The two shapes of the MSI's az.cmd: both set AZ_INSTALLER=MSI and run the bundled python.
@@ -107,7 +109,7 @@ class Launcher:
             return
         shown = cmd_specials(value)
         if shown:
-            raise Unsafe(f"{what} {value!r} holds {shown}, which cmd.exe would interpret on its way to {self.program} "
+            raise Unsafe(f"{what} {quoted(value)} holds {shown}, which cmd.exe would interpret on its way to {self.program} "
                          f"(a batch file azwrap does not recognise as the Azure CLI's). Choose a value without them, "
                          "or name the Azure CLI's az.cmd (or its python.exe) with --az")  # fmt: skip
 
@@ -122,7 +124,7 @@ def refuse_in_powershell_script(value: str, what: str) -> None:
     space: cmd.exe would interpret these characters in it (and % and ! even inside quotes)."""
     shown = cmd_specials(value)
     if shown:
-        raise Unsafe(f"{what} {value!r} holds {shown}, which cmd.exe would interpret when the PowerShell script "
+        raise Unsafe(f"{what} {quoted(value)} holds {shown}, which cmd.exe would interpret when the PowerShell script "
                      "runs az.cmd; choose a value without them, or use --shell bash")  # fmt: skip
 
 

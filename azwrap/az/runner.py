@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import json
 import os
-import re
 import subprocess
 import sys
 import threading
@@ -23,8 +21,10 @@ from ..book.commands import with_subscription
 from ..ui.events import CallEnded, CallStarted, Line
 from ..book.quoting import command_line, echo_shell
 from .handover import Handover
-from .process import STOP_GRACE_SECONDS, _wait_group_gone, group_options, stop_tree
+from . import process
+from .process import STOP_GRACE_SECONDS, group_options, stop_tree
 from .redact import Redactor
+from .replies import read_json, secrets_in, shape_name, token_cache_locked
 
 # REFERENCE.md section 4: force JSON whatever the user's `az config` says, no colour codes in
 # the output, and no prompt to install a missing extension in the middle of a run.
@@ -35,10 +35,6 @@ CHILD_ENV = {
 }
 STDERR_TAIL_LINES = 15
 NOT_FOUND = 3  # az's exit code when a `show` finds nothing (REFERENCE.md section 4)
-# REFERENCE.md section 6: az's token cache writes take a non-blocking exclusive lock and fail when
-# another az holds it. The failure comes before any request is sent, so the call is safe to repeat.
-TOKEN_CACHE_LOCKED = re.compile(r"msal_token_cache.*lockfile|lockfile.*msal_token_cache", re.S)
-TOKEN_CACHE_LOCK_ERRORS = ("Permission denied", "Resource temporarily unavailable")
 TOKEN_LOCK_RETRIES, TOKEN_LOCK_FIRST_DELAY = 3, 0.5
 INSTALL_HINT = "Install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli) or name it with --az PATH."
 
@@ -115,12 +111,6 @@ def _echo_err(line: str) -> None:
     sys.stderr.flush()
 
 
-def token_cache_locked(stderr_lines: list[str]) -> bool:
-    """Whether az failed on the MSAL token cache's lock (another az was writing it)."""
-    text = "\n".join(stderr_lines)
-    return bool(TOKEN_CACHE_LOCKED.search(text)) and any(error in text for error in TOKEN_CACHE_LOCK_ERRORS)
-
-
 _NOT_ASKED = object()
 
 
@@ -133,18 +123,19 @@ class Runner:
 
     def __init__(self, az: str, redact: Redactor, *, quiet: bool = False, echo: Callable[[str], None] = _echo_err,
                  shell: str | None = None, subscription: str | None = None,
-                 events: Callable[[object], None] | None = None, sleep: Callable[[float], None] = time.sleep):  # fmt: skip
+                 events: Callable[[object], None] | None = None, sleep: Callable[[float], None] | None = None):  # fmt: skip
         self.az, self.redact, self.quiet, self.echo = az, redact, quiet, echo
         self.launch = launch.launcher(az)
         self.shell = shell or echo_shell()  # how echoed lines are quoted: "powershell" or "bash"
         self.subscription = subscription  # added to every command that takes --subscription
         self.events = events or self._print_event
-        self.sleep = sleep
+        self.sleep = sleep or self.pause  # between tries after a token cache lock error
         # Wraps each call's wait (apply lets other steps' code run meanwhile).
         self.around_call: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
         self._lock = threading.Lock()  # guards _live and _stopping
         self._live: set[subprocess.Popen] = set()
         self._stopping = False
+        self._stop_requested = threading.Event()  # set by stop_all(): ends a pause() at once
         # A probe asked again before anything changed gets its first answer (doctor's checks, then the
         # refresh probes and the guards, ask some of the same things): one call per question.
         self._answers: dict[tuple, object] = {}
@@ -172,15 +163,11 @@ class Runner:
         (None: not found, if that is ok). `probe`: a read-only call of azwrap's own, not the book's (the call
         log says which; a probe's answer serves until a call that is not one). `subscription` pins this
         call to one (else the runner's); `warnings` receives az's stderr lines of a call that succeeded."""
-        if subscription or warnings is not None:
-            with self._lock:
-                self._answers.clear()
-            return self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe,
-                             subscription=subscription, warnings=warnings)  # fmt: skip
-        if not (probe and capture):
+        if subscription or warnings is not None or not (probe and capture):
             with self._lock:
                 self._answers.clear()  # this call may change what a probe would find
-            return self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
+            return self._run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe,
+                             subscription=subscription, warnings=warnings)  # fmt: skip
         key = (tuple(map(str, args)), not_found_ok)
         with self._lock:
             cached = self._answers.get(key, _NOT_ASKED)
@@ -194,32 +181,19 @@ class Runner:
     def _run(self, step: str, args: list, *, capture: bool, not_found_ok: bool, shape: type, probe: bool,
              subscription: str | None = None, warnings: list | None = None):
         args = with_subscription(tuple(args), subscription or self.subscription)
-        with Handover() as handover, self.around_call():
-            argv = [self.az, *(self._arg(arg, handover) for arg in args)]
-            for value in argv[1:]:
-                self.launch.refuse_unsafe(self.redact(value), "the argument")
-            command = self.display(argv)
-            # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
-            # hold their stderr back until their output is read and any secret in it registered.
-            try:
-                code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
-                                                        handover=handover, command=command, probe=probe)  # fmt: skip
-            except OSError as error:  # e.g. --az names a file that is not a program
-                raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
-            # A pipe handed over for a secret is read once: a retry needs new ones, so only calls
-            # without a secret are retried here (the token lock error comes before any secret is read).
+        with self.around_call():
             delay = TOKEN_LOCK_FIRST_DELAY
-            for _ in range(TOKEN_LOCK_RETRIES):
-                if code == 0 or handover.fds or not token_cache_locked(stderr_lines):
+            for attempt in range(TOKEN_LOCK_RETRIES + 1):
+                if attempt:
+                    self.echo(f"{step}: az's token cache was locked by another az call; retrying in {delay:g}s")
+                    self.sleep(delay)
+                    delay *= 2
+                command, code, stdout, stderr_lines = self._attempt(step, args, capture=capture, probe=probe)
+                if code == 0 or not token_cache_locked(stderr_lines):
                     break
-                self.echo(f"{step}: az's token cache was locked by another az call; retrying in {delay:g}s")
-                self.sleep(delay)
-                delay *= 2
-                code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
-                                                        handover=handover, command=command, probe=probe)  # fmt: skip
-        parsed, readable = _read_json(stdout) if capture else (None, True)  # only a capture's output is read
+        parsed, readable = read_json(stdout) if capture else (None, True)  # only a capture's output is read
         if capture:
-            for secret in _secrets_in(parsed):
+            for secret in secrets_in(parsed):
                 self.redact.add(secret)
             if stdout.strip() and not readable:
                 # We cannot tell whether az's messages repeat a secret that its output held.
@@ -236,12 +210,31 @@ class Runner:
             # Never quote stdout here: a non-JSON create-for-rbac output would hold the secret.
             raise AzFailed(step, command, code, tail, reason=f"az printed {len(stdout)} characters that are not JSON")
         if not isinstance(parsed, shape):
-            raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {_SHAPES.get(shape, shape)}")
+            raise AzFailed(step, command, code, tail, reason=f"az printed JSON that is not {shape_name(shape)}")
         for line in stderr_lines:
             self.events(Line(step, line))
         if warnings is not None:
             warnings.extend(stderr_lines)
         return parsed
+
+    def _attempt(self, step: str, args: tuple, *, capture: bool, probe: bool) -> tuple[str, int, str, list[str]]:
+        """One az call: (the command as displayed, exit code, stdout, stderr lines).
+
+        Each attempt has a Handover of its own: a pipe can be read once, and az has read the secret's
+        before it fails on the token cache's lock, so a retry sends it again through a fresh pipe."""
+        with Handover() as handover:
+            argv = [self.az, *(self._arg(arg, handover) for arg in args)]
+            for value in argv[1:]:
+                self.launch.refuse_unsafe(self.redact(value), "the argument")
+            command = self.display(argv)
+            # Capturing calls (create-for-rbac above all) may print a secret we do not know yet:
+            # hold their stderr back until their output is read and any secret in it registered.
+            try:
+                code, stdout, stderr_lines = self._call(step, [*self.launch.prefix, *argv[1:]], live_stderr=not capture,
+                                                        handover=handover, command=command, probe=probe)  # fmt: skip
+            except OSError as error:  # e.g. --az names a file that is not a program
+                raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
+        return command, code, stdout, stderr_lines
 
     def _arg(self, arg, handover: Handover) -> str:
         if isinstance(arg, Secret):
@@ -255,47 +248,58 @@ class Runner:
 
     def _call(self, step: str, argv: list[str], *, live_stderr: bool, handover: Handover | None = None,
               command: str = "", probe: bool = False) -> tuple[int, str, list[str]]:  # fmt: skip
-        """Run argv; return its exit code, its stdout, and its stderr (the tail only when live)."""
+        """Run argv; return its exit code, its stdout, and its stderr (the tail only when live).
+
+        az's output is read by two threads; this one only waits, in short waits (process.POLL_SECONDS),
+        so that a signal's handler runs at once whatever az does."""
         held: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES if live_stderr else None)
         stdout_chunks: list[str] = []
         env = {**os.environ, **CHILD_ENV, **self.launch.env}
-        proc = None
         started_at, started = time.time(), time.monotonic()
-        try:  # from the start: a signal that lands as az starts must stop it too
-            with self._lock:  # no call starts once stop_all() has begun
-                if self._stopping:
-                    raise Interrupted(step)
-                proc = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                    text=True, encoding="utf-8", errors="replace",
-                    pass_fds=handover.fds if handover else (), **group_options(),
-                )  # fmt: skip
-                self._live.add(proc)
-            if handover:
-                handover.started()
-            self.events(CallStarted(step, command, probe))
-            # stdout is drained in a thread so that a large output cannot block az while we read stderr.
-            reader = threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True)
-            reader.start()
+        proc: subprocess.Popen | None = None
+
+        def relay_stderr() -> None:
             for raw in proc.stderr:
                 line = self.redact(raw.rstrip("\n"))
                 held.append(line)
                 if live_stderr:
                     self.events(Line(step, line))
-            code = proc.wait()
+
+        try:
+            with process.signals_held():  # a started az is in _live at once, where a stop finds it
+                with self._lock:  # no call starts once stop_all() has begun
+                    if self._stopping:
+                        raise Interrupted(step)
+                    proc = subprocess.Popen(
+                        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                        text=True, encoding="utf-8", errors="replace",
+                        pass_fds=handover.fds if handover else (), **group_options(),
+                    )  # fmt: skip
+                    self._live.add(proc)
+            if handover:
+                handover.started()
+            self.events(CallStarted(step, command, probe))
+            readers = [threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True),
+                       threading.Thread(target=relay_stderr, daemon=True)]  # fmt: skip
+            for reader in readers:
+                reader.start()
+            for reader in readers:
+                process.join(reader)
+            code = process.wait(proc)
         except KeyboardInterrupt:  # only in the main thread: a step command, or the steps before the fan-out
             if proc is not None:
                 self.stop_all()
                 self._wait_stopped(proc)
+                self.events(CallEnded(step, command, probe, started_at, time.monotonic() - started, proc.returncode,
+                                      True))  # fmt: skip
             raise Interrupted(step) from None
         finally:
             if proc is not None:
                 with self._lock:
                     self._live.discard(proc)
-        reader.join()
         stopped = self._stopping
         if stopped:
-            _wait_group_gone(proc)
+            self._wait_stopped(proc)
         self.events(CallEnded(step, command, probe, started_at, time.monotonic() - started, code, stopped))
         if stopped:
             raise Interrupted(step)
@@ -309,6 +313,7 @@ class Runner:
             first = not self._stopping
             self._stopping = True
             live = list(self._live)
+        self._stop_requested.set()
         for proc in live:
             stop_tree(proc, urgent)
         if first and not urgent:
@@ -317,40 +322,59 @@ class Runner:
             timer.start()
 
     def _wait_stopped(self, proc: subprocess.Popen) -> None:
-        """Wait for a stopped call; a second Ctrl-C kills it at once."""
-        while True:
-            try:
-                proc.wait()
-                _wait_group_gone(proc)
+        process.wait_gone(proc, kill_all=lambda: self.stop_all(urgent=True))
+
+    def pause(self, seconds: float) -> None:
+        """Sleep before a retry, in short waits; a stop (stop_all) ends it at once with Interrupted."""
+        deadline = time.monotonic() + seconds
+        while not self._stop_requested.wait(min(process.POLL_SECONDS, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
                 return
-            except KeyboardInterrupt:
-                self.stop_all(urgent=True)
+        raise Interrupted("")
 
 
 WITHHELD = "(az's messages are withheld: its output was not JSON and may hold a secret)"
-_SHAPES = {dict: "an object", list: "a list"}
-# JSON fields whose values are secrets wherever they appear (create-for-rbac's "password").
-SECRET_KEYS = ("password", "secret")
 
 
-def _read_json(text: str):
-    """(parsed JSON, True), or (None, False) when text is not JSON."""
-    try:
-        return json.loads(text), True
-    except ValueError:
-        return None, False
+class WhatIf(Runner):
+    """`azwrap all --what-if`: the probes run (read-only); every other call is listed, not run (the book's
+    invocations, reads among them, and any delete)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.would_run: list[tuple[str, str]] = []  # (step, command as displayed)
+
+    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
+            probe: bool = False):
+        if probe:
+            return super().run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
+        shown = [self.az, *(_shown(arg) for arg in with_subscription(tuple(args), self.subscription))]
+        command = self.display(shown)
+        self.would_run.append((step, command))
+        self.echo(f"what-if: would run: {command}")
+        return _Unknown(command) if capture else None
 
 
-def _secrets_in(data) -> list[str]:
-    """Values of secret-looking keys anywhere in parsed JSON (objects inside lists included)."""
-    if isinstance(data, list):
-        return [secret for item in data for secret in _secrets_in(item)]
-    if not isinstance(data, dict):
-        return []
-    found = []
-    for key, value in data.items():
-        if isinstance(value, str) and any(word in key.lower() for word in SECRET_KEYS):
-            found.append(value)
-        else:
-            found += _secrets_in(value)
-    return found
+def _shown(arg) -> str:
+    """An argument as the what-if list shows it: secrets as their placeholder, files by name."""
+    if isinstance(arg, Secret):
+        return "***"
+    if isinstance(arg, Joined):
+        return "".join(_shown(part) for part in arg.parts)
+    if isinstance(arg, PrivateFile):
+        return arg.name
+    return str(arg)
+
+
+class _Unknown(dict):
+    """The JSON a call that did not run would print: every field is `<from az ...>`."""
+
+    def __init__(self, command: str):
+        super().__init__()
+        self.command = command
+
+    def get(self, key, default=None):
+        return f"<{key} from {self.command.split(' --')[0]}>"
+
+    def __getitem__(self, key):
+        return self.get(key)

@@ -143,8 +143,10 @@ def version() -> Args:
 
 def access_token_expiry() -> Args:
     # `az account show` reads the cache and succeeds on an expired sign-in; getting a token does
-    # not (REFERENCE.md section 7). --query keeps the token itself out of azwrap's pipe.
-    return ("account", "get-access-token", "--query", "expiresOn")
+    # not (REFERENCE.md section 7). --query keeps the token itself out of azwrap's pipe. Both expiry
+    # fields (REFERENCE.md section 8): expires_on (POSIX seconds), and the deprecated expiresOn (local
+    # time) that older CLIs print alone and later ones will drop; a field az does not print is null.
+    return ("account", "get-access-token", "--query", "[expires_on, expiresOn]")
 
 
 def account_list_locations() -> Args:

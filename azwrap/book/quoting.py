@@ -35,6 +35,12 @@ def command_line(shell: str, argv: list[str]) -> str:
     return " ".join(map(QUOTE[shell], argv))
 
 
+def shown(value) -> str:
+    """A value as a message names it: in single quotes, as typed (a repr would double a Windows path's
+    backslashes, and show a Python type's spelling)."""
+    return f"'{value}'"
+
+
 def platform_shell(os_name: str | None = None) -> str:
     """The shell people type in on this platform: PowerShell on Windows (where the book's readers
     work), a POSIX shell elsewhere. The default of `env`, `plan` and the echoed commands."""
@@ -48,5 +54,5 @@ def echo_shell(environ=os.environ, os_name: str | None = None) -> str:
     if not chosen:
         return platform_shell(os_name)
     if chosen not in ECHO_SHELLS:
-        raise ValueError(f"{ECHO_SHELL_VAR}={environ[ECHO_SHELL_VAR]!r} is not one of: {', '.join(ECHO_SHELLS)}")
+        raise ValueError(f"{ECHO_SHELL_VAR}={shown(environ[ECHO_SHELL_VAR])} is not one of: {', '.join(ECHO_SHELLS)}")
     return chosen

@@ -11,7 +11,7 @@ from .. import __version__
 from ..az import launch
 from ..az.runner import Interrupted
 from .options import EXIT_INTERRUPTED, Failure
-from ..az.process import STOP_SIGNALS, interrupt
+from ..az.process import install_handlers
 
 
 class BookOrder(click.Group):
@@ -27,7 +27,7 @@ class BookOrder(click.Group):
 
     def invoke(self, ctx):
         launch.disable_core_dumps()  # a core file would hold the secret
-        previous = {signum: signal.signal(signum, interrupt) for signum in STOP_SIGNALS}
+        previous = install_handlers()
         try:
             return super().invoke(ctx)
         except (KeyboardInterrupt, Interrupted):

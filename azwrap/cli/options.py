@@ -13,7 +13,7 @@ from ..store import secrets
 from ..store import state as state_file
 from ..core.apply import FIRST_RETRY_DELAY
 from ..book import quoting
-from ..book.quoting import echo_shell
+from ..book.quoting import echo_shell, shown
 from ..book.settings import ACCOUNT_PLACEHOLDER, DEFAULTS, HELP, NAMES, Settings, check
 from ..store.state import StateError
 
@@ -40,7 +40,7 @@ def _validate(ctx: click.Context, param: click.Parameter, value):
     if value is not None:
         broken = check(param.name, value)
         if broken:
-            raise click.BadParameter(f"{value!r} is not valid: must be {broken}.")
+            raise click.BadParameter(f"{shown(value)} is not valid: must be {broken}.")
     return value
 
 
@@ -79,7 +79,7 @@ def resolve_settings(options: dict, recorded: dict) -> tuple[Settings, dict]:
         elif recorded.get(name) is not None:
             broken = check(name, recorded[name])
             if broken:
-                raise Failure(f"the state records {option_name(name)} {recorded[name]!r}, which is not valid "
+                raise Failure(f"the state records {option_name(name)} {shown(recorded[name])}, which is not valid "
                               f"(must be {broken}); give {option_name(name)} to replace it", EXIT_USAGE)
             values[name], sources[name] = recorded[name], "state"
         else:
@@ -217,7 +217,7 @@ def retry_delay() -> float:
     except ValueError:
         delay = -1.0
     if not (delay > 0 and math.isfinite(delay)):
-        raise click.UsageError(f"AZWRAP_RETRY_DELAY={value!r} is not a positive number of seconds.")
+        raise click.UsageError(f"AZWRAP_RETRY_DELAY={shown(value)} is not a positive number of seconds.")
     return delay
 
 

@@ -42,10 +42,11 @@ class Apply:
     """Runs one plan; steps run at once as far as the plan's graph allows, taking turns in this code."""
 
     def __init__(self, session: Session, plan: Plan, *, retry_timeout: float = 300.0,
-                 first_retry_delay: float = FIRST_RETRY_DELAY, sleep=time.sleep, clock=time.monotonic):  # fmt: skip
+                 first_retry_delay: float = FIRST_RETRY_DELAY, sleep=None, clock=time.monotonic):  # fmt: skip
         self.session, self.plan = session, plan
         self.retry_timeout, self.first_retry_delay = retry_timeout, first_retry_delay
-        self.sleep, self.clock = sleep, clock
+        # runner.pause: a wait before a retry ends at once when the run is stopped (Ctrl-C, SIGTERM)
+        self.sleep, self.clock = sleep or session.runner.pause, clock
         self.timings: dict[str, dict] = {}  # this run's steps: status, seconds
         self.current = threading.local()  # the step each thread runs (for an interrupt's message)
         # Steps running at once take turns in this code: one holds the turn and lets go of it while it

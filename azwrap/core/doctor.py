@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from ..book.settings import DEFAULTS
 from ..store import secrets
 from ..store import state as state_file
 from ..book.ml import DIALECTS, other_dialect
+from ..book.quoting import shown
 from ..az.runner import INSTALL_HINT, AzFailed, AzNotFound, find_az
 
 OK, FAIL, NOTE, SKIP = "ok", "FAIL", "note", "skip"
@@ -123,7 +125,7 @@ def _login(setup) -> Check:
     if not setup.signed_in():
         return Check("login", FAIL, "not signed in (az account show failed)", "run `az login` (`azwrap all` does it for you)")
     account = setup.account
-    return Check("login", OK, f"signed in to subscription {account.get('name')!r} ({account.get('id')})")
+    return Check("login", OK, f"signed in to subscription {shown(account.get('name'))} ({account.get('id')})")
 
 
 def _az_said(error: AzFailed) -> str:
@@ -137,11 +139,25 @@ def _token(setup) -> Check:
     if not setup.signed_in():
         return Check("token", SKIP, "not signed in")
     try:
-        expires = _probe(setup, az.access_token_expiry(), str)
+        expires = token_expiry(_probe(setup, az.access_token_expiry(), object))
     except AzFailed as error:
         return Check("token", FAIL, f"the sign-in no longer works (az account get-access-token: {_az_said(error)})",
                      "run `azwrap login`")  # fmt: skip
-    return Check("token", OK, f"the sign-in works (a token valid until {expires})")
+    return Check("token", OK, "the sign-in works" + (f" (a token valid until {expires})" if expires else ""))
+
+
+def token_expiry(answer) -> str | None:
+    """When the token az got expires, for people, from `[expires_on, expiresOn]`: expires_on (POSIX seconds;
+    an int, or a numeric string in older CLIs) in local time, else the deprecated expiresOn as az wrote it
+    (local time already). None when az printed neither: the sign-in works all the same."""
+    posix, local = (list(answer) + [None, None])[:2] if isinstance(answer, list) else (answer, None)
+    if isinstance(posix, str) and not posix.strip().isdigit():
+        posix, local = None, posix  # an az that printed the local time where seconds were asked
+    try:
+        when = datetime.datetime.fromtimestamp(int(posix)).astimezone()
+        return when.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    except (TypeError, ValueError, OverflowError, OSError):
+        return local if isinstance(local, str) and local.strip() else None
 
 
 def _location(setup) -> Check:
@@ -153,7 +169,7 @@ def _location(setup) -> Check:
     known = {_region_key(region.get(key)) for region in locations if isinstance(region, dict) for key in ("name", "displayName")}
     if _region_key(wanted) in known:
         return Check("location", OK, f"{wanted} is a region of this subscription")
-    return Check("location", FAIL, f"{wanted!r} is not a region of this subscription (az account list-locations)",
+    return Check("location", FAIL, f"{shown(wanted)} is not a region of this subscription (az account list-locations)",
                  "choose --location from `az account list-locations --query [].displayName`")  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import MissingInput, Refused
+from ..book.quoting import shown
 
 CONFIG_PATH = Path(".azureml") / "config.json"
 FIELDS = ("subscription_id", "resource_group", "workspace_name")
@@ -52,9 +53,9 @@ def write(path: Path, wanted: dict, *, force: bool = False) -> str:
     if found == wanted:
         return SAME
     if found is not None and not force:
-        what = (f"names workspace {found.get('workspace_name')!r} in {found.get('resource_group')!r} "
+        what = (f"names workspace {shown(found.get('workspace_name'))} in {shown(found.get('resource_group'))} "
                 f"(subscription {found.get('subscription_id')})" if any(found.values()) else "is not a workspace file")  # fmt: skip
-        raise Refused(f"{path} {what}, not {wanted['workspace_name']!r} in {wanted['resource_group']!r}: left as it is. "
+        raise Refused(f"{path} {what}, not {shown(wanted['workspace_name'])} in {shown(wanted['resource_group'])}: left as it is. "
                       "Run `azwrap sdk-config --force` to replace it")  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written whole or not at all: a temporary file beside it, then renamed over it.

@@ -16,6 +16,7 @@ from ..errors import MissingInput, Refused
 from . import planning
 from .facts import MISSING, UNKNOWN, Snapshot, live
 from .places import where_recorded, where_wanted
+from ..book.quoting import shown
 
 # Reads of the book: they capture a value and change nothing in Azure.
 READS = ("acc", "aml")
@@ -254,8 +255,8 @@ def _check_inputs(inputs: Inputs, step: Step, run: _Run) -> None:
         for name, old in recorded.items():
             if name in step.uses and getattr(inputs.settings, name) != old:
                 raise MissingInput(
-                    f"step '{step.name}' needs {ref} from step '{producer}', which ran with {name} {old!r}, "
-                    f"not {getattr(inputs.settings, name)!r}: run `azwrap {producer}` with the same settings first"
+                    f"step '{step.name}' needs {ref} from step '{producer}', which ran with {name} {shown(old)}, "
+                    f"not {shown(getattr(inputs.settings, name))}: run `azwrap {producer}` with the same settings first"
                 )
 
 
@@ -321,8 +322,8 @@ def _refuse_fixed_location(inputs: Inputs, step: Step, actions: list[Action], fo
         if where and _region(where) != _region(wanted):
             label = resources.BY_KEY[key].label(inputs.settings)
             raise Refused(
-                f"--location {wanted!r}: {label} exists in {where} (made with --location {old!r}), and Azure "
-                f"cannot move it; nothing was changed. Keep --location {old!r}, run `azwrap destroy` first, or "
+                f"--location {shown(wanted)}: {label} exists in {where} (made with --location {shown(old)}), and Azure "
+                f"cannot move it; nothing was changed. Keep --location {shown(old)}, run `azwrap destroy` first, or "
                 "choose other names (--aml-group, --workspace, --adls-group, --account)"
             )
 

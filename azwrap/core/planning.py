@@ -7,6 +7,7 @@ from dataclasses import replace
 from ..book import resources
 from ..book.settings import DEFAULTS, Settings
 from ..book.steps import Step
+from ..book.quoting import shown
 
 # Where an upload goes: another destination is a new upload, not an overwrite.
 UPLOAD_DESTINATION = ("account", "filesystem", "upload_path")
@@ -26,7 +27,7 @@ def changed_settings(step: Step, settings: Settings, record: dict) -> dict:
 
 
 def describe_changes(changes: dict) -> str:
-    return "settings changed since it ran: " + ", ".join(f"{name} {old!r} -> {new!r}" for name, (old, new) in changes.items())
+    return "settings changed since it ran: " + ", ".join(f"{name} {shown(old)} -> {shown(new)}" for name, (old, new) in changes.items())
 
 
 def made_anew(step: Step, settings: Settings, changes: dict) -> list[str]:

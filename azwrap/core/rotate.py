@@ -9,6 +9,7 @@ import time
 from ..az.runner import AzFailed
 from ..book import commands as az
 from ..book import ml, resources
+from ..book.quoting import shown
 from ..book.steps import BY_NAME
 from ..errors import MissingInput
 from ..store import state as state_file
@@ -42,7 +43,7 @@ def finish_rotation(session) -> None:
 def _check_datastore_settings(session) -> None:
     """Before the old secret is replaced: the datastore must be attached again where it was, in its dialect."""
     recorded = session.state["steps"].get("datastore", {}).get("settings", {})
-    changed = [f"--{name.replace('_', '-')} {old!r} (not {getattr(session.settings, name)!r})"
+    changed = [f"--{name.replace('_', '-')} {shown(old)} (not {shown(getattr(session.settings, name))})"
                for name, old in recorded.items() if getattr(session.settings, name, old) != old]  # fmt: skip
     if changed:
         raise MissingInput("the datastore was attached with " + ", ".join(changed) +

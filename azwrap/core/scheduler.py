@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ..book.quoting import shown
 
 # How often the waiting thread wakes up: on Windows a lock wait cannot be interrupted by Ctrl-C.
 POLL_SECONDS = 0.2
@@ -56,7 +57,7 @@ def check(jobs: list[Job]) -> None:
     for job in jobs:
         for need in job.needs:
             if need not in seen:
-                raise ValueError(f"job {job.name!r} needs {need!r}, which is not an earlier job")
+                raise ValueError(f"job {shown(job.name)} needs {shown(need)}, which is not an earlier job")
         seen.add(job.name)
 
 

@@ -17,6 +17,7 @@ from ..errors import Refused
 from ..store import secrets
 from ..store import state as state_file
 from ..ui.events import StepChanged
+from ..book.quoting import shown
 
 
 def sha256_of(path: str) -> str:
@@ -123,8 +124,8 @@ class Session:
         recorded = self.state.get("subscription")
         if recorded and recorded.get("id") != self.account.get("id"):
             raise Refused(
-                f"the setup in {self.state_path} belongs to subscription {recorded.get('name')!r} ({recorded.get('id')}), "
-                f"but az is signed in to {self.account.get('name')!r} ({self.account.get('id')}); nothing was changed. "
+                f"the setup in {self.state_path} belongs to subscription {shown(recorded.get('name'))} ({recorded.get('id')}), "
+                f"but az is signed in to {shown(self.account.get('name'))} ({self.account.get('id')}); nothing was changed. "
                 f"Switch back with:\n  {az.line(az.account_set(recorded['id']))}\nor give --subscription {recorded['id']}"
             )
         self._subscription_checked = True

@@ -21,6 +21,7 @@ from ..store import secrets
 from ..ui.events import Line
 from .as_principal import DATA_ROLES, WORKSPACE_ROLES, AsPrincipal, Pace, Target, probe
 from .checklist import FAIL, OK, SKIP, Check, said
+from ..book.quoting import shown
 
 STEPS_NEEDED = ("workspace", "compute", "storage", "upload", "sp", "datastore", "grant")
 # The built-in roles the Diagnosis knows: one of these that is not among the roles a check needs does not
@@ -83,7 +84,7 @@ def _as_user(t: Target, user: Runner) -> list[Check]:
                       "run `azwrap login`"),
                 Check("datastore", SKIP, skipped), Check("compute", SKIP, skipped)]  # fmt: skip
     who = (account.get("user") or {}).get("name")
-    return [Check("you", OK, f"signed in as {who} to {account.get('name')!r} ({t.subscription_id}), the setup's"),
+    return [Check("you", OK, f"signed in as {who} to {shown(account.get('name'))} ({t.subscription_id}), the setup's"),
             _datastore(t, user), _compute(t, user)]  # fmt: skip
 
 
@@ -99,7 +100,7 @@ def _datastore(t: Target, user: Runner) -> Check:
     named = {"account": entry.get("account_name") or entry.get("accountName"), "filesystem": entry.get("filesystem"),
              "client id": resources.datastore_client(entry)}  # fmt: skip
     wanted = {"account": s.account, "filesystem": s.filesystem, "client id": t.app_id}
-    wrong = [f"{what} {named[what]!r} (not {value!r})" for what, value in wanted.items()
+    wrong = [f"{what} {shown(named[what])} (not {shown(value)})" for what, value in wanted.items()
              if str(named[what] or "").lower() != value.lower()]  # fmt: skip
     if wrong:
         return Check("datastore", FAIL, f"datastore {s.datastore} names {', '.join(wrong)}",

@@ -29,6 +29,44 @@ EXPIRED_SIGN_IN_EXTRA = ["Interactive authentication is needed. Please run:",
                          "az login --scope https://management.core.windows.net//.default"]
 
 
+# What az prints when another az holds the MSAL token cache's lock (REFERENCE.md section 8): az reports an
+# unexpected error with the traceback, whose last line names the exception (an OSError shows its file
+# name's repr: Windows' backslashes doubled). Only the texts REFERENCE quotes are az's; the traceback's
+# file lines and the tail of the msal-extensions line are made up around them.
+UNEXPECTED = "The command failed with an unexpected error. Here is the traceback:"
+TOKEN_LOCK_ERRORS = {
+    "windows": ["[Errno 13] Permission denied: 'C:\\\\Users\\\\me\\\\.azure\\\\msal_token_cache.bin.lockfile'",
+                "Traceback (most recent call last):",
+                '  File "D:\\a\\_work\\1\\s\\build_scripts\\windows\\artifacts\\cli\\Lib\\site-packages\\'
+                'msal_extensions\\cache_lock.py", line 38, in __init__',
+                "PermissionError: [Errno 13] Permission denied: "
+                "'C:\\\\Users\\\\me\\\\.azure\\\\msal_token_cache.bin.lockfile'"],
+    "portalocker": ["[Errno 11] Resource temporarily unavailable",
+                    "Traceback (most recent call last):",
+                    '  File "/opt/az/lib/python3.12/site-packages/portalocker/portalocker.py", line 118, in lock',
+                    "portalocker.exceptions.LockException: [Errno 11] Resource temporarily unavailable"],
+    "msal": ["Unable to obtain lock, despite trying for 5 second(s). You may want to delete the "
+             "msal_token_cache.bin.lockfile file."],
+}
+
+
+def token_lock_error(st, raw_argv):
+    """AZSIM_TOKEN_LOCK=windows|portalocker|msal: the first AZSIM_TOKEN_LOCK_COUNT (default 1) calls that need
+    a token (and whose argv holds AZSIM_TOKEN_LOCK_MATCH, when set) fail on the token cache's lock, after
+    az has read their @file arguments and before it sends anything."""
+    kind = os.environ.get("AZSIM_TOKEN_LOCK")
+    match = os.environ.get("AZSIM_TOKEN_LOCK_MATCH", "")
+    if kind not in TOKEN_LOCK_ERRORS or match not in " ".join(raw_argv):
+        return None
+    key = "token_lock:" + match
+    st["counters"][key] = st["counters"].get(key, 0) + 1
+    if st["counters"][key] > int(os.environ.get("AZSIM_TOKEN_LOCK_COUNT") or 1):
+        return None
+    first, *rest = TOKEN_LOCK_ERRORS[kind]
+    return AzError(UNEXPECTED, 1, ["ERROR: " + first, *rest, "To check existing issues, please visit: "
+                                   "https://github.com/Azure/azure-cli/issues"])
+
+
 @command("login", [F("--use-device-code", kind="bool"), F("--tenant -t"), F("--service-principal", kind="bool"),
                    F("--username -u"), F("--password -p"), F("--identity", kind="bool"),
                    F("--allow-no-subscriptions", kind="bool"), F("--scope")], no_login=True)
@@ -104,9 +142,13 @@ NO_TOKEN = ("account show", "logout")
                                                                     "media", "ms-graph", "oss-rdbms"])])
 def cmd_account_get_access_token(st, a, ctx):
     expires = int(time.time()) + 3600
-    return {"accessToken": "eyJ0eXAiOiJKV1Qi." + new_guid().replace("-", ""),
-            "expiresOn": datetime.datetime.fromtimestamp(expires).strftime("%Y-%m-%d %H:%M:%S.%f"),
-            "expires_on": expires, "subscription": SUB, "tenant": TENANT, "tokenType": "Bearer"}
+    token = {"accessToken": "eyJ0eXAiOiJKV1Qi." + new_guid().replace("-", ""),
+             "expiresOn": datetime.datetime.fromtimestamp(expires).strftime("%Y-%m-%d %H:%M:%S.%f"),
+             "expires_on": expires, "subscription": SUB, "tenant": TENANT, "tokenType": "Bearer"}
+    # AZSIM_TOKEN_EXPIRY: the expiry fields printed, "expiresOn,expires_on" by default. `expiresOn` (local time)
+    # is deprecated ("will be removed in future release"); `expires_on` (POSIX seconds) came later.
+    fields = os.environ.get("AZSIM_TOKEN_EXPIRY", "expiresOn,expires_on").split(",")
+    return {key: value for key, value in token.items() if key not in ("expiresOn", "expires_on") or key in fields}
 
 
 @command("account list-locations", [F("--include-extended-locations", kind="tri")])

@@ -13,7 +13,8 @@ from .core import AzError, OUTPUT_FORMATS, StateLock, fresh_state, home_dir, loa
 from . import account, extension, group, storage, ad, role, ml_v1, ml_v2, resource  # noqa: F401
 from . import principal
 from . import background
-from .account import EXPIRED_SIGN_IN, EXPIRED_SIGN_IN_EXTRA, NO_TOKEN, find_subscription, sign_in_expired
+from .account import (EXPIRED_SIGN_IN, EXPIRED_SIGN_IN_EXTRA, NO_TOKEN, find_subscription, sign_in_expired,
+                      token_lock_error)
 from .parse import expand_file_args, parse_args, resolve_command, usage_of
 from .output import apply_query, print_error, render
 
@@ -35,7 +36,7 @@ Exit codes: 0 ok, 1 error, 2 parse error (unknown flag, missing required flag, b
 
 Output: JSON (indent 2, sorted keys). Format = --output/-o flag, else env AZURE_CORE_OUTPUT,
         else `az config set core.output=...` (default json). Formats: json jsonc table tsv yaml
-        yamlc none. --query supports a small JMESPath subset: a.b, a[0], a[].b.
+        yamlc none. --query supports a small JMESPath subset: a.b, a[0], a[].b, [a, b].
 Global flags: --output/-o --query --only-show-errors (hides WARNINGs) --verbose --debug (ignored)
         --subscription (must be the sim subscription id or name).
 @file:  like azure-cli-core, `@path`, `--x=@path`, `key=@path` are replaced by the file's
@@ -90,6 +91,12 @@ Fault knobs (environment variables):
   AZSIM_TOKEN_EXPIRED=1  the cached sign-in has expired: `account show` still succeeds (it reads the
                          cache), every command that needs a token fails with AADSTS700082 (exit 1),
                          until an `az login` made while it is set
+  AZSIM_TOKEN_LOCK       windows|portalocker|msal: a call that needs a token fails (exit 1) on the MSAL token
+                         cache's lock with that platform's text, after reading its @file arguments; the
+                         first AZSIM_TOKEN_LOCK_COUNT (default 1) such calls whose argv holds
+                         AZSIM_TOKEN_LOCK_MATCH (default: any) do
+  AZSIM_TOKEN_EXPIRY     the expiry fields `account get-access-token` prints (default "expiresOn,expires_on";
+                         "expires_on": an az without the deprecated expiresOn, "expiresOn": an older az)
   AZSIM_USER_ROLES       comma-separated roles the signed-in user holds on the subscription (default
                          Owner; empty: none); `role assignment create` without Owner, User Access
                          Administrator or Role Based Access Control Administrator fails AuthorizationFailed
@@ -213,6 +220,20 @@ def trace(raw_argv, delay):
             f.write(json.dumps({"pid": os.getpid(), "argv": raw_argv, "sleep": delay}) + "\n")
 
 
+def check_sign_in(st, sess, spec, raw_argv):
+    """A command other than login & co needs a sign-in (of its AZURE_CONFIG_DIR's session), most of them a
+    token: expired, or its cache locked."""
+    if spec["no_login"]:
+        return
+    if not sess["logged_in"]:
+        raise AzError("Please run 'az login' to setup account.")
+    if spec["path"] not in NO_TOKEN and sign_in_expired(sess):
+        raise AzError(EXPIRED_SIGN_IN, 1, EXPIRED_SIGN_IN_EXTRA)
+    locked = None if spec["path"] in NO_TOKEN else token_lock_error(st, raw_argv)
+    if locked:
+        raise locked
+
+
 def run(raw_argv):
     started = time.time()
     ctx = {"only_show_errors": "--only-show-errors" in raw_argv}
@@ -256,10 +277,7 @@ def run(raw_argv):
             if fmt not in OUTPUT_FORMATS:
                 fmt = "json"
             ctx["only_show_errors"] = bool(a["only_show_errors"])
-            if not spec["no_login"] and not sess["logged_in"]:
-                raise AzError("Please run 'az login' to setup account.")
-            if not spec["no_login"] and spec["path"] not in NO_TOKEN and sign_in_expired(sess):
-                raise AzError(EXPIRED_SIGN_IN, 1, EXPIRED_SIGN_IN_EXTRA)
+            check_sign_in(st, sess, spec, raw_argv)
             core.CUR_SUB = (find_subscription(a["subscription"], sess) if a.get("subscription")
                             else sess["subscription"])
             principal.authorize(st, sess, spec["path"], a)

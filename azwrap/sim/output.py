@@ -7,10 +7,13 @@ from .core import AzError
 
 
 def apply_query(result, query):
-    """Small JMESPath subset: dotted names, [N] and [] projection."""
+    """Small JMESPath subset: dotted names, [N] and [] projection, and a multiselect list [a, b.c]."""
+    many = re.fullmatch(r"\s*\[([^\[\]]*,[^\[\]]*)\]\s*", query)
+    if many:
+        return None if result is None else [apply_query(result, part.strip()) for part in many.group(1).split(",")]
     tokens = re.findall(r"[A-Za-z_][\w\-]*|\[\d*\]|\.", query)
     if "".join(tokens) != query.replace(" ", ""):
-        raise AzError("argument --query: az-sim supports only a.b, a[0] and a[].b query expressions", 2)
+        raise AzError("argument --query: az-sim supports only a.b, a[0], a[].b and [a, b] query expressions", 2)
 
     def step(val, toks):
         if not toks:

@@ -80,7 +80,7 @@ def reveal(state: dict) -> str | None:
         raise SecretStoreError(f"cannot read the client secret of {sp['appId']} from the OS credential store: {error}") from None
     if password is None:
         raise SecretStoreError(f"the client secret of {sp['appId']} is not in the OS credential store (service "
-                               f"{SERVICE!r}); run `azwrap rotate` to make a new one")  # fmt: skip
+                               f"'{SERVICE}'); run `azwrap rotate` to make a new one")  # fmt: skip
     sp["password"] = password  # in memory only: for_disk takes it out again
     return password
 
@@ -116,7 +116,7 @@ def in_keyring(state: dict) -> bool:
 def where(store: str, state_path: Path, app_id: str | None = None) -> str:
     """Where the secret is kept with that store, truthfully, for messages and doctor."""
     if store == KEYRING:
-        return f"the OS credential store (keyring, service {SERVICE!r}, user {app_id or 'the appId'})"
+        return f"the OS credential store (keyring, service '{SERVICE}', user {app_id or 'the appId'})"
     if posix():
         return f"{state_path} (mode 600)"
     return (f"{state_path} (Windows does not use file modes: it is as private as its folder, "

@@ -13,7 +13,7 @@ from .test_azwrap_sim import ACCOUNT, SIM, make_place
 
 USER = "sim-user@example.com"
 # Every call the refresh and doctor of a fresh `all` may make before a change, argv in full (docs/reference.md).
-READ_ONLY = [["account", "show"], ["version"], ["account", "get-access-token", "--query", "expiresOn"],
+READ_ONLY = [["account", "show"], ["version"], ["account", "get-access-token", "--query", "[expires_on, expiresOn]"],
              ["group", "list"], ["extension", "list-available"], ["account", "list-locations"],
              ["storage", "account", "check-name", "--name", ACCOUNT],
              ["role", "assignment", "list", "--assignee", USER, "--include-inherited", "--include-groups"]]  # fmt: skip
@@ -98,8 +98,11 @@ def test_the_doctor_probes_have_azs_shapes(place):
     assert bad.returncode == 1 and "LocationNotAvailableForResourceGroup" in bad.stderr
 
 
-def test_doctor_passes_on_a_fresh_simulator(place):
-    result = place.azwrap("doctor", "--account", ACCOUNT)
+@pytest.mark.parametrize("fields", ["expiresOn,expires_on", "expires_on", "expiresOn"])
+def test_doctor_passes_on_a_fresh_simulator_whichever_expiry_field_az_prints(place, fields):
+    result = place.azwrap("doctor", "--account", ACCOUNT, extra_env={"AZSIM_TOKEN_EXPIRY": fields})
+    [token] = [line for line in result.stdout.splitlines() if line.split()[1:2] == ["token"]]
+    assert "the sign-in works (a token valid until 20" in token
     passed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith(("ok", "note"))]
     assert [name for name in passed if name in ("token", "extension", "location", "rights", "upload")] == [
         "token", "extension", "location", "rights", "upload"]

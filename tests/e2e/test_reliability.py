@@ -11,8 +11,10 @@ by the simulator's state.json more than by azwrap's words:
 - fault matrix: an az failure injected at each of the book's 15 invocations stops `azwrap all`
   with exit 1 naming the step; running it again without the fault reaches a clean run's state with
   one service principal;
-- interrupt matrix: SIGINT (and SIGTERM once) while each invocation runs exits 130, leaves no az
-  child running, and running again resumes to the clean state with one service principal;
+- interrupts: SIGINT while the principal is made, SIGTERM while az reads the secret's pipe under a
+  launcher that does not exec: exit 130, no az process left, the interrupted call never reaches the
+  simulator, and running again resumes to the clean state with one service principal (every
+  invocation is interrupted in tests/unit/test_resume.py);
 - directory replication: every place's simulator makes the first two attempts at each role
   assignment fail (Graph's error, then ARM's PrincipalNotFound), so every `azwrap all` here retries
   in both `sp` and `grant`; other errors are not retried;
@@ -27,6 +29,7 @@ simulator processes per `azwrap all`, and this module makes many.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -279,7 +282,7 @@ def test_v2_failure_at_each_ml_invocation_then_rerun_resumes(tmp_path, clean_v2,
     assert count_calls(state, "ad sp create-for-rbac") == 1
 
 
-# --------------------------------------------------------------------------- 2. interrupt matrix
+# --------------------------------------------------------------------------- 2. interrupts
 
 
 def children(pid: int) -> list[tuple[int, str]]:
@@ -310,7 +313,8 @@ def start_azwrap(args: list[str], place: Place, env: dict, **streams) -> subproc
 
 
 def wait_for_call(proc: subprocess.Popen, trace: Path, match: str, stderr=lambda: "") -> int:
-    """The pid of azwrap's az child whose argv holds `match`, once the simulator has traced its start.
+    """The pid of the simulator process of azwrap's az call whose argv holds `match`, once it has traced its
+    start (under a launcher that does not exec, a grandchild of azwrap, in its child's process group).
 
     The simulator writes the trace line after its signal handlers are set and before its latency
     sleep: the call is under way and has changed nothing yet."""
@@ -321,9 +325,19 @@ def wait_for_call(proc: subprocess.Popen, trace: Path, match: str, stderr=lambda
         lines = trace.read_text().split("\n")[:-1] if trace.exists() else []  # whole lines only
         started = [entry["pid"] for entry in map(json.loads, lines) if match in " ".join(entry["argv"])]
         if started:
-            assert started[0] in [pid for pid, _ in children(proc.pid)], "the traced call is not azwrap's child"
+            assert os.getpgid(started[0]) in [pid for pid, _ in children(proc.pid)], "the traced call is not azwrap's"
             return started[0]
         time.sleep(0.02)
+
+
+def kill_started(proc: subprocess.Popen, target: int | None) -> None:
+    """In a test's finally: azwrap, and the az call's process group if it outlived azwrap."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if target is not None and alive(target):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(target), signal.SIGKILL)
 
 
 def alive(pid: int) -> bool:
@@ -331,44 +345,42 @@ def alive(pid: int) -> bool:
     return bool(out) and not out.startswith("Z")
 
 
-# Most SIGINT cases start where the fault matrix's failed run for the same invocation stopped (a copy):
-# cheap, as the steps before are done, and the targeted call is then the first to match its latency
-# prefix (the earlier `group create`, the workspace probe and the first role assignment are done).
-# `storage account show` starts from a fresh simulator instead: once the account exists, `all`'s
-# doctor checks it with `storage account show --resource-group` first. So does the SIGTERM case.
-FRESH = {"storage-account-show"}
-INTERRUPT_CASES = [pytest.param(inv, signal.SIGINT, inv.id in FRESH, id=f"SIGINT-{inv.id}") for inv in BOOK] + [
-    pytest.param(BY_ID["create-for-rbac"], signal.SIGTERM, True, id="SIGTERM-create-for-rbac-fresh")
+# Representative cases, each starting where the fault matrix's failed run for the same invocation stopped (a
+# copy: the steps before are done, and the targeted call is the first to match its latency prefix). Each
+# signal, each launcher and each step reach the same code, which tests/unit cover at every invocation
+# (test_resume.py) and at every moment of a call (test_signals.py); SIGHUP and SIGQUIT are in
+# test_security.py, the fan-out's stop in test_parallel.py.
+INTERRUPT_CASES = [
+    # Ctrl-C while the principal is being made, before azwrap could record it: the resumed run makes one.
+    pytest.param(BY_ID["create-for-rbac"], signal.SIGINT, SIM, id="SIGINT-create-for-rbac"),
+    # SIGTERM while az reads the secret's pipe, under a launcher that does not exec (Debian's /usr/bin/az).
+    pytest.param(BY_ID["datastore-attach"], signal.SIGTERM, SIM_BIN / "az-deb", id="SIGTERM-datastore-attach-deb"),
 ]
 
 
-@pytest.mark.parametrize(("inv", "signum", "fresh"), INTERRUPT_CASES)
-def test_signal_during_each_invocation_then_rerun_resumes(tmp_path, clean, failed_at, inv, signum, fresh):
-    if fresh:
-        place = make_place(tmp_path / "place")
-    else:
-        origin, failed = failed_at(inv)
-        assert failed.exit_code == 1, failed.stderr
-        place = copy_place(origin, tmp_path / "place")
-    seen_before = 0 if fresh else count_calls(place.state(), inv.match)
+@pytest.mark.parametrize(("inv", "signum", "launcher"), INTERRUPT_CASES)
+def test_signal_during_an_invocation_then_rerun_resumes(tmp_path, clean, failed_at, inv, signum, launcher):
+    origin, failed = failed_at(inv)
+    assert failed.exit_code == 1, failed.stderr
+    place = copy_place(origin, tmp_path / "place")
+    seen_before = count_calls(place.state(), inv.match)
     # create-for-rbac calls so far that made no principal (the injected failure in the create-for-rbac case)
-    failed_create_for_rbac = 0 if fresh else (count_calls(place.state(), "ad sp create-for-rbac")
-                                              - len(place.state()["service_principals"]))  # fmt: skip
+    failed_create_for_rbac = count_calls(place.state(), "ad sp create-for-rbac") - len(place.state()["service_principals"])
     out, err, trace = tmp_path / "azwrap.out", tmp_path / "azwrap.err", tmp_path / "trace"
-    env = {**place.env, "AZSIM_LATENCY_PROFILE": json.dumps({inv.prefix: SLOW}), "AZSIM_TRACE": str(trace)}
+    env = {**place.env, "AZWRAP_AZ": str(launcher), "AZSIM_LATENCY_PROFILE": json.dumps({inv.prefix: SLOW}),
+           "AZSIM_TRACE": str(trace)}  # fmt: skip
     with out.open("w") as stdout, err.open("w") as stderr:
         proc = start_azwrap(["all", "--account", ACCOUNT], place, env, stdout=stdout, stderr=stderr)
+    target = None
     try:
         target = wait_for_call(proc, trace, inv.match, err.read_text)
         os.kill(proc.pid, signum)  # azwrap only, not its process group: azwrap must stop the child itself
         code = proc.wait(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_started(proc, target)
     result = place.judge(["all"], Result(code, out.read_text(), err.read_text()), ok=(130,))
     assert INTERRUPTED.format(inv.step) in result.stderr
-    assert not alive(target), f"the az child {target} still runs after azwrap exited"
+    assert not alive(target), f"the az process {target} still runs after azwrap exited"
     assert count_calls(place.state(), inv.match) == seen_before, "the interrupted call reached the simulator"
     assert_resumed_cleanly(place, clean, failed_create_for_rbac)
 
@@ -523,21 +535,20 @@ def test_killed_save_leaves_the_previous_state(tmp_path):
     assert "11111111-1111-4111-8111-111111111111" in text.stdout and "second" not in text.stdout
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM], ids=["SIGTERM"])
 def test_signal_during_doctor_stops_its_probe_and_exits_130(tmp_path, signum):
     place = make_place(tmp_path / "place")
     trace = tmp_path / "trace"
     env = {**place.env, "AZSIM_LATENCY_PROFILE": json.dumps({"version": SLOW}), "AZSIM_TRACE": str(trace)}
     proc = start_azwrap(["doctor", "--account", ACCOUNT], place, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                         text=True)  # fmt: skip
+    target = None
     try:
         target = wait_for_call(proc, trace, "version")
         os.kill(proc.pid, signum)
         stdout, stderr = proc.communicate(timeout=20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        kill_started(proc, target)
     place.judge(["doctor"], Result(proc.returncode, stdout, stderr), ok=(130,))
     assert "Error: Interrupted." in stderr
     assert not alive(target), "the az child still runs after azwrap exited"

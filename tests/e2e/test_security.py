@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from .test_reliability import ACCOUNT, AZWRAP, SLOW, Result, alive, make_place, start_azwrap, wait_for_call
+from .test_reliability import (ACCOUNT, AZWRAP, SLOW, Result, alive, kill_started, make_place, start_azwrap,
+                               wait_for_call)
 
 
 def start_and_signal(place, args, match: str, signum: int, tmpdir: Path):
@@ -19,14 +21,14 @@ def start_and_signal(place, args, match: str, signum: int, tmpdir: Path):
     trace = tmpdir / "azsim-trace"
     env = {**place.env, "TMPDIR": str(tmpdir), "AZSIM_LATENCY_PROFILE": json.dumps({match: SLOW}), "AZSIM_TRACE": str(trace)}
     proc = start_azwrap(list(args), place, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    target = None
     try:
         target = wait_for_call(proc, trace, match)
         os.kill(proc.pid, signum)
         stdout, stderr = proc.communicate(timeout=20)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    except BaseException:
+        kill_started(proc, target)  # a SIGKILLed azwrap leaves its az call running: the caller ends it
+        raise
     return Result(proc.returncode, stdout, stderr), target
 
 
@@ -50,8 +52,12 @@ def test_sigkill_during_the_datastore_call_leaves_no_file_with_the_secret_after_
     killed, child = start_and_signal(place, ["all", "--account", ACCOUNT, "--ml-cli", dialect, "--quiet"], match,
                                      signal.SIGKILL, tmpdir)  # fmt: skip
     assert killed.exit_code == -signal.SIGKILL
-    while alive(child):  # the orphaned az call finishes (or not) on its own; wait for it to end
-        time.sleep(0.05)
+    # The orphaned az call would finish (or not) on its own; end it here, as nothing waits for it. Its
+    # process group is the one azwrap gave the call.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child, signal.SIGKILL)
+    while alive(child):
+        time.sleep(0.01)
     [sp] = json.loads((place.home / "state.json").read_text())["service_principals"].values()
     secret = sp["password"]
     state_dir = place.cwd / ".azwrap"

@@ -703,3 +703,43 @@ def test_an_at_path_that_cannot_be_opened_is_passed_on_literally_and_an_inherite
     assert done.returncode == 0, done.stderr
     assert state(home)["datastores"]["aml-rg/aml/Piped"]["client_secret"] == "pipe-secret"
     assert state(home)["calls"][-1][-1] == f"@/dev/fd/{read_end}"  # the raw argv is recorded, not the secret
+
+
+# REFERENCE.md section 8: what az prints when another az holds the MSAL token cache's lock, by platform.
+TOKEN_LOCK_TEXTS = {
+    "windows": "[Errno 13] Permission denied: 'C:\\\\Users\\\\me\\\\.azure\\\\msal_token_cache.bin.lockfile'",
+    "portalocker": "portalocker.exceptions.LockException: [Errno 11] Resource temporarily unavailable",
+    "msal": "Unable to obtain lock, despite trying for 5 second(s)",
+}
+
+
+@pytest.mark.parametrize("kind", TOKEN_LOCK_TEXTS)
+def test_token_lock_fails_the_first_calls_that_need_a_token_after_reading_their_files(home, kind):
+    setup(home, "v1", resources=True)
+    env = {"AZSIM_TOKEN_LOCK": kind, "AZSIM_TOKEN_LOCK_COUNT": "2", "AZSIM_TOKEN_LOCK_MATCH": "attach-adls-gen2"}
+    assert run(home, "account", "show", env=env).returncode == 0  # reads the cache only: no token, no lock
+    secret = Path(home).parent / "secret"
+    secret.write_text("file-secret")
+    attach = ["ml", "datastore", "attach-adls-gen2", "--account-name", "acct1", "--client-id", "cid", "--tenant-id",
+              "tid", "--file-system", "fs1", "-w", "aml", "-g", "aml-rg", "--name", "D", "--client-secret", f"@{secret}"]
+    for _ in range(2):
+        locked = run(home, *attach, env=env)
+        assert locked.returncode == 1
+        assert locked.stderr.startswith("ERROR: The command failed with an unexpected error. Here is the traceback:\n")
+        assert TOKEN_LOCK_TEXTS[kind] in locked.stderr
+        assert "D" not in {k.split("/")[-1] for k in state(home)["datastores"]}
+    ok(home, *attach, env=env)  # the third gets the lock
+    assert state(home)["datastores"]["aml-rg/aml/D"]["client_secret"] == "file-secret"
+
+
+@pytest.mark.parametrize(("fields", "expected"), [(None, {"expiresOn", "expires_on"}), ("expires_on", {"expires_on"}),
+                                                  ("expiresOn", {"expiresOn"})])  # fmt: skip
+def test_the_token_expiry_fields_of_get_access_token(home, fields, expected):
+    setup(home)
+    token = ok(home, "account", "get-access-token", env={"AZSIM_TOKEN_EXPIRY": fields} if fields else None)
+    assert {"expiresOn", "expires_on"} & set(token) == expected
+    if "expires_on" in token:
+        assert isinstance(token["expires_on"], int) and token["expires_on"] > time.time()  # POSIX seconds
+    both = ok(home, "account", "get-access-token", "--query", "[expires_on, expiresOn]",
+              env={"AZSIM_TOKEN_EXPIRY": fields} if fields else None)  # fmt: skip
+    assert [value is not None for value in both] == ["expires_on" in expected, "expiresOn" in expected]

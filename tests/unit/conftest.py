@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 
 import pytest
@@ -65,7 +66,10 @@ NAME_AVAILABLE = {"message": None, "nameAvailable": True, "reason": None}
 
 
 # doctor's read-only probes (README "doctor"), written out by hand.
-TOKEN_EXPIRY = ["account", "get-access-token", "--query", "expiresOn"]
+TOKEN_EXPIRY = ["account", "get-access-token", "--query", "[expires_on, expiresOn]"]
+# az 2.91's answer to it: expires_on (POSIX seconds) and the deprecated expiresOn (local time).
+TOKEN_EXPIRES = '[\n  1796119200,\n  "2026-12-01 10:00:00.000000"\n]'
+
 LIST_AVAILABLE = ["extension", "list-available"]
 LIST_LOCATIONS = ["account", "list-locations"]
 MY_ROLES = ["role", "assignment", "list", "--assignee", ACCOUNT_SHOW["user"]["name"], "--include-inherited",
@@ -180,7 +184,7 @@ FRESH_STEP = {
     "grant": [TOKEN_EXPIRY],
 }
 # What each of those probes answers when nothing is there yet.
-ABSENT = {tuple(TOKEN_EXPIRY): {"stdout": '"2026-12-01 10:00:00.000000"'},
+ABSENT = {tuple(TOKEN_EXPIRY): {"stdout": TOKEN_EXPIRES},
           tuple(VERSION_CALL): {"stdout": json.dumps(VERSION)},
           tuple(GROUP_LIST): {"stdout": "[]"}}  # fmt: skip
 
@@ -308,7 +312,7 @@ def refresh_probes(installed: bool = True) -> list[tuple[list[str], object]]:
     """The refresh of a completed setup, in order (one at a time), each with the answer of a setup that
     is all there: 7 calls after `az account show`."""
     versions = {**VERSION, "extensions": {"azure-cli-ml": "1.41.0"} if installed else {}}
-    return [(TOKEN_EXPIRY, "2026-12-01 10:00:00.000000"), (VERSION_CALL, versions),
+    return [(TOKEN_EXPIRY, json.loads(TOKEN_EXPIRES)), (VERSION_CALL, versions),
             (GROUP_LIST, [group("aml-rg"), group("adls-rg")]), (SP_SHOW, {"appId": SP["appId"], "id": "0b"}),
             (resources_show(*ARM_IDS.values()), list(ARM.values())), (ROLES_OF_SP, ROLES), (FILE_EXISTS, {"exists": True})]
 
@@ -384,3 +388,24 @@ def cli():
         return CliRunner().invoke(main, list(args), prog_name="azwrap", catch_exceptions=False, **kwargs)
 
     return invoke
+
+
+@pytest.fixture
+def default_sigint():
+    """Ctrl-C raises KeyboardInterrupt here even when the suite was started with SIGINT ignored
+    (a background job of a non-interactive shell, `trap '' INT`): Python installs its handler only if
+    SIGINT was not ignored. Every test that sends itself a signal uses this (or azwrap_signals)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def azwrap_signals(default_sigint):
+    """azwrap's own handlers, as `azwrap` installs them: SIGINT, SIGTERM, SIGHUP and SIGQUIT end the run."""
+    from azwrap.az import process
+
+    previous = process.install_handlers()
+    yield
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)

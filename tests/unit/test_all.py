@@ -147,3 +147,29 @@ def test_all_with_v1_starts_with_a_one_line_warning(fake, cli, workdir):
     first = cli("all", "--account", ACCOUNT).stderr.splitlines()[0]
     assert first == ("WARNING: --ml-cli v1 (the book's azure-cli-ml extension) is retired: its support ended on "
                      "30 September 2025; for a new setup, use --ml-cli v2 (the current ml extension)")
+
+
+# README "Settings": --subscription goes on every command that accepts it: the ARM commands, and `az account
+# show`, which takes it as its own option; not `az ad ...`, `az login`, `az version`, `az extension ...`.
+ARM_COMMANDS = ("group", "storage", "role", "ml", "resource", "rest", "tag")
+OTHER = "11111111-2222-3333-4444-555555555555"
+
+
+def test_subscription_reaches_every_arm_command_and_no_other(fake, cli, workdir, monkeypatch):
+    register = fake.on
+
+    def with_subscription(args, **answer):
+        takes_it = args[0] in ARM_COMMANDS or args[:2] == ["account", "show"]
+        return register([*args, "--subscription", OTHER] if takes_it else args, **answer)
+
+    monkeypatch.setattr(fake, "on", with_subscription)
+    fake.doctor()
+    fake.book()
+    result = cli("all", "--account", ACCOUNT, "--subscription", OTHER)
+    assert result.exit_code == 0, result.output
+    calls = fake.calls()
+    assert {call[0] for call in calls} >= {"group", "storage", "role", "ml", "ad", "extension", "version"}
+    for call in calls:
+        takes_it = call[0] in ARM_COMMANDS or call[:2] == ["account", "show"]
+        assert (call[-2:] == ["--subscription", OTHER]) == takes_it, call
+        assert call.count("--subscription") == int(takes_it), call

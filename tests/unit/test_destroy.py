@@ -7,6 +7,7 @@ import pytest
 from azwrap.book import commands as az
 from azwrap.book import ml
 from azwrap.core import destroy
+from azwrap.core.teardown import with_subscription as destroy_pin
 from azwrap.book.settings import Settings
 
 from .conftest import ACC_ID, ACCOUNT, AML_ID, SP, SUB
@@ -203,3 +204,72 @@ def test_with_no_name_to_ask_for_destroy_needs_yes(fake, cli, workdir):
     assert result.exit_code == 2
     assert "no storage account or workspace name to confirm" in result.stderr and "--yes" in result.stderr
     assert [call for call in fake.calls() if "delete" in call] == []
+
+
+def _write_state(workdir, state: dict) -> None:
+    (workdir / ".azwrap").mkdir(mode=0o700, exist_ok=True)
+    path = workdir / ".azwrap" / "state.json"
+    path.write_text(json.dumps({"version": 1, **state, "settings": {"account": ACCOUNT}}))
+    path.chmod(0o600)
+
+
+def _recorded(workdir) -> dict:
+    return json.loads((workdir / ".azwrap" / "state.json").read_text())
+
+
+def _looks(fake, groups=("aml-rg", "adls-rg")) -> None:
+    """What destroy reads before it deletes (pinned to the setup's subscription): the groups (these are
+    there, untagged: an older azwrap's), the ARM resources azwrap made, and each group's contents (none
+    but azwrap's)."""
+    pinned = ["--subscription", SUB]
+    fake.on(["group", "list", *pinned], stdout=json.dumps([{"name": g, "location": "centralus", "tags": None}
+                                                          for g in groups]))  # fmt: skip
+    ids = [AML_ID, AML_ID + "/computes/d1compute", ACC_ID, AML_ID + "/datastores/MLData"]  # the records' order
+    present = [i for i in ids if any(f"/resourceGroups/{g}/" in i for g in groups)]
+    if present:
+        fake.on(["resource", "show", "--ids", *present, *pinned], stdout=json.dumps([{"id": i} for i in present]
+                                                                                   if len(present) > 1 else {"id": present[0]}))  # fmt: skip
+    for g in groups:
+        fake.on(["resource", "list", "--resource-group", g, *pinned], stdout="[]")
+
+
+def _deletes(calls) -> list:
+    return [c for c in calls if "delete" in c[:3] or c[:1] == ["rest"]]
+
+
+def test_each_deletion_is_saved_before_the_next_so_destroy_again_goes_on_where_it_stopped(fake, cli, workdir):
+    _write_state(workdir, full_state())
+    deletions = argv(destroy_pin(destroy.plan(full_state(), SETTINGS, SUB), SUB))
+    seen_during_the_group_delete = []
+
+    def read_the_state_file(process):
+        # Runs while azwrap waits for this deletion: what the state file holds now is what a kill would leave.
+        seen_during_the_group_delete.append(sorted(_recorded(workdir)["resources"]))
+        process.returncode = 0
+
+    fake.logged_in()
+    _looks(fake)
+    for args in deletions[:3]:
+        fake.on(args, stdout="")
+    fake.fp.register([fake.path, *deletions[3]], callback=read_the_state_file)
+    fake.on(deletions[4], returncode=1, stdout="", stderr="ERROR: (Conflict) injected failure\n")
+    failed = cli("destroy", "--yes")
+    assert failed.exit_code == 1
+    assert "group delete --name adls-rg" in failed.stderr
+    # the two role assignments were gone before the group delete began; the purged workspace stays recorded
+    # until its group goes (what it made with it is in the group: an interrupted teardown must know it)
+    assert "storage_role" not in seen_during_the_group_delete[0] and "workspace_role" not in seen_during_the_group_delete[0]
+    assert {"aml_group", "workspace"} <= set(seen_during_the_group_delete[0])
+    left = _recorded(workdir)["resources"]
+    assert "aml_group" not in left and "compute" not in left  # the group, with what it held
+    assert {"adls_group", "sp"} <= set(left)
+
+    fake.fp.calls.clear()
+    fake.logged_in()
+    _looks(fake, groups=("adls-rg",))
+    for args in deletions[4:]:
+        fake.on(args, stdout="")
+    again = cli("destroy", "--yes")
+    assert again.exit_code == 0, again.output
+    assert _deletes(fake.calls()) == deletions[4:]  # nothing deleted twice
+    assert _recorded(workdir)["resources"] == {}

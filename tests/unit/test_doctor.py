@@ -6,7 +6,7 @@ import stat
 import pytest
 
 from .conftest import (ACCOUNT, ACCOUNT_SHOW, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, NOT_FOUND,
-                       NOT_LOGGED_IN, OFFERED, SUB, TOKEN_EXPIRY, VERSION, role_assignment)  # fmt: skip
+                       NOT_LOGGED_IN, OFFERED, SUB, TOKEN_EXPIRES, TOKEN_EXPIRY, VERSION, role_assignment)  # fmt: skip
 
 CHECK_NAME = ["storage", "account", "check-name", "--name", ACCOUNT]
 IN_MY_GROUP = ["storage", "account", "show", "--resource-group", "adls-rg", "--name", ACCOUNT]
@@ -26,7 +26,7 @@ def register(fake, *, version=None, login=True, token=None, extensions=(), offer
     fake.on(["version"], **(version or {"stdout": json.dumps({**VERSION, "extensions": {n: "1.0" for n in extensions}})}))
     if login:
         fake.on(["account", "show"], stdout=json.dumps(ACCOUNT_SHOW))
-        fake.on(TOKEN_EXPIRY, **(token or {"stdout": '"2026-12-01 10:00:00.000000"'}))
+        fake.on(TOKEN_EXPIRY, **(token or {"stdout": TOKEN_EXPIRES}))
     else:
         fake.on(["account", "show"], returncode=1, stdout="", stderr=NOT_LOGGED_IN + "\n")
     fake.on(LIST_AVAILABLE, **(offered or {"stdout": json.dumps(OFFERED)}))
@@ -262,4 +262,38 @@ def test_the_token_is_never_read(fake, cli, workdir):
     register(fake)
     cli("doctor", "--account", ACCOUNT)
     [token_call] = [call for call in fake.calls() if call[:2] == ["account", "get-access-token"]]
-    assert token_call == TOKEN_EXPIRY  # --query expiresOn: az prints the expiry, not the token
+    assert token_call == TOKEN_EXPIRY  # --query [expires_on, expiresOn]: az prints the expiry, not the token
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    """The machine's local time is UTC (az's expiresOn is local time; azwrap shows expires_on in local time)."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+# REFERENCE.md section 8: expires_on (POSIX seconds) is the field to read; expiresOn (local time) is
+# deprecated, and older CLIs print expires_on as a numeric string or not at all.
+TOKEN_ANSWERS = {
+    "az 2.91: both": ('[1796119200, "2026-12-01 10:00:00.000000"]', "valid until 2026-12-01 10:00:00 UTC"),
+    "expiresOn removed": ("[1796119200, null]", "valid until 2026-12-01 10:00:00 UTC"),
+    "expires_on as a string": ('["1796119200", null]', "valid until 2026-12-01 10:00:00 UTC"),
+    "an older az: expiresOn only": ('[null, "2026-12-01 10:00:00.000000"]', "valid until 2026-12-01 10:00:00.000000"),
+    "neither": ("[null, null]", "the sign-in works"),
+}
+
+
+@pytest.mark.parametrize("case", TOKEN_ANSWERS)
+def test_the_token_check_reads_expires_on_then_expiresOn_and_passes_without_either(case, fake, cli, workdir, utc):
+    printed, shown = TOKEN_ANSWERS[case]
+    register(fake, token={"stdout": printed})
+    result = cli("doctor", "--account", ACCOUNT, "--format", "json")
+    assert result.exit_code == 0, result.output
+    token = checks(result)["token"]
+    assert token["status"] == "ok" and shown in token["detail"]
+    assert "class" not in token["detail"] and "None" not in token["detail"]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from .conftest import (OWN, ACCOUNT, BOOK, FRESH_STEP, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, OFFERED,
-                       SECRET, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, expected, normalised, role_assignment,
+from .conftest import (OWN, DATASTORE_ID, NOT_FOUND, resources_show, ACCOUNT, BOOK, FRESH_STEP, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, OFFERED,
+                       SECRET, TOKEN_EXPIRES, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, expected, normalised, role_assignment,
                        seed_state)  # fmt: skip
 
 RUN = BOOK[1:]  # `all` when already signed in
@@ -98,6 +98,21 @@ def test_az_stderr_holding_the_secret_is_masked(fake, cli, workdir):
     assert "password=***" in result.stderr and "echoing *** back" in result.stderr
 
 
+@pytest.mark.parametrize("returncode", [0, 1], ids=["warning", "error"])
+def test_stderr_of_a_call_shown_as_it_comes_is_masked_too(returncode, fake, cli, workdir):
+    # The datastore's attach is not a capturing call: az's lines reach the user while it runs.
+    seed_state(workdir, done=["extension", "workspace", "storage", "sp"], sp=True)
+    fake.logged_in()
+    fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
+    fake.on(resources_show(DATASTORE_ID), **NOT_FOUND)  # not attached yet
+    said = f"{'ERROR' if returncode else 'WARNING'}: the request held clientSecret={SECRET}\n"
+    fake.fp.register(fake.argv(BOOK[12][1]), returncode=returncode, stdout="", stderr=said)
+    result = cli("datastore", "--account", ACCOUNT)
+    assert result.exit_code == returncode, result.output
+    assert SECRET not in result.output
+    assert "[datastore] " + said.replace(SECRET, "***").strip() in result.stderr
+
+
 def test_no_az_on_path_exits_2_with_install_hint(fp, cli, workdir, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     result = cli("extension")
@@ -171,7 +186,7 @@ WRONG_VERSION = '{"azure-cli": "2.91.0", "extensions": ["ml"]}'  # extensions as
 ])  # fmt: skip
 def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, exit_code, message, fake, cli, workdir):
     fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else '{"id": "s", "name": "n"}')
-    fake.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
+    fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
     fake.on(VERSION_CALL, stdout=output if probe == VERSION_CALL else '{"azure-cli": "2.91.0", "extensions": {}}')
     fake.on(GROUP_LIST, stdout="[]")
     fake.on(LIST_AVAILABLE, stdout=json.dumps(OFFERED))

@@ -40,7 +40,7 @@ def test_all_passes_the_login_options_and_tells_one_story(fake, cli, workdir):
     # Signed in, then asked again whom az is signed in as; then the refresh, then doctor's checks.
     assert lines[:6] == ["[login] $ az account show", "login: not signed in (az account show failed); signing in",
                          f"[login] $ az {' '.join(login)}", "[login] $ az account show",
-                         "[refresh] $ az account get-access-token --query expiresOn", "[refresh] $ az version"]  # fmt: skip
+                         "[refresh] $ az account get-access-token --query '[expires_on, expiresOn]'", "[refresh] $ az version"]  # fmt: skip
     assert lines[lines.index("[refresh] $ az group list") + 1] == "doctor: read-only checks before any change"
     assert "already signed in" not in result.stderr  # it signed in a moment ago
 

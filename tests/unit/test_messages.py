@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import ACCOUNT, BOOK, seed_state
+from .conftest import ACCOUNT, BOOK, TOKEN_EXPIRES, TOKEN_EXPIRY, seed_state
 
 REPLICATION = {"returncode": 1, "stdout": "", "stderr": "ERROR: Cannot find user or service principal in graph "
                f"database for '{BOOK[11][1][6]}'.\n"}  # fmt: skip
@@ -78,3 +78,23 @@ def test_retries_are_counted_on_the_clock(fake, cli, workdir, monkeypatch):
     assert "after 3 tries over 6s (--retry-timeout 10)" in result.stderr
     assert fake.calls().count(BOOK[11][1]) == 3
     assert now[0] == 6
+
+
+
+@pytest.mark.parametrize(("printed", "kind"), [('"yes"', "a list"), ('{"exists": true}', "a list")])
+def test_json_of_another_kind_is_named_in_words_never_as_a_python_type(fake, cli, workdir, printed, kind):
+    seed_state(workdir, done=["extension"])
+    fake.logged_in()
+    fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
+    fake.on(["group", "list"], stdout=printed)
+    result = cli("workspace")
+    assert result.exit_code == 1
+    assert f"step 'refresh' failed (az printed JSON that is not {kind}): az group list" in result.stderr
+    assert "<class" not in result.stderr and "'list'" not in result.stderr
+
+
+def test_a_value_is_shown_as_typed_not_as_a_python_repr(fp, az_path, cli, workdir):
+    result = cli("workspace", "--workspace", "C:\\ws\\aml")  # a repr would double the backslashes
+    assert result.exit_code == 2
+    assert "Invalid value for '--workspace': 'C:\\ws\\aml' is not valid" in result.stderr
+    assert len(fp.calls) == 0

@@ -11,11 +11,32 @@ from pathlib import Path
 import pytest
 
 from azwrap.store import lock
-from azwrap.az import process, runner
+from azwrap.az import process, replies, runner
 from azwrap.az.redact import Redactor
 
-LOCKED_CACHE = ("ERROR: [Errno 11] Resource temporarily unavailable: "
-                "'/home/me/.azure/msal_token_cache.bin.lockfile' (msal_token_cache)")  # fmt: skip
+# What az prints when another az holds its token cache's lock (REFERENCE.md section 8), by platform: az
+# reports an unexpected error with its traceback, whose last line names the exception.
+UNEXPECTED = "ERROR: The command failed with an unexpected error. Here is the traceback:\n"
+LOCKED_CACHE = {
+    "windows": UNEXPECTED + "ERROR: [Errno 13] Permission denied: 'C:\\\\Users\\\\me\\\\.azure\\\\msal_token_cache.bin.lockfile'\n"
+               "Traceback (most recent call last):\n  File \"D:\\a\\_work\\1\\s\\build_scripts\\windows\\artifacts\\cli\\Lib\\"
+               "site-packages\\msal_extensions\\cache_lock.py\", line 38, in __init__\n"
+               "PermissionError: [Errno 13] Permission denied: 'C:\\\\Users\\\\me\\\\.azure\\\\msal_token_cache.bin.lockfile'\n",
+    "linux-portalocker": UNEXPECTED + "ERROR: [Errno 11] Resource temporarily unavailable\n"
+                         "Traceback (most recent call last):\n  File \"/opt/az/lib/python3.12/site-packages/portalocker/"
+                         "portalocker.py\", line 118, in lock\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n"
+                         "portalocker.exceptions.LockException: [Errno 11] Resource temporarily unavailable\n",
+    "macos-portalocker": UNEXPECTED + "ERROR: [Errno 35] Resource temporarily unavailable\n"
+                         "portalocker.exceptions.LockException: [Errno 35] Resource temporarily unavailable\n",
+    "msal-extensions": UNEXPECTED + "ERROR: Unable to obtain lock, despite trying for 5 second(s). You may want to "
+                       "delete the /home/me/.azure/msal_token_cache.bin.lockfile file.\n",
+}  # fmt: skip
+NOT_LOCKED = {
+    "authorization": "ERROR: (AuthorizationFailed) Permission denied on scope /subscriptions/x\n",
+    "a socket's EAGAIN": "ERROR: HTTPSConnectionPool(host='management.azure.com', port=443): [Errno 11] Resource "
+                         "temporarily unavailable\n",
+    "another lock file": "ERROR: [Errno 13] Permission denied: '/home/me/.azure/commandIndex.json.lockfile'\n",
+}  # fmt: skip
 
 
 def test_posix_calls_get_a_session_of_their_own():
@@ -54,16 +75,20 @@ def test_a_stop_never_signals_pid_0_which_is_azwraps_own_group(monkeypatch):
     assert sent == [(77, signal.SIGKILL)]
 
 
-def test_the_token_cache_lock_error_is_recognised_and_others_are_not():
-    assert runner.token_cache_locked([LOCKED_CACHE])
-    assert runner.token_cache_locked(["PermissionError: [Errno 13] Permission denied: "
-                                      "'C:\\\\Users\\\\me\\\\.azure\\\\msal_token_cache.bin.lockfile'"])  # fmt: skip
-    assert not runner.token_cache_locked(["ERROR: (AuthorizationFailed) Permission denied"])
+@pytest.mark.parametrize("text", LOCKED_CACHE.values(), ids=LOCKED_CACHE)
+def test_each_platforms_token_cache_lock_error_is_recognised(text):
+    assert replies.token_cache_locked(text.splitlines())
 
 
-def test_a_call_failing_on_the_token_cache_lock_is_retried(fp, tmp_path):
+@pytest.mark.parametrize("text", NOT_LOCKED.values(), ids=NOT_LOCKED)
+def test_other_errors_are_not_taken_for_the_token_cache_lock(text):
+    assert not replies.token_cache_locked(text.splitlines())
+
+
+@pytest.mark.parametrize("text", LOCKED_CACHE.values(), ids=LOCKED_CACHE)
+def test_a_call_failing_on_the_token_cache_lock_is_retried(fp, tmp_path, text):
     az = str(tmp_path / "az")
-    fp.register([az, "group", "create", "--name", "g"], returncode=1, stderr=LOCKED_CACHE + "\n")
+    fp.register([az, "group", "create", "--name", "g"], returncode=1, stderr=text)
     fp.register([az, "group", "create", "--name", "g"], stdout=json.dumps({"name": "g"}))
     slept = []
     run = runner.Runner(az, Redactor(), quiet=True, echo=lambda line: None, sleep=slept.append)
@@ -72,14 +97,49 @@ def test_a_call_failing_on_the_token_cache_lock_is_retried(fp, tmp_path):
     assert slept == [runner.TOKEN_LOCK_FIRST_DELAY]
 
 
+# A real child: it reads every @path argument, as az does before it parses, and fails on the token
+# cache's lock the first time.
+SECRET_READER = """#!{python}
+import json, os, sys
+reads = []
+for arg in sys.argv[1:]:
+    if arg.startswith("@"):
+        with open(arg[1:], encoding="utf-8") as handle:
+            reads.append(handle.read())
+count = os.path.join(os.path.dirname(sys.argv[0]), "calls")
+calls = int(open(count).read()) + 1 if os.path.exists(count) else 1
+open(count, "w").write(str(calls))
+with open(os.path.join(os.path.dirname(sys.argv[0]), "reads"), "a") as log:
+    log.write(json.dumps(reads) + "\\n")
+if calls == 1:
+    sys.stderr.write({locked!r})
+    sys.exit(1)
+"""
+
+
+@pytest.mark.skipif(process._windows(), reason="the secret's pipe is POSIX")
+def test_a_call_given_a_secret_is_retried_with_the_secret_sent_again_through_a_fresh_pipe(tmp_path):
+    import sys
+
+    az = tmp_path / "az"
+    az.write_text(SECRET_READER.format(python=sys.executable, locked=LOCKED_CACHE["linux-portalocker"]))
+    az.chmod(0o755)
+    run = runner.Runner(str(az), Redactor(), quiet=True, echo=lambda line: None, sleep=lambda seconds: None)
+    run.run("datastore", ["ml", "datastore", "attach-adls-gen2", "--client-secret", runner.Secret("s3cr3t-value")])
+    reads = [json.loads(line) for line in (tmp_path / "reads").read_text().splitlines()]
+    assert reads == [["s3cr3t-value"], ["s3cr3t-value"]]  # the pipe read by the failed call is not used again
+
+
 def test_the_token_cache_lock_retry_is_bounded(fp, tmp_path):
     az = str(tmp_path / "az")
     for _ in range(runner.TOKEN_LOCK_RETRIES + 1):
-        fp.register([az, "version"], returncode=1, stderr=LOCKED_CACHE + "\n")
-    run = runner.Runner(az, Redactor(), quiet=True, echo=lambda line: None, sleep=lambda seconds: None)
+        fp.register([az, "version"], returncode=1, stderr=LOCKED_CACHE["msal-extensions"])
+    slept = []
+    run = runner.Runner(az, Redactor(), quiet=True, echo=lambda line: None, sleep=slept.append)
     with pytest.raises(runner.AzFailed):
         run.run("doctor", ["version"])
     assert fp.call_count([az, "version"]) == runner.TOKEN_LOCK_RETRIES + 1
+    assert slept == [0.5, 1.0, 2.0]  # README: up to 3 times, after 0.5 s, 1 s, 2 s
 
 
 def test_a_second_holder_of_the_state_lock_is_told_the_first_ones_pid(tmp_path):
@@ -100,43 +160,3 @@ def test_a_second_holder_of_the_state_lock_is_told_the_first_ones_pid(tmp_path):
         holder.wait()
     with lock.hold(state_path):  # the killed holder's lock is gone with it
         assert (tmp_path / ".azwrap" / "state.json.lock").stat().st_mode & 0o777 == 0o600
-
-
-@pytest.mark.skipif(process._windows(), reason="a POSIX launcher")
-def test_a_second_ctrl_c_kills_an_az_tree_that_ignores_sigterm_at_once(tmp_path, monkeypatch):
-    # A launcher that does not exec and ignores SIGTERM, as do the processes it starts.
-    az = tmp_path / "az"
-    az.write_text("#!/bin/bash\ntrap '' TERM\necho started >&2\nwhile :; do sleep 0.1; done\n")
-    az.chmod(0o755)
-    monkeypatch.setattr(runner, "STOP_GRACE_SECONDS", 600.0)  # only the second Ctrl-C can end it in time
-    import os
-    import threading
-
-    stopped_once = threading.Event()
-    groups = []
-    run = runner.Runner(str(az), Redactor(), quiet=True, echo=lambda line: None)
-    stop_all = run.stop_all
-
-    def stop_and_tell(urgent=False):
-        stop_all(urgent)
-        stopped_once.set()
-
-    run.stop_all = stop_and_tell
-
-    def interrupt_twice():
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stopped_once.wait(timeout=10)
-        os.kill(os.getpid(), signal.SIGINT)
-
-    def on_event(event):
-        if isinstance(event, runner.CallStarted):
-            groups.extend(proc.pid for proc in run._live)
-        if isinstance(event, runner.Line) and event.text == "started":
-            threading.Thread(target=interrupt_twice, daemon=True).start()
-
-    run.events = on_event
-    with pytest.raises(runner.Interrupted):
-        run.run("storage", ["group", "create"])
-    [group] = groups
-    with pytest.raises(ProcessLookupError):
-        os.killpg(group, 0)  # nothing of the call's process group is left

@@ -10,12 +10,12 @@ import threading
 import time
 
 import pytest
-from pytest_subprocess.fake_popen import FakePopen
 
+from azwrap.az import process as az_process
 from azwrap.book.steps import BY_NAME
 
-from .conftest import (OWN, key_id_read, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
-                       MY_ROLES, NAME_AVAILABLE, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY,
+from .conftest import (OWN, key_id_read, SUB, FRESH_ALL, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
+                       MY_ROLES, NAME_AVAILABLE, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRES, TOKEN_EXPIRY,
                        VERSION_CALL, absent, group, normalised, refresh_probes, resources_show, seed_state,
                        succeeded)  # fmt: skip
 
@@ -226,7 +226,7 @@ def test_force_upload_overwrites(done, fake, cli):
 
 # Per BOOK index: the refresh of its step command when that resource (and what holds it) is there,
 # each probe with az's answer (a dict with a returncode: az failed), and the BOOK indexes found.
-EXPIRY = '"2026-12-01 10:00:00.000000"'
+EXPIRY = TOKEN_EXPIRES
 FOUND = {
     2: ([(GROUP_LIST, [group("aml-rg")]), (resources_show(AML_ID), NOT_FOUND)], {2}),
     3: ([(GROUP_LIST, [group("aml-rg")]), (resources_show(AML_ID), ARM["workspace"])], {2, 3}),
@@ -268,6 +268,59 @@ def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli,
     assert state(workdir)["resources"][key]["created"] is False
 
 
+WS2_ID = AML_ID.replace("/workspaces/aml", "/workspaces/ws2")
+RG2_AML_ID = AML_ID.replace("/resourceGroups/aml-rg/", "/resourceGroups/rg2/")
+# A changed setting names another resource, which exists already: it is the user's, whatever azwrap made
+# under the old setting. (option, probes with their answers, what the step then creates, the resource's key)
+FOUND_UNDER_NEW_SETTINGS = {
+    "workspace": (["--workspace", "ws2"],
+                  [(TOKEN_EXPIRY, {"stdout": TOKEN_EXPIRES}), (GROUP_LIST, {"stdout": json.dumps([group("aml-rg")])}),
+                   (resources_show(AML_ID, WS2_ID), {"stdout": json.dumps([ARM["workspace"], {"id": WS2_ID}])})],
+                  [], "workspace", "workspace ws2 in aml-rg"),
+    "aml-group": (["--aml-group", "rg2"],
+                  [(TOKEN_EXPIRY, {"stdout": TOKEN_EXPIRES}),
+                   (GROUP_LIST, {"stdout": json.dumps([group("aml-rg"), group("rg2")])}),
+                   (resources_show(AML_ID, RG2_AML_ID), NOT_FOUND),  # one of them missing: each asked alone
+                   (resources_show(AML_ID), {"stdout": json.dumps(ARM["workspace"])}),
+                   (resources_show(RG2_AML_ID), NOT_FOUND)],
+                  [["ml", "workspace", "create", "--workspace-name", "aml", "--location", "Central US",
+                    "--resource-group", "rg2"], resources_show(RG2_AML_ID)], "aml_group", "resource group rg2"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", FOUND_UNDER_NEW_SETTINGS)
+def test_a_resource_found_under_changed_settings_is_the_users_though_azwrap_made_the_old_one(case, done, fake, cli):
+    from azwrap.book.settings import Settings
+    from azwrap.core import destroy
+
+    option, probes, creates, key, label = FOUND_UNDER_NEW_SETTINGS[case]
+    assert state(done)["resources"][key]["created"] is True  # azwrap made the one of the old settings
+    fake.logged_in()
+    for args, answer in probes:
+        fake.on(args, **answer)
+    for args in creates:
+        fake.on(args, stdout=json.dumps({"id": RG2_AML_ID, "properties": {"workspaceId": "w2"}}))
+    result = cli("workspace", *option)
+    assert result.exit_code == 0, result.output
+    assert state(done)["resources"][key]["created"] is False
+    settings = Settings(account=ACCOUNT, **{option[0][2:].replace("-", "_"): option[1]})
+    kept = dict(destroy.plan(state(done), settings, SUB).kept)
+    assert kept[label] == "yours: it existed before azwrap used it"
+
+
+def test_a_datastore_removed_while_the_workspace_keeps_others_is_attached_again(done, fake, cli):
+    # The datastore is looked up by its own ARM id, not in the workspace's list: other datastores (the
+    # workspace's own, another of the user's) cannot pass for it.
+    fake.logged_in()
+    fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
+    fake.on(resources_show(DATASTORE_ID), **NOT_FOUND)
+    fake.on(BOOK[12][1])
+    result = cli("datastore")
+    assert result.exit_code == 0, result.output
+    assert "datastore MLData in workspace aml is not there any more" in result.stderr
+    assert normalised(fake.calls())[-1] == BOOK[12][1]
+
+
 def other_threads_frames() -> list:
     """The frames of every thread but this one (fp runs the fake az's callback in a thread of its own;
     azwrap waits for az in the thread that runs the step, which the scheduler starts)."""
@@ -295,17 +348,20 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
     return True
 
 
-@pytest.fixture
-def default_sigint():
-    """Ctrl-C raises KeyboardInterrupt here even when the suite was started with SIGINT ignored
-    (a background job of a non-interactive shell): Python installs its handler only if SIGINT was not."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
+# Ctrl-C during each of the book's invocations (but `az login`, which `all` skips when signed in), and the
+# other stop signals once: the end-to-end tests interrupt real processes at a few of them.
+INTERRUPTS = [pytest.param(index, signal.SIGINT, id=f"SIGINT-{index}-{' '.join(BOOK[index][1][:3])}")
+              for index in range(1, len(BOOK))] + [
+    pytest.param(6, signal.SIGTERM, id="SIGTERM-6-storage account create"),
+    pytest.param(9, signal.SIGHUP, id="SIGHUP-9-ad sp create-for-rbac"),
+    pytest.param(12, signal.SIGQUIT, id="SIGQUIT-12-ml datastore attach-adls-gen2"),
+]  # fmt: skip
+BOOK_STEPS = ["extension", "workspace", "compute", "storage", "upload", "sp", "datastore", "grant"]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, workdir, default_sigint, monkeypatch):
+@pytest.mark.parametrize(("index", "signum"), INTERRUPTS)
+def test_a_signal_during_each_invocation_stops_it_exits_130_and_records_nothing_of_its_step(
+        index, signum, fake, cli, workdir, default_sigint, monkeypatch):  # fmt: skip
     from azwrap.az.runner import Runner
 
     stopping, real_stop_all = threading.Event(), Runner.stop_all
@@ -319,20 +375,54 @@ def test_signal_during_an_az_call_stops_it_and_exits_130(signum, fake, cli, work
     def signal_azwrap_while_running(process):
         # The fake az runs in a thread of fp's: signal once azwrap waits for it, and run on until
         # azwrap asks the runner to stop every call (fp's fake cannot be stopped: it ends when this does).
-        assert wait_until(lambda: waiting_in(FakePopen.wait)), "azwrap never waited for az"
+        assert wait_until(lambda: waiting_in(az_process.wait)), "azwrap never waited for az"
         os.kill(os.getpid(), signum)
         assert stopping.wait(10), "azwrap did not stop its az calls"
 
+    step = BOOK[index][0]
     fake.doctor()
-    fake.book(fail_at=6, fail={"callback": signal_azwrap_while_running, "stdout": "", "stderr": ""})
+    fake.book(fail_at=index, fail={"callback": signal_azwrap_while_running, "stdout": "", "stderr": ""})
     result = cli("all", "--account", ACCOUNT)
-    assert result.exit_code == 130
-    assert "Interrupted during step storage; run the same command again to resume." in result.stderr
-    recorded = state(workdir)["steps"]
-    assert {"extension", "workspace", "compute"} <= set(recorded) and "storage" not in recorded
+    assert result.exit_code == 130, result.output
+    assert f"Interrupted during step {step}; run the same command again to resume." in result.stderr
+    recorded = state(workdir)["steps"] if (workdir / ".azwrap" / "state.json").exists() else {}
+    assert step not in recorded
+    assert set(BOOK_STEPS[: BOOK_STEPS.index(step)]) <= set(recorded)  # --jobs 1: the book's order
     # Nothing ran after the interrupted call. (That the call itself is stopped is checked on real
-    # processes in tests/e2e.)
-    assert normalised(fake.calls())[-1] == BOOK[6][1]
+    # processes in test_signals.py and tests/e2e.)
+    assert normalised(fake.calls())[-1] == BOOK[index][1]
+    log = [json.loads(line) for line in (workdir / ".azwrap" / "log.jsonl").read_text().splitlines()]
+    assert (log[-1]["step"], log[-1]["interrupted"]) == (step, True) and not any(r["interrupted"] for r in log[:-1])
+    if index > 9:  # the principal is recorded the moment create-for-rbac returns, before the step ends
+        assert state(workdir)["outputs"]["sp"]["appId"] == SP["appId"]
+
+
+def test_an_interrupt_in_the_fan_out_names_every_step_it_stopped(fake, cli, workdir, default_sigint, monkeypatch):
+    from azwrap.az.runner import Runner
+
+    stopping, real_stop_all = threading.Event(), Runner.stop_all
+
+    def stop_all(self, urgent=False):
+        stopping.set()
+        return real_stop_all(self, urgent)
+
+    monkeypatch.setattr(Runner, "stop_all", stop_all)
+    both_running = threading.Barrier(2, timeout=10)
+
+    def run_until_stopped(process):
+        if both_running.wait() == 0:  # the two group creates run at once: interrupt once
+            os.kill(os.getpid(), signal.SIGINT)
+        assert stopping.wait(10), "azwrap did not stop its az calls"
+
+    fake.doctor()
+    for args in FRESH_ALL:  # the refresh: nothing there yet
+        fake.on(args, **absent(args))
+    fake.on(BOOK[1][1])
+    for index in (2, 5):  # workspace's and storage's first calls, which may run at once
+        fake.on(BOOK[index][1], callback=run_until_stopped)
+    result = cli("all", "--account", ACCOUNT, "--jobs", "2")
+    assert result.exit_code == 130, result.output
+    assert "Interrupted during step workspace, storage; run the same command again to resume." in result.stderr
 
 
 def test_status_shows_progress_but_never_the_secret(done, cli):

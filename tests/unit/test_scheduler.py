@@ -117,13 +117,16 @@ def test_ready_jobs_start_together_up_to_the_limit():
 
 
 def test_a_job_starts_only_after_every_job_it_needs_has_succeeded():
-    gate, clock = Gate(["a", "b", "c"]), FakeClock()
-    join = in_thread(lambda: run([gate.job("a"), gate.job("b"), gate.job("c", ["a", "b"])], 4, clock=clock))
+    gate = Gate(["a", "b", "c", "d"])
+    # d needs a only: once a has ended, the scheduler starts d, and in the same pass (before d, as c comes
+    # first in the order) c if it took one done need for all of them. d's start is the event to wait for.
+    join = in_thread(lambda: run([gate.job("a"), gate.job("b"), gate.job("c", ["a", "b"]), gate.job("d", ["a"])], 4))
     gate.wait_started(2)
     gate.release["a"].set()
     gate.release["c"].set()
-    clock.wait_reads(3)  # two starts and a's end: the scheduler has seen a finish
-    assert gate.started == ["a", "b"]  # b still runs, so c has not started
+    gate.release["d"].set()
+    gate.wait_started(1)
+    assert gate.started == ["a", "b", "d"]  # b still runs, so c has not started
     gate.release["b"].set()
     outcome, error = join()
     assert error is None and outcome.done[-1] == "c" and gate.started[-1] == "c"
@@ -159,7 +162,7 @@ def test_seconds_come_from_the_clock():
     assert outcome.seconds == {"a": 3.0, "b": 4.5}
 
 
-def test_an_interrupt_stops_running_jobs_waits_for_them_and_starts_nothing_more():
+def test_an_interrupt_stops_running_jobs_waits_for_them_and_starts_nothing_more(default_sigint):
     stops = []
     stopped = threading.Event()
     started = threading.Semaphore(0)
@@ -191,7 +194,7 @@ def test_an_interrupt_stops_running_jobs_waits_for_them_and_starts_nothing_more(
     assert stops == [False]
 
 
-def test_a_second_interrupt_asks_for_an_urgent_stop():
+def test_a_second_interrupt_asks_for_an_urgent_stop(default_sigint):
     stops = []
     release, started, first_stop = threading.Event(), threading.Event(), threading.Event()
 

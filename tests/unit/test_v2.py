@@ -8,7 +8,7 @@ import pytest
 
 from . import powershell
 from .conftest import (OWN, normalised, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FRESH_ALL, GROUP_LIST, LIST_LOCATIONS,
-                       LOCATIONS, MY_ROLES, SECRET, SP, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, refresh_probes,
+                       LOCATIONS, MY_ROLES, SECRET, SP, TOKEN_EXPIRES, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, refresh_probes,
                        resources_show, role_assignment, seed_state, step_record, succeeded)  # fmt: skip
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -119,7 +119,7 @@ def test_v1_refuses_while_the_v2_extension_is_installed(fake, cli, workdir):
 
 def test_all_v2_with_the_v1_extension_stops_before_any_change(fake, cli, workdir):
     fake.on(["account", "show"], stdout=json.dumps({"id": "sub", "name": "s"}))
-    fake.on(TOKEN_EXPIRY, stdout='"2026-12-01 10:00:00.000000"')
+    fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
     fake.on(VERSION_CALL, stdout=installed(("azure-cli-ml", "1.41.0")))
     fake.on(GROUP_LIST, stdout="[]")
     fake.on(LIST_LOCATIONS, stdout=json.dumps(LOCATIONS))
