@@ -361,9 +361,15 @@ def ad_app_delete(app_id: str) -> Args:
     return ("ad", "app", "delete", "--id", app_id)
 
 
-def ad_app_credential_reset(app_id: str) -> Args:
-    """Removes the app's passwords one by one (not atomically) and adds one new password (1 year)."""
-    return ("ad", "app", "credential", "reset", "--id", app_id)
+def ad_app_credential_reset(app_id: str, display_name: str) -> Args:
+    """Adds one new password (1 year), named; --append keeps the app's others (without it az removes every
+    password on the app first, one by one: someone else's too)."""
+    return ("ad", "app", "credential", "reset", "--id", app_id, "--append", "--display-name", display_name)
+
+
+def ad_app_credential_delete(app_id: str, key_id: str) -> Args:
+    """Removes one password, by its key id (`credential list` gives it)."""
+    return ("ad", "app", "credential", "delete", "--id", app_id, "--key-id", key_id)
 
 
 def ad_app_credential_list(app_id: str) -> Args:

@@ -61,6 +61,8 @@ class Apply:
     def run(self, jobs: int = 1) -> None:
         """`extension` alone first, then the others, at most `jobs` at a time, each when the steps it
         needs are done. Raises scheduler.JobsFailed / JobsInterrupted for the fan-out."""
+        for key, _ in self.plan.disown:
+            record.disown(self.session, key)
         for step in self.plan.steps:
             if step.reason is None:
                 self._skipped(step)
@@ -145,12 +147,15 @@ class Apply:
             session.echo(f"{step.step}: {invocation.guard.what} was made by azwrap for an earlier principal "
                          "or dialect; removing it first")  # fmt: skip
         retired = _retiring(step, action)
+        warnings: list[str] = []
         try:
-            result = self.call(action)
+            result = self.call(action, warnings)
         except AzFailed as error:
             if not (action.gone_ok and gone(error)):
                 raise
             result = None
+        if invocation.capture == "sp":
+            _refuse_patched_app(warnings, result)
         if invocation.capture:
             record.capture(session, step.step, invocation.capture, result, session.runner.display(invocation.template()))
             if invocation.capture == "sp":
@@ -176,8 +181,9 @@ class Apply:
             lifecycle.retired_deleted(session.state, retired["appId"])
             session.save()
 
-    def call(self, action: Action):
-        """Run one action's az call, retrying while az's answer says a wait will help."""
+    def call(self, action: Action, warnings: list | None = None):
+        """Run one action's az call, retrying while az's answer says a wait will help; `warnings` receives
+        what az said on stderr when it succeeded."""
         invocation = action.invocation
         args = [self.resolve(arg) for arg in invocation.args]
         capture = invocation.capture is not None or invocation.makes in resources.ROLE_KEYS or bool(invocation.identifies)
@@ -187,7 +193,8 @@ class Apply:
             tries += 1
             try:
                 shape = dict if capture and not invocation.own else object  # azwrap's own reads may print a list
-                return self.session.runner.run(action.step, args, capture=capture, shape=shape)
+                return self.session.runner.run(action.step, args, capture=capture, shape=shape,
+                                               warnings=warnings if capture else None)  # fmt: skip
             except AzFailed as error:
                 why = self._retryable(invocation, error)
                 if why is None or self.clock() + delay > started + self.retry_timeout:
@@ -232,6 +239,24 @@ class Apply:
         if isinstance(arg, NewId):
             return self.new_ids.setdefault(arg.key, uuid.uuid4().hex)
         return arg
+
+
+# What create-for-rbac says when an app of its (time-stamped) display name exists: it patches that app,
+# removing its passwords (azure-cli's role module; older versions: 'of "<appId>". We will patch it').
+PATCHED = "Found an existing application instance"
+
+
+def _refuse_patched_app(warnings: list[str], result) -> None:
+    """create-for-rbac patched someone else's app instead of making a new one: stop before recording it."""
+    said = next((line for line in warnings if PATCHED in line), None)
+    if said is None:
+        return
+    app = result.get("appId") if isinstance(result, dict) else None
+    name = result.get("displayName") if isinstance(result, dict) else None
+    raise Refused(f"az ad sp create-for-rbac did not make a new application: an app named {name!s} existed "
+                  f"already (another run in the same second?), and az patched it, removing its passwords "
+                  f"({said.strip()}). azwrap recorded nothing and will not use app {app}; tell its owner that its "
+                  "secret was replaced, then run the same command again (the next second's name is free)")
 
 
 def _creates_principal(step: StepPlan) -> bool:

@@ -6,7 +6,7 @@ carries them out, `--what-if` prints them, and both show the same list of calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..book import resources
 from ..book.commands import Invocation
@@ -53,6 +53,7 @@ class StepPlan:
 class Plan:
     steps: tuple[StepPlan, ...]
     notes: tuple[str, ...] = ()  # said before anything runs
+    disown: tuple[tuple[str, str], ...] = ()  # (resource, what): recorded as azwrap's, but made again by someone
 
     @property
     def running(self) -> list[StepPlan]:
@@ -99,11 +100,35 @@ class _Run:
 
 def make(inputs: Inputs) -> Plan:
     """The plan of a run: each step in scope, in the book's order, with its actions and reasons."""
+    disown = _not_azwraps_any_more(inputs)
+    if disown:  # what it says is true from now on: the rest of the plan reads the records so
+        inputs = replace(inputs, state=_disowned(inputs.state, [key for key, _ in disown]))
     run = _Run()
     for step in STEPS:
         if step.name in inputs.scope and step.name != "login":
             run.steps.append(_plan_step(inputs, step, run))
-    return Plan(tuple(run.steps), tuple(_notes(inputs, run.steps)))
+    notes = [f"{what} is not the one azwrap made (made again under the same name): it is yours now, and azwrap "
+             "will not delete it" for _, what in disown]  # fmt: skip
+    return Plan(tuple(run.steps), tuple(notes + _notes(inputs, run.steps)), tuple(disown))
+
+
+def _not_azwraps_any_more(inputs: Inputs) -> list[tuple[str, str]]:
+    """Records of things azwrap made whose live identity is another's (a group's tag, a workspace's id...)."""
+    out = []
+    for key, record in inputs.state["resources"].items():
+        if not record.get("created") or not record.get("identity") or key not in resources.BY_KEY:
+            continue
+        found = live(inputs.snapshot, where_recorded(inputs, key))
+        if found in (MISSING, UNKNOWN):
+            continue
+        if resources.same_identity(key, record["identity"], found) is False:
+            out.append((key, resources.BY_KEY[key].label(planning.recorded_settings(inputs.settings, record))))
+    return out
+
+
+def _disowned(state: dict, keys: list[str]) -> dict:
+    records = {key: ({**record, "created": False} if key in keys else record) for key, record in state["resources"].items()}
+    return {**state, "resources": records}
 
 
 def precheck(inputs: Inputs) -> None:
@@ -342,7 +367,11 @@ def _notes(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
         if step.anew:
             text += f"; creates {', '.join(step.anew)} anew"
         rerun.append(text + ")")
-    return ["steps done earlier that will run again: " + "; ".join(rerun)] if rerun else []
+    notes = ["steps done earlier that will run again: " + "; ".join(rerun)] if rerun else []
+    if any(step.anew for step in steps if step.reason):
+        notes.append("what azwrap made under the earlier names stays, and bills: it stays recorded, `azwrap status` "
+                     "lists it, and `azwrap destroy` removes it")  # fmt: skip
+    return notes
 
 
 def needs_of(plan: Plan) -> dict[str, tuple[str, ...]]:
