@@ -116,8 +116,8 @@ def identity_of(key: str, data, new_id: str | None = None) -> dict | None:
 
 def same_identity(key: str, recorded: dict | None, live) -> bool | None:
     """Whether the live resource is the one azwrap recorded (None: nothing recorded to tell by)."""
-    if not recorded:
-        return None
+    if not recorded or key in ("sp", *ROLE_KEYS):
+        return None  # an appId and a role assignment's id are never reused: found by them, they are the same
     if key in GROUP_KEYS:
         tags = (live or {}).get("tags") or {}
         return tags.get(az.IDENTITY_TAG) == recorded.get("tag")

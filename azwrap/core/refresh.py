@@ -189,8 +189,10 @@ def for_teardown(runner, state: dict, settings, subscription_id: str) -> Snapsho
     resources (their identity), what the workspaces made with them, and everything in each group."""
     from .teardown import generations
 
-    made = [item for item in generations(state, settings) if item.record.get("created")]
-    names = list(dict.fromkeys(getattr(i.settings, i.key).lower() for i in made if i.key in resources.GROUP_KEYS))
+    every = generations(state, settings)
+    made = [item for item in every if item.record.get("created")]
+    # Every group recorded, the user's too: what Azure added there for azwrap's workspace is azwrap's to delete.
+    names = list(dict.fromkeys(getattr(i.settings, i.key).lower() for i in every if i.key in resources.GROUP_KEYS))
     groups = _groups(runner, names) if names else {}
     ids = [resources.arm_id(i.key, i.settings, subscription_id) for i in made if i.key in resources.ARM_KEYS]
     ids += [d for i in made if i.key == "workspace" for d in i.record.get("dependents", [])]

@@ -151,7 +151,19 @@ class _Checked:
             return None  # gone already: nothing to delete
         if found is not UNKNOWN and resources.same_identity(item.key, item.record.get("identity"), found) is False:
             return "not the one azwrap made: it was made again under the same name (its identity differs), so it is yours"
+        holder = self.container(item)
+        if holder is not None and self.not_ours(holder):
+            return f"it is in {holder.label}, which was made again under the same name: it is yours"
         return None
+
+    def container(self, item: Made) -> Made | None:
+        """The record of what item lives in (a filesystem's account...), by the names they share."""
+        parent = resources.BY_KEY[item.key].inside
+        if parent is None or item.key in resources.ROLE_KEYS:
+            return None
+        names = resources.BY_KEY[parent].uses
+        return next((m for m in generations(self.state, self.settings) if m.key == parent
+                     and all(getattr(m.settings, n) == getattr(item.settings, n) for n in names)), None)
 
     def ours(self, item: Made) -> bool:
         if not item.record.get("created") or self.live(item) is MISSING:
