@@ -253,22 +253,12 @@ def resources_show(resource_ids: list[str]) -> Args:
     return ("resource", "show", "--ids", *resource_ids)
 
 
-def group_exists(name: str) -> Args:
-    return ("group", "exists", "--name", name)
-
-
-def resource_show(resource_id: str) -> Args:
-    # az's own not-found (exit 3), unlike the v1 extension's `show` commands (REFERENCE.md section 7).
-    return ("resource", "show", "--ids", resource_id)
 
 
 def storage_fs_file_exists(s: Settings) -> Args:
     return ("storage", "fs", "file", "exists", "--file-system", s.filesystem, "--path", s.upload_path,
             "--account-name", s.account)  # fmt: skip
 
-
-def role_assignment_list(assignee: str, scope: str) -> Args:
-    return ("role", "assignment", "list", "--assignee", assignee, "--scope", scope)
 
 
 
@@ -392,27 +382,3 @@ def storage_account_show(s: Settings) -> Args:
 
 def role_assignment_create(role: str, scope: Ref) -> Args:
     return ("role", "assignment", "create", "--role", role, "--assignee", SP_APP_ID, "--scope", scope)
-
-
-# --- azwrap verify: the setup as its principal sees it (REFERENCE.md section 8; az-facts 10) ---------
-
-
-def login_service_principal(app_id: str, tenant: str) -> Args:
-    """The principal's sign-in. `--password=@file`, never `-p @file`: after az reads the file, a secret that
-    starts with '-' would be taken for a flag. `--allow-no-subscriptions`: a principal whose roles are all
-    below the subscription (or not applied yet) sees no subscription, and its data-plane checks need none."""
-    return ("login", "--service-principal", "--username", app_id, Concat(("--password=", SP_PASSWORD)),
-            "--tenant", tenant, "--allow-no-subscriptions")  # fmt: skip
-
-
-def storage_fs_file_download(s: Settings, destination: str) -> Args:
-    # A destination without a directory part is taken for a directory by az 2.91: pass a full path.
-    return ("storage", "fs", "file", "download", "--file-system", s.filesystem, "--path", s.upload_path,
-            "--destination", destination, "--account-name", s.account, "--auth-mode", "login",
-            "--overwrite", "true")  # fmt: skip
-
-
-def storage_fs_file_list(s: Settings, directory: str) -> Args:
-    where = ("--path", directory) if directory else ()
-    return ("storage", "fs", "file", "list", "--file-system", s.filesystem, *where, "--account-name", s.account,
-            "--auth-mode", "login", "--recursive", "false")  # fmt: skip

@@ -198,7 +198,7 @@ class Apply:
             except AzFailed as error:
                 why = self._retryable(invocation, error)
                 if why is None or self.clock() + delay > started + self.retry_timeout:
-                    self._refuse_soft_deleted(invocation, error)
+                    _refuse_soft_deleted(self.session, invocation, error)
                     if why is not None:
                         error.reason = _gave_up(invocation, error, tries, self.clock() - started, self.retry_timeout)
                     raise
@@ -213,17 +213,6 @@ class Apply:
         if invocation.makes == "workspace" and SOFT_DELETED in stderr and self.session.state.get("purged", {}).get("workspace"):
             return "the purged workspace still holds its name"  # azwrap destroy purged it; Azure frees it later
         return None
-
-    def _refuse_soft_deleted(self, invocation, error: AzFailed) -> None:
-        if invocation.makes != "workspace" or not any(SOFT_DELETED in line for line in error.stderr_tail):
-            return
-        s, session = self.session.settings, self.session
-        ours = session.state["resources"].get("workspace", {}).get("created")
-        fix = ("`azwrap destroy` (it made this workspace) purges it" if ours
-               else f"purge it (this deletes its data for good):\n  {az.line(az.workspace_purge(az.workspace_id(session.subscription_id, s)))}")
-        raise Refused(f"workspace {s.workspace} in {s.aml_group} cannot be created: a soft-deleted workspace holds "
-                      f"the name (deleted workspaces keep it for 14 days, also when their resource group was "
-                      f"deleted). Choose another --workspace, or {fix}")  # fmt: skip
 
     def resolve(self, arg):
         """An argument with its run-time values filled in; secrets become Secret (passed as @file)."""
@@ -277,3 +266,16 @@ def _gave_up(invocation, error: AzFailed, tries: int, seconds: float, timeout: f
                  if invocation.retry_replication else ("the purged workspace still held its name", "a purge"))
     return (f"exit {error.exit_code}; {what} after {tries} {'try' if tries == 1 else 'tries'} over {seconds:.0f}s "
             f"(--retry-timeout {timeout:g}); {why} can take longer: run the same command again later")
+
+
+def _refuse_soft_deleted(session: Session, invocation, error: AzFailed) -> None:
+    """A workspace name a soft-deleted one holds: exit 2, with the way out (not an az failure to retry)."""
+    if invocation.makes != "workspace" or not any(SOFT_DELETED in line for line in error.stderr_tail):
+        return
+    s = session.settings
+    ours = session.state["resources"].get("workspace", {}).get("created")
+    fix = ("`azwrap destroy` (it made this workspace) purges it" if ours
+           else f"purge it (this deletes its data for good):\n  {az.line(az.workspace_purge(az.workspace_id(session.subscription_id, s)))}")
+    raise Refused(f"workspace {s.workspace} in {s.aml_group} cannot be created: a soft-deleted workspace holds "
+                  f"the name (deleted workspaces keep it for 14 days, also when their resource group was "
+                  f"deleted). Choose another --workspace, or {fix}")  # fmt: skip

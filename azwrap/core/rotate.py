@@ -37,7 +37,7 @@ def rotate(session) -> None:
         rotation = {"stage": "reset", "name": NAME_PREFIX + uuid.uuid4().hex[:12], "old_key": _current_key(session, sp)}
         _stage(session, rotation)
     stages = {"reset": _reset, "key": _new_key, "datastore": _reattach, "retire": _delete_old}
-    for stage, then in zip(stages, [*list(stages)[1:], None]):
+    for stage, then in zip(stages, [*list(stages)[1:], None], strict=True):
         rotation = session.state[ROTATION]
         if rotation.get("stage", "reset") != stage:
             continue  # done by an earlier run
