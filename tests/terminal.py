@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
+import signal
 import struct
 import subprocess
 import termios
@@ -20,6 +21,10 @@ import pyte
 def _controlling_terminal() -> None:
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    # As a shell starts a program: the default handlers, whatever the test run inherited (a suite started
+    # with SIGINT ignored, `nohup`, would otherwise pass the ignored Ctrl-C on to azwrap).
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 class Terminal:

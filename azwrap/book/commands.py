@@ -65,7 +65,18 @@ class FileArg:
         return self.name
 
 
-Args = tuple  # of str | Ref | Concat | FileArg: argv after "az"
+@dataclass(frozen=True)
+class NewId:
+    """A value made up when the call runs, unique to it: the tag that tells a group azwrap created from
+    one of the same name made later (a copy of an old state must not match it)."""
+
+    key: str  # the resource it identifies
+
+    def __str__(self) -> str:
+        return "$new.id"
+
+
+Args = tuple  # of str | Ref | Concat | FileArg | NewId: argv after "az"
 
 
 def refs_in(arg) -> list[Ref]:
@@ -99,6 +110,11 @@ class Invocation:
     retry_replication: bool = False
     makes: str | None = None  # the resource it creates (resources.py), recorded as azwrap's
     before: bool = False  # runs only to make way for the next invocation (a stale datastore's detach)
+    # azwrap's own call, not the book's (not in generated scripts): it runs only after the creation of
+    # `follows` ran, and its answer gives the identity of `identifies`.
+    own: bool = False
+    follows: str | None = None
+    identifies: str | None = None
 
     @property
     def refs(self) -> list[Ref]:
@@ -171,7 +187,7 @@ _NO_SUBSCRIPTION = (("ad",), ("login",), ("logout",), ("version",), ("extension"
 
 def with_subscription(args: Args, subscription: str | None) -> Args:
     """args with `--subscription S` when a subscription is chosen and the command accepts it."""
-    if not subscription or any(tuple(args[: len(words)]) == words for words in _NO_SUBSCRIPTION):
+    if not subscription or "--subscription" in args or any(tuple(args[: len(words)]) == words for words in _NO_SUBSCRIPTION):
         return args
     return (*args, "--subscription", subscription)
 
@@ -208,6 +224,24 @@ def storage_account_id(subscription_id: str, s: Settings) -> str:
     return f"{group_id(subscription_id, s.adls_group)}/providers/Microsoft.Storage/storageAccounts/{s.account}"
 
 
+IDENTITY_TAG = "azwrap-id"  # the tag azwrap puts on a resource group it creates
+
+
+def tag_group(subscription_id: str, group: str, key: str) -> Args:
+    """A tag merged into the group's, in a call of its own (the book's `group create` keeps its argv)."""
+    return ("tag", "update", "--resource-id", group_id(subscription_id, group), "--operation", "Merge",
+            "--tags", Concat((f"{IDENTITY_TAG}=", NewId(key))))  # fmt: skip
+
+
+def resource_delete(resource_ids: list[str]) -> Args:
+    return ("resource", "delete", "--ids", *resource_ids)
+
+
+def resource_list(group: str) -> Args:
+    """Everything in a group (a missing group exits 3, not [])."""
+    return ("resource", "list", "--resource-group", group)
+
+
 def group_list() -> Args:
     """Every resource group of the subscription, with its location and tags: one call for both groups."""
     return ("group", "list")
@@ -219,22 +253,12 @@ def resources_show(resource_ids: list[str]) -> Args:
     return ("resource", "show", "--ids", *resource_ids)
 
 
-def group_exists(name: str) -> Args:
-    return ("group", "exists", "--name", name)
-
-
-def resource_show(resource_id: str) -> Args:
-    # az's own not-found (exit 3), unlike the v1 extension's `show` commands (REFERENCE.md section 7).
-    return ("resource", "show", "--ids", resource_id)
 
 
 def storage_fs_file_exists(s: Settings) -> Args:
     return ("storage", "fs", "file", "exists", "--file-system", s.filesystem, "--path", s.upload_path,
             "--account-name", s.account)  # fmt: skip
 
-
-def role_assignment_list(assignee: str, scope: str) -> Args:
-    return ("role", "assignment", "list", "--assignee", assignee, "--scope", scope)
 
 
 
@@ -327,9 +351,15 @@ def ad_app_delete(app_id: str) -> Args:
     return ("ad", "app", "delete", "--id", app_id)
 
 
-def ad_app_credential_reset(app_id: str) -> Args:
-    """Removes the app's passwords one by one (not atomically) and adds one new password (1 year)."""
-    return ("ad", "app", "credential", "reset", "--id", app_id)
+def ad_app_credential_reset(app_id: str, display_name: str) -> Args:
+    """Adds one new password (1 year), named; --append keeps the app's others (without it az removes every
+    password on the app first, one by one: someone else's too)."""
+    return ("ad", "app", "credential", "reset", "--id", app_id, "--append", "--display-name", display_name)
+
+
+def ad_app_credential_delete(app_id: str, key_id: str) -> Args:
+    """Removes one password, by its key id (`credential list` gives it)."""
+    return ("ad", "app", "credential", "delete", "--id", app_id, "--key-id", key_id)
 
 
 def ad_app_credential_list(app_id: str) -> Args:
@@ -352,27 +382,3 @@ def storage_account_show(s: Settings) -> Args:
 
 def role_assignment_create(role: str, scope: Ref) -> Args:
     return ("role", "assignment", "create", "--role", role, "--assignee", SP_APP_ID, "--scope", scope)
-
-
-# --- azwrap verify: the setup as its principal sees it (REFERENCE.md section 8; az-facts 10) ---------
-
-
-def login_service_principal(app_id: str, tenant: str) -> Args:
-    """The principal's sign-in. `--password=@file`, never `-p @file`: after az reads the file, a secret that
-    starts with '-' would be taken for a flag. `--allow-no-subscriptions`: a principal whose roles are all
-    below the subscription (or not applied yet) sees no subscription, and its data-plane checks need none."""
-    return ("login", "--service-principal", "--username", app_id, Concat(("--password=", SP_PASSWORD)),
-            "--tenant", tenant, "--allow-no-subscriptions")  # fmt: skip
-
-
-def storage_fs_file_download(s: Settings, destination: str) -> Args:
-    # A destination without a directory part is taken for a directory by az 2.91: pass a full path.
-    return ("storage", "fs", "file", "download", "--file-system", s.filesystem, "--path", s.upload_path,
-            "--destination", destination, "--account-name", s.account, "--auth-mode", "login",
-            "--overwrite", "true")  # fmt: skip
-
-
-def storage_fs_file_list(s: Settings, directory: str) -> Args:
-    where = ("--path", directory) if directory else ()
-    return ("storage", "fs", "file", "list", "--file-system", s.filesystem, *where, "--account-name", s.account,
-            "--auth-mode", "login", "--recursive", "false")  # fmt: skip

@@ -88,3 +88,70 @@ def datastore_client(datastore: dict) -> str | None:
     properties.credentials.clientId)."""
     credentials = datastore.get("credentials") or {}
     return datastore.get("clientId") or credentials.get("client_id") or credentials.get("clientId")
+
+
+# --- identity: what a same-named re-creation would not share -------------------------------------
+
+def identity_of(key: str, data, new_id: str | None = None) -> dict | None:
+    """The identity fact of resource key in the JSON az printed for it (None: not in it): a group's
+    azwrap-id tag (new_id, the value azwrap just set), a workspace's workspaceId, a compute's createdOn,
+    an account's creationTime, the key id of the principal's password made with it."""
+    if key in GROUP_KEYS:
+        return {"tag": new_id} if new_id else None
+    if key == "sp":
+        credentials = [c for c in data or [] if isinstance(c, dict) and c.get("keyId")]
+        made = [c for c in credentials if c.get("displayName") == "rbac"] or credentials
+        return {"keyId": made[0]["keyId"]} if len(made) == 1 else None
+    if not isinstance(data, dict):
+        return None
+    properties = data.get("properties") if isinstance(data.get("properties"), dict) else {}
+    field = {"workspace": ("workspaceId", "workspaceid"), "compute": ("createdOn", "created_on"),
+             "account": ("creationTime",)}.get(key, ())  # fmt: skip
+    for name in field:
+        value = properties.get(name) or data.get(name)
+        if isinstance(value, str) and value:
+            return {name.lower(): value}  # workspaceId and v1's workspaceid alike
+    return None
+
+
+def same_identity(key: str, recorded: dict | None, live) -> bool | None:
+    """Whether the live resource is the one azwrap recorded (None: nothing recorded to tell by)."""
+    if not recorded or key in ("sp", *ROLE_KEYS):
+        return None  # an appId and a role assignment's id are never reused: found by them, they are the same
+    if key in GROUP_KEYS:
+        tags = (live or {}).get("tags") or {}
+        return tags.get(az.IDENTITY_TAG) == recorded.get("tag")
+    if key == "datastore":
+        properties = (live or {}).get("properties") or live or {}
+        return datastore_client(properties) == recorded.get("clientId")
+    now = identity_of(key, live)
+    if not now:
+        return False
+    [(name, value)] = list(recorded.items())
+    seen = next(iter(now.values()))
+    if name in ("createdon", "creationtime"):
+        return _moment(seen) == _moment(value)
+    return str(seen).lower() == str(value).lower()
+
+
+def _moment(text: str):
+    """An ISO time as az prints it (7 fraction digits and Z from ARM, 6 and +00:00 from az's own models)."""
+    import datetime
+    import re
+
+    cleaned = re.sub(r"(\.\d{1,6})\d*", r"\1", str(text).replace("Z", "+00:00"))
+    try:
+        moment = datetime.datetime.fromisoformat(cleaned)
+    except ValueError:
+        return str(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+
+
+def dependents_of(workspace) -> list[str]:
+    """The ARM ids of what a workspace made with it, from its JSON (ARM's camelCase, v2's snake_case)."""
+    if not isinstance(workspace, dict):
+        return []
+    properties = workspace.get("properties") if isinstance(workspace.get("properties"), dict) else workspace
+    names = ("storageAccount", "keyVault", "applicationInsights", "containerRegistry",
+             "storage_account", "key_vault", "application_insights", "container_registry")  # fmt: skip
+    return [properties[name] for name in names if isinstance(properties.get(name), str) and properties[name]]

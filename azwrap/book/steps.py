@@ -28,9 +28,20 @@ class Known:
         return bool(self.resources.get(key, {}).get("created"))
 
 
-def call(args, capture=None, guard=None, retry_replication=False, makes=None, before=False) -> dict:
+def call(args, capture=None, guard=None, retry_replication=False, makes=None, before=False, identifies=None) -> dict:
     return {"args": args, "capture": capture, "guard": guard, "retry_replication": retry_replication,
-            "makes": makes, "before": before}  # fmt: skip
+            "makes": makes, "before": before, "identifies": identifies}  # fmt: skip
+
+
+def own(args, follows: str, identifies: str, retry_replication: bool = False) -> dict:
+    """azwrap's own call after a creation, not the book's: what tells the new thing from a same-named
+    one made later (ARM's identity fields; a tag of azwrap's on a group)."""
+    return {"args": args, "own": True, "follows": follows, "identifies": identifies,
+            "retry_replication": retry_replication}  # fmt: skip
+
+
+def _identity_read(known: Known, key: str, s: Settings) -> dict:
+    return own(az.resources_show([resources.arm_id(key, s, known.subscription_id)]), key, key)
 
 
 def _found(live) -> bool:
@@ -75,7 +86,9 @@ def _workspace(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]
     workspace = Guard("workspace", f"workspace {s.workspace}", _found)
     return [
         call(az.group_create(s.location, s.aml_group), guard=_group("aml_group", s.aml_group), makes="aml_group"),
+        own(az.tag_group(known.subscription_id, s.aml_group, "aml_group"), "aml_group", "aml_group"),
         call(d.workspace_create(s), guard=workspace, makes="workspace"),
+        _identity_read(known, "workspace", s),
     ]
 
 
@@ -109,7 +122,7 @@ def _compute(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
         return True
 
     compute = Guard("compute", f"compute {s.compute}", matches)
-    return [call(d.compute_create(s), guard=compute, makes="compute")]
+    return [call(d.compute_create(s), guard=compute, makes="compute"), _identity_read(known, "compute", s)]
 
 
 def _datastore(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
@@ -156,7 +169,9 @@ def _storage(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
     fs_exists = Guard("filesystem", f"filesystem {s.filesystem}", _found)
     return [
         call(az.group_create(s.location, s.adls_group), guard=_group("adls_group", s.adls_group), makes="adls_group"),
-        call(az.storage_account_create(s), guard=account, makes="account"),
+        own(az.tag_group(known.subscription_id, s.adls_group, "adls_group"), "adls_group", "adls_group"),
+        # Its JSON holds the account's creationTime: what a same-named account made later does not share.
+        call(az.storage_account_create(s), guard=account, makes="account", identifies="account"),
         call(az.storage_fs_create(s), guard=fs_exists, makes="filesystem"),  # fails with ContainerAlreadyExists
     ]
 
@@ -164,6 +179,9 @@ def _storage(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
 def _sp(s: Settings, d: Dialect, force: bool, known: Known) -> list[dict]:
     return [
         call(az.sp_create_for_rbac(), "sp", makes="sp"),
+        # The key id of its password, so that `rotate` removes that one and no other (the app is new to
+        # Graph: retried while it replicates).
+        own(az.ad_app_credential_list(az.SP_APP_ID), "sp", "sp", retry_replication=True),
         call(az.storage_account_show(s), "acc"),
         call(az.role_assignment_create("Storage Blob Data Contributor", az.ACC_ID), retry_replication=True,
              makes="storage_role"),
@@ -231,5 +249,6 @@ NEEDS = {step.name: needs(step) for step in STEPS}
 
 
 def plan(settings: Settings) -> list[Invocation]:
-    """The book's invocations in order, in the dialect settings.ml_cli names (no probes, no detach)."""
-    return [invocation for step in STEPS for invocation in step.invocations(settings) if not invocation.before]
+    """The book's invocations in order, in the dialect settings.ml_cli names (no probes, no detach, none
+    of azwrap's own calls)."""
+    return [inv for step in STEPS for inv in step.invocations(settings) if not (inv.before or inv.own)]

@@ -58,6 +58,9 @@ def lines(report: dict, state_path: Path, running: dict | None, refresh: bool, c
         out += ["", "Resources (recorded" + (", and whether they are there now)" if refresh else ")")]
         out += table([[entry["resource"], "made by azwrap" if entry["created"] else "yours"]
                       + ([entry["live"]] if refresh else []) for entry in report["resources"]], columns)  # fmt: skip
+    if report.get("earlier"):
+        out += ["", "Made by azwrap under earlier settings (they stay, and bill: `azwrap destroy` removes them)"]
+        out += table([[entry["resource"]] for entry in report["earlier"]], columns)
     if report["outputs"]:
         out += ["", "Recorded values (never the secret)"]
         out += table([[name, str(value)] for name, value in report["outputs"].items()], columns)

@@ -9,6 +9,8 @@ import click
 
 from ..core import rotate
 from ..core import destroy as teardown
+from ..core import refresh
+from ..core.teardown import with_subscription as pin
 from .run import Context
 from ..book.steps import BY_NAME
 from ..ui import progress
@@ -52,18 +54,31 @@ def _destroy(context: Context, yes: bool, what_if: bool) -> None:
     setup = context.session
     setup.check_subscription()
     setup.doing = "destroy"
-    plan_ = teardown.plan(setup.state, setup.settings, setup.subscription_id)
+    plan_ = checked_teardown(setup)
     if not what_if and plan_.deletions and not yes:
         _pause_view()  # the list and the question stand on their own, not under a live view
     for line in teardown.describe(plan_):
-        click.echo(line, err=True)
+        click.echo(line)  # the listing is the command's output: on stdout
     if what_if or not plan_.deletions:
         return
     if not yes:
         _confirm_destroy(setup.state)
     teardown.run(setup, plan_, heartbeat=_heartbeat())
+    if plan_.left:
+        click.echo("Not everything azwrap made could be deleted; see above for each and the command that deletes "
+                   "it. Its records are forgotten; the secret too.", err=True)  # fmt: skip
+        return
     click.echo("Destroyed: what azwrap made is deleted, and its secret forgotten. `azwrap all` builds the "
                "setup again with the same settings.", err=True)
+
+
+def checked_teardown(session) -> teardown.Teardown:
+    """The teardown, each record held against what is live, every call pinned to the setup's subscription
+    (another terminal's `az account set` must not move a delete elsewhere)."""
+    subscription_id = session.subscription_id
+    session.runner.subscription = subscription_id
+    snapshot = refresh.for_teardown(session.runner, session.state, session.settings, subscription_id)
+    return pin(teardown.plan(session.state, session.settings, subscription_id, snapshot), subscription_id)
 
 
 def confirmation_name(state: dict) -> tuple[str, str] | None:

@@ -6,7 +6,7 @@ A value known only once an earlier call of this run has printed it stands as the
 
 from __future__ import annotations
 
-from ..book.commands import Concat, FileArg, Ref, with_subscription
+from ..book.commands import Concat, FileArg, NewId, Ref, with_subscription
 from ..book.quoting import command_line
 from ..core.plan import Plan
 
@@ -39,6 +39,8 @@ def _shown(arg, outputs: dict, captured: set[str]) -> str:
         return "".join(_shown(part, outputs, captured) for part in arg.parts)
     if isinstance(arg, FileArg):
         return arg.name
+    if isinstance(arg, NewId):
+        return str(arg)  # made up when the call runs
     return str(arg)
 
 

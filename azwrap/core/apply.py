@@ -6,11 +6,12 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import uuid
 
 from ..az.runner import NOT_FOUND, AzFailed, Interrupted, Joined, PrivateFile, Secret
 from ..book import commands as az
 from ..book import resources
-from ..book.commands import Concat, FileArg, Ref
+from ..book.commands import Concat, FileArg, NewId, Ref
 from ..book.steps import BY_NAME
 from ..errors import Refused
 from ..store import secrets
@@ -51,6 +52,7 @@ class Apply:
         # Steps running at once take turns in this code: one holds the turn and lets go of it while it
         # waits for az or sleeps, so the state changes under one lock and each step reads as sequential.
         self._turn = threading.Lock()
+        self.new_ids: dict[str, str] = {}  # NewId values made up in this run (a group's azwrap-id tag)
 
     @property
     def current_step(self) -> str | None:
@@ -59,6 +61,8 @@ class Apply:
     def run(self, jobs: int = 1) -> None:
         """`extension` alone first, then the others, at most `jobs` at a time, each when the steps it
         needs are done. Raises scheduler.JobsFailed / JobsInterrupted for the fan-out."""
+        for key, _ in self.plan.disown:
+            record.disown(self.session, key)
         for step in self.plan.steps:
             if step.reason is None:
                 self._skipped(step)
@@ -143,12 +147,15 @@ class Apply:
             session.echo(f"{step.step}: {invocation.guard.what} was made by azwrap for an earlier principal "
                          "or dialect; removing it first")  # fmt: skip
         retired = _retiring(step, action)
+        warnings: list[str] = []
         try:
-            result = self.call(action)
+            result = self.call(action, warnings)
         except AzFailed as error:
             if not (action.gone_ok and gone(error)):
                 raise
             result = None
+        if invocation.capture == "sp":
+            _refuse_patched_app(warnings, result)
         if invocation.capture:
             record.capture(session, step.step, invocation.capture, result, session.runner.display(invocation.template()))
             if invocation.capture == "sp":
@@ -159,6 +166,13 @@ class Apply:
         if invocation.makes:
             assignment = result.get("id") if invocation.makes in resources.ROLE_KEYS and result else None
             record.resource(session, invocation.makes, created=True, assignment_id=assignment)
+            if invocation.makes == "datastore":  # it is ours while it authenticates as the principal it was made with
+                record.identity(session, "datastore", {"clientId": session.outputs["sp"]["appId"]})
+        if invocation.identifies:
+            key = invocation.identifies
+            record.identity(session, key, resources.identity_of(key, result, self.new_ids.get(key)))
+            if key == "workspace":  # what it made with it: deleted with it by `azwrap destroy`
+                record.dependents(session, resources.dependents_of(result))
         if retired and invocation.args[:3] == ("ad", "app", "delete"):
             lifecycle.retired_deleted(session.state, retired["appId"])
             session.save()
@@ -167,21 +181,24 @@ class Apply:
             lifecycle.retired_deleted(session.state, retired["appId"])
             session.save()
 
-    def call(self, action: Action):
-        """Run one action's az call, retrying while az's answer says a wait will help."""
+    def call(self, action: Action, warnings: list | None = None):
+        """Run one action's az call, retrying while az's answer says a wait will help; `warnings` receives
+        what az said on stderr when it succeeded."""
         invocation = action.invocation
         args = [self.resolve(arg) for arg in invocation.args]
-        capture = invocation.capture is not None or invocation.makes in resources.ROLE_KEYS
+        capture = invocation.capture is not None or invocation.makes in resources.ROLE_KEYS or bool(invocation.identifies)
         started = self.clock()
         delay, tries = self.first_retry_delay, 0
         while True:
             tries += 1
             try:
-                return self.session.runner.run(action.step, args, capture=capture, shape=dict if capture else object)
+                shape = dict if capture and not invocation.own else object  # azwrap's own reads may print a list
+                return self.session.runner.run(action.step, args, capture=capture, shape=shape,
+                                               warnings=warnings if capture else None)  # fmt: skip
             except AzFailed as error:
                 why = self._retryable(invocation, error)
                 if why is None or self.clock() + delay > started + self.retry_timeout:
-                    self._refuse_soft_deleted(invocation, error)
+                    _refuse_soft_deleted(self.session, invocation, error)
                     if why is not None:
                         error.reason = _gave_up(invocation, error, tries, self.clock() - started, self.retry_timeout)
                     raise
@@ -197,17 +214,6 @@ class Apply:
             return "the purged workspace still holds its name"  # azwrap destroy purged it; Azure frees it later
         return None
 
-    def _refuse_soft_deleted(self, invocation, error: AzFailed) -> None:
-        if invocation.makes != "workspace" or not any(SOFT_DELETED in line for line in error.stderr_tail):
-            return
-        s, session = self.session.settings, self.session
-        ours = session.state["resources"].get("workspace", {}).get("created")
-        fix = ("`azwrap destroy` (it made this workspace) purges it" if ours
-               else f"purge it (this deletes its data for good):\n  {az.line(az.workspace_purge(az.workspace_id(session.subscription_id, s)))}")
-        raise Refused(f"workspace {s.workspace} in {s.aml_group} cannot be created: a soft-deleted workspace holds "
-                      f"the name (deleted workspaces keep it for 14 days, also when their resource group was "
-                      f"deleted). Choose another --workspace, or {fix}")  # fmt: skip
-
     def resolve(self, arg):
         """An argument with its run-time values filled in; secrets become Secret (passed as @file)."""
         outputs = self.session.outputs
@@ -219,7 +225,27 @@ class Apply:
             return Joined(tuple(self.resolve(part) for part in arg.parts))
         if isinstance(arg, FileArg):
             return PrivateFile(arg.name, "".join(self.resolve(part) for part in arg.content))
+        if isinstance(arg, NewId):
+            return self.new_ids.setdefault(arg.key, uuid.uuid4().hex)
         return arg
+
+
+# What create-for-rbac says when an app of its (time-stamped) display name exists: it patches that app,
+# removing its passwords (azure-cli's role module; older versions: 'of "<appId>". We will patch it').
+PATCHED = "Found an existing application instance"
+
+
+def _refuse_patched_app(warnings: list[str], result) -> None:
+    """create-for-rbac patched someone else's app instead of making a new one: stop before recording it."""
+    said = next((line for line in warnings if PATCHED in line), None)
+    if said is None:
+        return
+    app = result.get("appId") if isinstance(result, dict) else None
+    name = result.get("displayName") if isinstance(result, dict) else None
+    raise Refused(f"az ad sp create-for-rbac did not make a new application: an app named {name!s} existed "
+                  f"already (another run in the same second?), and az patched it, removing its passwords "
+                  f"({said.strip()}). azwrap recorded nothing and will not use app {app}; tell its owner that its "
+                  "secret was replaced, then run the same command again (the next second's name is free)")
 
 
 def _creates_principal(step: StepPlan) -> bool:
@@ -240,3 +266,16 @@ def _gave_up(invocation, error: AzFailed, tries: int, seconds: float, timeout: f
                  if invocation.retry_replication else ("the purged workspace still held its name", "a purge"))
     return (f"exit {error.exit_code}; {what} after {tries} {'try' if tries == 1 else 'tries'} over {seconds:.0f}s "
             f"(--retry-timeout {timeout:g}); {why} can take longer: run the same command again later")
+
+
+def _refuse_soft_deleted(session: Session, invocation, error: AzFailed) -> None:
+    """A workspace name a soft-deleted one holds: exit 2, with the way out (not an az failure to retry)."""
+    if invocation.makes != "workspace" or not any(SOFT_DELETED in line for line in error.stderr_tail):
+        return
+    s = session.settings
+    ours = session.state["resources"].get("workspace", {}).get("created")
+    fix = ("`azwrap destroy` (it made this workspace) purges it" if ours
+           else f"purge it (this deletes its data for good):\n  {az.line(az.workspace_purge(az.workspace_id(session.subscription_id, s)))}")
+    raise Refused(f"workspace {s.workspace} in {s.aml_group} cannot be created: a soft-deleted workspace holds "
+                  f"the name (deleted workspaces keep it for 14 days, also when their resource group was "
+                  f"deleted). Choose another --workspace, or {fix}")  # fmt: skip

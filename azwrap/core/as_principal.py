@@ -22,6 +22,7 @@ from ..book.commands import Concat, Ref
 from ..book.ml import DIALECTS
 from ..book.settings import Settings
 from .checklist import FAIL, OK, SKIP, WAIT, Check, said
+from ..book import verify as principal_calls
 
 if TYPE_CHECKING:
     from .verify import Diagnosis
@@ -141,7 +142,7 @@ class AsPrincipal:
 
     def _sign_in(self) -> Check:
         t = self.t
-        args = [_resolve(arg, t.secret) for arg in az.login_service_principal(t.app_id, t.tenant)]
+        args = [_resolve(arg, t.secret) for arg in principal_calls.login_service_principal(t.app_id, t.tenant)]
         try:
             # Not a probe: a new sign-in changes what the next calls see (the runner must not answer from before).
             self.runner.run(STEP, args, capture=True, shape=list)
@@ -167,7 +168,7 @@ class AsPrincipal:
         s = self.t.settings
         destination = os.path.join(self.download_dir, posixpath.basename(s.upload_path.rstrip("/")) or "file")
         try:
-            self.runner.run(STEP, list(az.storage_fs_file_download(s, destination)), probe=True)
+            self.runner.run(STEP, list(principal_calls.storage_fs_file_download(s, destination)), probe=True)
         except AzFailed as error:
             return self._data_failed("read", error)
         with open(destination, "rb") as handle:
@@ -183,7 +184,7 @@ class AsPrincipal:
         s = self.t.settings
         path = s.upload_path.strip("/")
         try:
-            entries = probe(self.runner, az.storage_fs_file_list(s, posixpath.dirname(path)), list)
+            entries = probe(self.runner, principal_calls.storage_fs_file_list(s, posixpath.dirname(path)), list)
         except AzFailed as error:
             return self._data_failed("list", error)
         if path not in {entry.get("name") for entry in entries if isinstance(entry, dict)}:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import re
 
+from ..az.runner import AzFailed
 from ..book import commands as az
 
 RETIRED = "retired_sp"  # state: replaced principals still to delete ({"appId", "assignments", "gone"})
@@ -34,10 +35,16 @@ def retired_deleted(state: dict, app_id: str) -> None:
 
 def expiry_note(setup, app_id: str, password: str | None, today: datetime.datetime | None = None):
     """(status, detail) about the recorded secret's expiry, from `az ad app credential list`; None if fine."""
-    credentials = setup.runner.run("doctor", list(az.ad_app_credential_list(app_id)), capture=True, shape=list,
-                                   not_found_ok=True)  # fmt: skip
+    try:
+        credentials = setup.runner.run("doctor", list(az.ad_app_credential_list(app_id)), capture=True, shape=list,
+                                       not_found_ok=True)  # fmt: skip
+    except AzFailed as error:
+        # Graph's not-found is exit 1 outside `show` ("Resource '<id>' does not exist ..."): gone too.
+        if error.reason or not any("does not exist" in line for line in error.stderr_tail):
+            raise
+        credentials = None
     if credentials is None:
-        return "gone", f"the service principal {app_id} no longer exists (az ad app credential list exit 3)"
+        return "gone", f"the service principal {app_id} no longer exists (az ad app credential list)"
     # Graph shows the first three characters of each password as its `hint`: that finds the recorded one.
     mine = [c for c in credentials if isinstance(c, dict) and password and c.get("hint") == password[:3]]
     if password and not mine:

@@ -6,7 +6,7 @@ carries them out, `--what-if` prints them, and both show the same list of calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..book import resources
 from ..book.commands import Invocation
@@ -33,7 +33,8 @@ class Action:
 
     @property
     def changes(self) -> bool:
-        return self.invocation.capture not in READS
+        # the book's reads, and azwrap's own reads of what it just made; its tag on a new group changes it
+        return self.invocation.capture not in READS and not (self.invocation.own and self.invocation.args[0] != "tag")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class StepPlan:
 class Plan:
     steps: tuple[StepPlan, ...]
     notes: tuple[str, ...] = ()  # said before anything runs
+    disown: tuple[tuple[str, str], ...] = ()  # (resource, what): recorded as azwrap's, but made again by someone
 
     @property
     def running(self) -> list[StepPlan]:
@@ -98,11 +100,35 @@ class _Run:
 
 def make(inputs: Inputs) -> Plan:
     """The plan of a run: each step in scope, in the book's order, with its actions and reasons."""
+    disown = _not_azwraps_any_more(inputs)
+    if disown:  # what it says is true from now on: the rest of the plan reads the records so
+        inputs = replace(inputs, state=_disowned(inputs.state, [key for key, _ in disown]))
     run = _Run()
     for step in STEPS:
         if step.name in inputs.scope and step.name != "login":
             run.steps.append(_plan_step(inputs, step, run))
-    return Plan(tuple(run.steps), tuple(_notes(inputs, run.steps)))
+    notes = [f"{what} is not the one azwrap made (made again under the same name): it is yours now, and azwrap "
+             "will not delete it" for _, what in disown]  # fmt: skip
+    return Plan(tuple(run.steps), tuple(notes + _notes(inputs, run.steps)), tuple(disown))
+
+
+def _not_azwraps_any_more(inputs: Inputs) -> list[tuple[str, str]]:
+    """Records of things azwrap made whose live identity is another's (a group's tag, a workspace's id...)."""
+    out = []
+    for key, record in inputs.state["resources"].items():
+        if not record.get("created") or not record.get("identity") or key not in resources.BY_KEY:
+            continue
+        found = live(inputs.snapshot, where_recorded(inputs, key))
+        if found in (MISSING, UNKNOWN):
+            continue
+        if resources.same_identity(key, record["identity"], found) is False:
+            out.append((key, resources.BY_KEY[key].label(planning.recorded_settings(inputs.settings, record))))
+    return out
+
+
+def _disowned(state: dict, keys: list[str]) -> dict:
+    records = {key: ({**record, "created": False} if key in keys else record) for key, record in state["resources"].items()}
+    return {**state, "resources": records}
 
 
 def precheck(inputs: Inputs) -> None:
@@ -139,16 +165,19 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
     if run.new_sp or new_sp:
         outputs.pop("sp", None)  # the datastore's check must not take the old principal for the one it uses
     known = Known(inputs.subscription_id, state["resources"], outputs)
-    actions, found, made_way = [], [], False
+    actions, found, made_way, made = [], [], False, set()
     for invocation in step.invocations(settings, forced, known):
         if invocation.capture == "sp" and sp_reused:
             continue
+        if invocation.own and invocation.follows not in made:
+            continue  # azwrap's own call after a creation that does not happen
         # A forced step runs again; it does not create twice what its guard finds.
         if invocation.guard and not made_way and invocation.guard.skip(_guarded(inputs, invocation.guard.key)):
             if not invocation.before:  # a detach with nothing to detach is no news
                 found.append((invocation.makes, invocation.guard.what))
             continue
         made_way = invocation.before
+        made.add(invocation.makes)
         actions.append(Action(step.name, invocation, reason))
     if new_sp:
         run.new_sp = True
@@ -338,7 +367,11 @@ def _notes(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
         if step.anew:
             text += f"; creates {', '.join(step.anew)} anew"
         rerun.append(text + ")")
-    return ["steps done earlier that will run again: " + "; ".join(rerun)] if rerun else []
+    notes = ["steps done earlier that will run again: " + "; ".join(rerun)] if rerun else []
+    if any(step.anew for step in steps if step.reason):
+        notes.append("what azwrap made under the earlier names stays, and bills: it stays recorded, `azwrap status` "
+                     "lists it, and `azwrap destroy` removes it")  # fmt: skip
+    return notes
 
 
 def needs_of(plan: Plan) -> dict[str, tuple[str, ...]]:

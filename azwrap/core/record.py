@@ -49,6 +49,10 @@ def resource(session: Session, key: str, *, created: bool, assignment_id: str | 
     named = session.settings.subset(resources.BY_KEY[key].uses)
     records = session.state["resources"]
     old = records.get(key, {})
+    if old.get("created") and old.get("settings") != named:
+        # What azwrap made under other names stays (and bills): recorded as an earlier generation, with its
+        # identity, for `azwrap destroy`.
+        session.state.setdefault("earlier", []).append({"key": key, "record": old})
     # Found existing, but recorded as made by azwrap earlier under the same names (a step resumed after
     # a failure); a thing found under other names is not azwrap's because an earlier one was.
     ours = created or (old.get("created") and old.get("settings") == named) or _same_group_ours(session, key)
@@ -60,6 +64,33 @@ def resource(session: Session, key: str, *, created: bool, assignment_id: str | 
     records[key] = record
     session.state.get("purged", {}).pop(key, None)
     session.save()
+
+
+def disown(session: Session, key: str) -> None:
+    """A thing recorded as made by azwrap that is not that thing any more (made again under the same name,
+    by someone): it is the user's now, and what azwrap made is gone."""
+    record = session.state["resources"].get(key)
+    if record is not None:
+        record.update(created=False)
+        record.pop("identity", None)
+        record.pop("dependents", None)
+        session.save()
+
+
+def identity(session: Session, key: str, fact: dict | None) -> None:
+    """The fact that tells the resource azwrap made from a same-named one made later (resources.identity_of)."""
+    record = session.state["resources"].get(key)
+    if record is None or not fact:
+        return
+    record["identity"] = fact
+    session.save()
+
+
+def dependents(session: Session, ids: list[str]) -> None:
+    record = session.state["resources"].get("workspace")
+    if record is not None:
+        record["dependents"] = ids
+        session.save()
 
 
 def _same_group_ours(session: Session, key: str) -> bool:

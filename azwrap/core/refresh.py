@@ -182,3 +182,32 @@ def _paths(runner, wheres: list[Where]) -> dict:
         if where.key == "upload" and found[key]:
             found[("fs", s.account, s.filesystem)] = True
     return found
+
+
+def for_teardown(runner, state: dict, settings, subscription_id: str) -> Snapshot:
+    """What `azwrap destroy` checks before deleting: every generation's groups (their tags) and ARM
+    resources (their identity), what the workspaces made with them, and everything in each group."""
+    from .teardown import generations
+
+    every = generations(state, settings)
+    made = [item for item in every if item.record.get("created")]
+    # Every group recorded, the user's too: what Azure added there for azwrap's workspace is azwrap's to delete.
+    names = list(dict.fromkeys(getattr(i.settings, i.key).lower() for i in every if i.key in resources.GROUP_KEYS))
+    groups = _groups(runner, names) if names else {}
+    ids = [resources.arm_id(i.key, i.settings, subscription_id) for i in made if i.key in resources.ARM_KEYS]
+    ids += [d for i in made if i.key == "workspace" for d in i.record.get("dependents", [])]
+    snapshot = Snapshot(groups=groups)
+    alive = [i for i in ids if live(snapshot, _where_of_id(i, made, subscription_id)) is not MISSING]
+    arm = _arm(runner, alive)
+    contents = {name: runner.run(STEP, list(az.resource_list(groups[name]["name"])), capture=True, shape=list,
+                                 probe=True, not_found_ok=True) for name in names if groups.get(name)}  # fmt: skip
+    return Snapshot(groups=groups, arm=arm, contents={k: v for k, v in contents.items() if v is not None})
+
+
+def _where_of_id(resource_id: str, made: list, subscription_id: str) -> Where:
+    """The record an ARM id belongs to (for its group's fact); a dependent counts as its workspace's."""
+    for item in made:
+        if item.key in resources.ARM_KEYS and resources.arm_id(item.key, item.settings, subscription_id) == resource_id:
+            return Where(item.key, item.settings, subscription_id)
+    workspace = next(i for i in made if i.key == "workspace" and resource_id in i.record.get("dependents", []))
+    return Where("workspace", workspace.settings, subscription_id)

@@ -11,7 +11,7 @@ from ..book.commands import SECRET_REFS, Ref
 from ..book.settings import Settings
 from ..book.steps import STEPS
 from . import planning
-from .facts import present
+from .facts import live, present
 
 _ORDER = {resource.key: n for n, resource in enumerate(resources.RESOURCES)}
 
@@ -43,6 +43,9 @@ def status_report(state: dict, state_path: Path, settings: Settings, sources: di
                        "created": bool(record.get("created")), **({"id": record["id"]} if record.get("id") else {})}
                       for key, record in sorted(state["resources"].items(), key=lambda item: _ORDER.get(item[0], 99))
                       if key in resources.BY_KEY],
+        "earlier": [{"key": entry.get("key"), "created": True,
+                     "resource": resources.BY_KEY[entry["key"]].label(planning.recorded_settings(settings, entry.get("record")))}
+                    for entry in state.get("earlier", []) if entry.get("key") in resources.BY_KEY and not entry.get("deleted")],
         "outputs": outputs,
     }  # fmt: skip
 
@@ -52,5 +55,10 @@ def add_live(report: dict, inputs, snapshot) -> None:
     from .places import where_recorded
 
     for entry in report["resources"]:
-        found = present(snapshot, where_recorded(inputs, entry["key"]))
-        entry["live"] = {True: "present", False: "MISSING", None: "unknown"}[found]
+        where = where_recorded(inputs, entry["key"])
+        record = inputs.state["resources"].get(entry["key"], {})
+        found = live(snapshot, where)
+        entry["live"] = {True: "present", False: "MISSING", None: "unknown"}[present(snapshot, where)]
+        if entry["live"] == "present" and record.get("created") and resources.same_identity(
+                entry["key"], record.get("identity"), found) is False:
+            entry["live"] = "made again by someone: not azwrap's"

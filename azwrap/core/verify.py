@@ -112,7 +112,7 @@ def _datastore(t: Target, user: Runner) -> Check:
 def _compute(t: Target, user: Runner) -> Check:
     s = t.settings
     try:
-        found = probe(user, az.resource_show(az.compute_id(t.subscription_id, s)), not_found_ok=True)
+        found = probe(user, az.resources_show([az.compute_id(t.subscription_id, s)]), not_found_ok=True)
     except AzFailed as error:
         return Check("compute", FAIL, f"az resource show failed ({said(error)})")
     if found is None:
@@ -120,7 +120,7 @@ def _compute(t: Target, user: Runner) -> Check:
     state = str((found.get("properties") or {}).get("provisioningState") or "unknown")
     if state.lower() in FAILED_STATES:
         return Check("compute", FAIL, f"compute {s.compute} is {state}",
-                     f"see why in the studio or with `{az.line(az.resource_show(found.get('id', '')))}`; delete it and "
+                     f"see why in the studio or with `{az.line(az.resources_show([found.get('id', '')]))}`; delete it and "
                      "run `azwrap compute --force`")  # fmt: skip
     return Check("compute", OK, f"{s.compute} in workspace {s.workspace}: {state}")
 

@@ -7,11 +7,13 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from .test_azwrap_sim import SIM
 from .test_reliability import (ACCOUNT, AZWRAP, SLOW, Result, alive, kill_started, make_place, start_azwrap,
                                wait_for_call)
 
@@ -133,15 +135,24 @@ def test_rotate_failed_half_way_is_finished_by_the_next_rotate(tmp_path):
     assert datastore_works(sim)
 
 
-def test_a_reset_that_removed_the_old_secret_but_failed_is_redone_by_the_next_rotate(tmp_path):
+def test_rotate_keeps_the_apps_other_passwords_and_an_interrupted_one_leaves_the_old_secret_working(tmp_path):
     place = make_place(tmp_path / "place")
     place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")
-    place.azwrap("rotate", "--account", ACCOUNT, "--ml-cli", "v2", extra_env={"AZSIM_RESET_FAIL_AFTER_REMOVE": "1"},
+    [app_id] = sim_state(place)["service_principals"]
+    # The user gives the app a password of their own, for a CI pipeline.
+    ci = json.loads(subprocess.run([sys.executable, str(SIM), "ad", "app", "credential", "reset", "--id", app_id,
+                                    "--append", "--display-name", "ci"], env=place.env, capture_output=True, text=True,
+                                   check=True).stdout)["password"]  # fmt: skip
+    # A rotation cut short after the new secret (its re-attach fails): the old one still works meanwhile.
+    place.azwrap("rotate", "--account", ACCOUNT, "--ml-cli", "v2", extra_env={"AZSIM_FAIL_MATCH": "ml datastore create"},
                  ok=(1,))  # fmt: skip
-    [sp] = sim_state(place)["service_principals"].values()
-    assert sp["passwords"] == []  # not atomic: the app has no valid secret now
+    assert datastore_works(sim_state(place))  # the datastore still has the earlier secret, which still works
     place.azwrap("all", "--account", ACCOUNT, "--ml-cli", "v2", "--quiet")  # `all` finishes the rotation
-    assert datastore_works(sim_state(place))
+    sim = sim_state(place)
+    [sp] = sim["service_principals"].values()
+    secrets = [c["secret"] for c in sp["passwords"]]
+    assert ci in secrets and len(secrets) == 2  # the user's, and the new one: azwrap's earlier secret is gone
+    assert datastore_works(sim) and sim["datastores"]["aml-rg/aml/MLData"]["client_secret"] != ci
 
 
 @pytest.mark.parametrize("dialect", ["v1", "v2"])

@@ -14,6 +14,8 @@ import sh
 from ..unit import powershell
 from .test_azwrap_sim import ACC_ID, ACCOUNT, AML_ID, SIM, SIM_BIN, Place, make_place
 
+COMPUTE_ID = AML_ID + "/computes/d1compute"
+
 APP_ID_CHANGES = ("create", "delete", "upload", "add", "attach-adls-gen2", "detach", "reset", "remove", "set",
                   "create-for-rbac")  # fmt: skip
 OTHER_SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
@@ -153,7 +155,7 @@ def test_settings_are_remembered_by_every_command(tmp_path):
     report = json.loads(place.azwrap("status", "--format", "json", extra_env={"AZWRAP_VM_SIZE": "STANDARD_D2_V2"}).stdout)
     assert report["settings"]["vm_size"]["source"] == "environment"
     assert place.azwrap("env", "--shell", "bash").stdout.startswith("export SP_PASSWORD=")
-    listed = place.azwrap("destroy", "--what-if").stderr
+    listed = place.azwrap("destroy", "--what-if").stdout
     assert "workspace myws in my-aml" in listed and "lake2" in listed
 
 
@@ -194,7 +196,7 @@ def test_a_users_group_and_account_are_used_as_they_are_and_never_deleted(tmp_pa
     creates = [" ".join(argv) for argv in state["calls"][start:] if argv[:2] == ["group", "create"]]
     assert creates == ["group create --location Central US --name aml-rg"]
     assert not any(argv[:3] == ["storage", "account", "create"] for argv in state["calls"][start:])
-    listed = place.azwrap("destroy", "--what-if").stderr
+    listed = place.azwrap("destroy", "--what-if").stdout
     assert "resource group adls-rg: yours" in listed and f"storage account {ACCOUNT} in adls-rg: yours" in listed
     place.azwrap("destroy", "--yes", "--quiet")
     state = place.state()
@@ -214,7 +216,7 @@ def test_an_account_without_hierarchical_namespace_is_refused(tmp_path):
 def test_destroy_deletes_what_azwrap_made_then_all_builds_it_again(done, place):
     listed = place.azwrap("destroy", "--what-if")
     assert place.state()["groups"], "what-if deleted something"
-    assert "resource group aml-rg (and everything in it)" in listed.stderr
+    assert "resource group aml-rg (and everything in it)" in listed.stdout
     old_app = app_id(place)
     start = len(place.state()["calls"])
     result = place.azwrap("destroy", "--yes")
@@ -336,13 +338,15 @@ def test_what_if_changes_nothing_and_lists_what_a_real_run_does(tmp_path):
     assert changes_since(place, start) == []
     assert not (place.cwd / ".azwrap" / "state.json").exists()
     commands = listed(preview)
-    assert len(commands) == 14  # the book's invocations but `az login`
+    # the book's invocations but `az login`, and azwrap's own after a creation: the groups' azwrap-id tags,
+    # the identity of the workspace and the compute, the new secret's key id
+    assert len(commands) == 14 + 5
     start = len(place.state()["calls"])
     place.azwrap("all", "--account", ACCOUNT, "--quiet")
     real = place.state()["calls"][start:]
     assert len([argv for argv in real if changing(argv)]) == len([argv for argv in commands if changing(argv)])
     # Those with no run-time value stand in the real run as listed, in the same order.
-    fixed = [argv for argv in commands if not any(arg.startswith("$") or "***" in arg for arg in argv)]
+    fixed = [argv for argv in commands if not any("$" in arg or "***" in arg for arg in argv)]
     positions = [real.index(argv) for argv in fixed]
     assert positions == sorted(positions)
 
@@ -357,7 +361,8 @@ def test_what_if_on_a_completed_setup_lists_nothing_to_run(place):
 def test_what_if_after_a_removal_lists_only_what_is_made_again(place):
     sim(place, "ml", "computetarget", "delete", "--name", "d1compute", "-w", "aml", "-g", "aml-rg")
     preview = place.azwrap("all", "--what-if", "--quiet")
-    assert [argv[:4] for argv in listed(preview)] == [["ml", "computetarget", "create", "amlcompute"]]
+    assert [argv[:4] for argv in listed(preview)] == [["ml", "computetarget", "create", "amlcompute"],
+                                                      ["resource", "show", "--ids", COMPUTE_ID]]  # its identity
 
 
 def test_status_refresh_prints_the_report_on_stdout_and_azs_warnings_once_on_stderr(place):

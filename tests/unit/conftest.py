@@ -29,6 +29,7 @@ RBAC_WARNING = ("WARNING: The output includes credentials that you must protect.
                 "For more information, see https://aka.ms/azadsp-cli")  # fmt: skip
 NOT_LOGGED_IN = "ERROR: Please run 'az login' to setup account."
 SECRET_FILE = object()  # stands for the --client-secret @file argument in expected argv
+NEW_ID = object()  # stands for the azwrap-id=<value> tag azwrap makes up for a group it creates
 
 # The book's 15 invocations (REFERENCE.md section 1) for account mydatalake and the defaults,
 # written out by hand: what azwrap runs must equal this, not what azwrap's own builders say.
@@ -97,6 +98,20 @@ def resources_show(*ids: str) -> list[str]:
     return ["resource", "show", "--ids", *ids]
 
 
+def tag_group(name: str) -> list:
+    return ["tag", "update", "--resource-id", f"/subscriptions/{SUB}/resourceGroups/{name}", "--operation", "Merge",
+            "--tags", NEW_ID]  # fmt: skip
+
+
+CREDENTIALS = ["ad", "app", "credential", "list", "--id", SP["appId"]]
+
+
+def key_id_read(app_id: str) -> list[str]:
+    """azwrap's own call right after create-for-rbac: the new password's key id."""
+    return ["ad", "app", "credential", "list", "--id", app_id]
+KEY_ID = "9c1f00aa-2b3c-4d5e-8f90-112233445566"
+
+
 def group(name: str, location: str = "centralus", tags=None) -> dict:
     """One item of `az group list`."""
     return {"id": f"/subscriptions/{SUB}/resourceGroups/{name}", "name": name, "location": location,
@@ -129,6 +144,19 @@ def role_assignment(role: str, scope: str = f"/subscriptions/{SUB}", condition=N
             "principalName": ACCOUNT_SHOW["user"]["name"], "principalType": "User", "roleDefinitionName": role,
             "roleDefinitionId": f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/8e3a",
             "scope": scope, "type": "Microsoft.Authorization/roleAssignments"}  # fmt: skip
+
+
+# azwrap's own calls right after a creation (docs/reference.md, "Identity"), by the BOOK index they follow:
+# the group's azwrap-id tag, ARM's identity of the workspace and the compute, the key id of the new secret.
+OWN = {
+    2: [(tag_group("aml-rg"), {"id": f"/subscriptions/{SUB}/resourceGroups/aml-rg/providers/Microsoft.Resources/tags/default",
+                               "name": "default", "properties": {"tags": {"azwrap-id": "x"}}})],
+    3: [(resources_show(AML_ID), ARM["workspace"])],
+    4: [(resources_show(COMPUTE_ID), ARM["compute"])],
+    5: [(tag_group("adls-rg"), {"id": f"/subscriptions/{SUB}/resourceGroups/adls-rg/providers/Microsoft.Resources/tags/default",
+                                "name": "default", "properties": {"tags": {"azwrap-id": "y"}}})],
+    9: [(CREDENTIALS, [{"keyId": KEY_ID, "displayName": "rbac", "hint": SECRET[:3], "endDateTime": "2027-12-01T00:00:00Z"}])],
+}  # fmt: skip
 
 
 def doctor_calls(logged_in=True, ml_cli="v1", installed=False) -> list[list[str]]:
@@ -169,6 +197,7 @@ def absent(args) -> dict:
 OUTPUTS = {
     "login": [ACCOUNT_SHOW | {"cloudName": "AzureCloud"}],
     "create-for-rbac": SP,
+    "storage account create": {**ACC_SHOW, "creationTime": "2026-12-01T10:00:00.123456+00:00"},
     "storage account show": ACC_SHOW,
     "ml workspace show": AML_SHOW,
     "role assignment create": {"id": ACC_ID + "/providers/Microsoft.Authorization/roleAssignments/1", "principalType": "ServicePrincipal"},
@@ -209,7 +238,7 @@ class FakeAz:
         self.secret_file_kinds: list[str] = []
 
     def argv(self, args) -> list:
-        return [self.path, *(self.fp.any(min=1, max=1) if a is SECRET_FILE else a for a in args)]
+        return [self.path, *(self.fp.any(min=1, max=1) if a is SECRET_FILE or a is NEW_ID else a for a in args)]
 
     def on(self, args, *, stdout=None, stderr=None, returncode=0, callback=None):
         if stdout is None and returncode == 0:
@@ -266,6 +295,8 @@ class FakeAz:
             if index == fail_at:
                 return self.on(args, **(fail or FAIL))
             self.on(args, stderr=RBAC_WARNING + "\n" if "create-for-rbac" in args else None)
+            for own, answer in OWN.get(index, ()):
+                self.on(own, stdout=json.dumps(answer))
 
     def present(self, installed: bool = True) -> None:
         """Register the refresh of a completed setup: each probe finds what azwrap made."""
@@ -294,18 +325,20 @@ def expected(steps=None, *, login=False, probes=True, until=14) -> list[list]:
     calls = [["account", "show"]] if steps is not None and set(steps) - {"login", "extension"} else []
     if probes and steps is not None:
         calls += [args for step in steps if step != "login" for args in FRESH_STEP[step]]
-    for step, args in BOOK[: until + 1]:
+    for index, (step, args) in enumerate(BOOK[: until + 1]):
         if (steps is None and (login or step != "login")) or (steps and step in steps):
             calls.append(args)
+            calls += [own for own, _ in OWN.get(index, ()) if index < until or until == 14]
     return calls
 
 
 def normalised(calls: list[list[str]]) -> list[list]:
-    """Calls with the @secret-file argument replaced by SECRET_FILE, for comparison with BOOK."""
+    """Calls with the @secret-file argument replaced by SECRET_FILE and the made-up tag by NEW_ID, for
+    comparison with BOOK."""
     out = []
     for call in calls:
-        out.append([SECRET_FILE if i and call[i - 1] == "--client-secret" and a.startswith("@") else a
-                    for i, a in enumerate(call)])  # fmt: skip
+        out.append([SECRET_FILE if i and call[i - 1] == "--client-secret" and a.startswith("@") else
+                    NEW_ID if a.startswith("azwrap-id=") else a for i, a in enumerate(call)])  # fmt: skip
     return out
 
 

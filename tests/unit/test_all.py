@@ -151,7 +151,7 @@ def test_all_with_v1_starts_with_a_one_line_warning(fake, cli, workdir):
 
 # README "Settings": --subscription goes on every command that accepts it: the ARM commands, and `az account
 # show`, which takes it as its own option; not `az ad ...`, `az login`, `az version`, `az extension ...`.
-ARM_COMMANDS = ("group", "storage", "role", "ml", "resource", "rest")
+ARM_COMMANDS = ("group", "storage", "role", "ml", "resource", "rest", "tag")
 OTHER = "11111111-2222-3333-4444-555555555555"
 
 

@@ -7,6 +7,7 @@ import pytest
 from azwrap.book import commands as az
 from azwrap.book import ml
 from azwrap.core import destroy
+from azwrap.core.teardown import with_subscription as destroy_pin
 from azwrap.book.settings import Settings
 
 from .conftest import ACC_ID, ACCOUNT, AML_ID, SP, SUB
@@ -94,7 +95,8 @@ def test_a_group_azwrap_made_that_holds_something_of_the_users_is_kept():
     state = full_state(account=record(False, account=ACCOUNT, adls_group="adls-rg"))
     teardown = destroy.plan(state, SETTINGS, SUB)
     assert ["group", "delete", "--name", "adls-rg", "--yes"] not in argv(teardown)
-    assert dict(teardown.kept)["resource group adls-rg"] == "azwrap made it, but it holds resources azwrap did not make"
+    assert dict(teardown.kept)["resource group adls-rg"] == ("azwrap made it, but it holds resources azwrap did not "
+                                                            f"make: storage account {ACCOUNT} in adls-rg (yours)")
 
 
 def test_one_group_for_both_is_deleted_once():
@@ -110,12 +112,17 @@ def test_destroy_of_a_v2_workspace_already_soft_deleted_falls_back_to_the_arm_pu
     (workdir / ".azwrap" / "state.json").write_text(json.dumps({"version": 1, **state, "outputs": {},
                                                                 "settings": {"account": ACCOUNT, "ml_cli": "v2"}}))  # fmt: skip
     fake.logged_in()
-    v2_delete = list(ml.v2_workspace_delete(SETTINGS))
+    pinned = ["--subscription", SUB]  # every call of destroy names the setup's subscription
+    # Its group is the user's, not recorded: the workspace alone is looked at (by id), and it is gone
+    # (soft-deleted: ARM's GET does not find it), so nothing would tell it from a new one: deleted by name.
+    fake.on(["resource", "show", "--ids", AML_ID, *pinned], stdout=json.dumps({"id": AML_ID, "properties": {}}))
+    v2_delete = [*ml.v2_workspace_delete(SETTINGS), *pinned]
     fake.on(v2_delete, returncode=3, stdout="", stderr=f"ERROR: (UserError) Unable to find workspace: {AML_ID}\n")
-    fake.on(PURGE, stdout="")
+    fake.on([*PURGE, *pinned], stdout="")
     result = cli("destroy", "--yes")
     assert result.exit_code == 0, result.output
-    assert fake.calls() == [["account", "show"], v2_delete, PURGE]
+    assert fake.calls() == [["account", "show"], ["resource", "show", "--ids", AML_ID, *pinned], v2_delete,
+                            [*PURGE, *pinned]]
     recorded = json.loads((workdir / ".azwrap" / "state.json").read_text())
     assert recorded["resources"] == {} and recorded["purged"] == {"workspace": True}
 
@@ -144,7 +151,10 @@ def test_a_group_delete_says_it_is_still_working(fake, cli, workdir, monkeypatch
         return real(lambda line: (echo(line), beat.set()), deletion, every)
 
     monkeypatch.setattr(module, "_still_working", watch)
-    fake.fp.register([fake.path, "group", "delete", "--name", "adls-rg", "--yes"], callback=slow_delete)
+    pinned = ["--subscription", SUB]
+    fake.on(["group", "list", *pinned], stdout=json.dumps([{"name": "adls-rg", "location": "centralus", "tags": None}]))
+    fake.on(["resource", "list", "--resource-group", "adls-rg", *pinned], stdout="[]")
+    fake.fp.register([fake.path, "group", "delete", "--name", "adls-rg", "--yes", *pinned], callback=slow_delete)
     result = cli("destroy", "--yes")
     assert result.exit_code == 0, result.output
     assert "destroy: still deleting resource group adls-rg (" in result.stderr
@@ -187,6 +197,9 @@ def test_with_no_name_to_ask_for_destroy_needs_yes(fake, cli, workdir):
     (workdir / ".azwrap" / "state.json").write_text(json.dumps(state))
     (workdir / ".azwrap" / "state.json").chmod(0o600)
     fake.logged_in()
+    pinned = ["--subscription", SUB]  # (read-only: what is there, before the question)
+    fake.on(["group", "list", *pinned], stdout=json.dumps([{"name": "aml-rg", "location": "centralus", "tags": None}]))
+    fake.on(["resource", "list", "--resource-group", "aml-rg", *pinned], stdout="[]")
     result = cli("destroy")
     assert result.exit_code == 2
     assert "no storage account or workspace name to confirm" in result.stderr and "--yes" in result.stderr
@@ -204,9 +217,29 @@ def _recorded(workdir) -> dict:
     return json.loads((workdir / ".azwrap" / "state.json").read_text())
 
 
+def _looks(fake, groups=("aml-rg", "adls-rg")) -> None:
+    """What destroy reads before it deletes (pinned to the setup's subscription): the groups (these are
+    there, untagged: an older azwrap's), the ARM resources azwrap made, and each group's contents (none
+    but azwrap's)."""
+    pinned = ["--subscription", SUB]
+    fake.on(["group", "list", *pinned], stdout=json.dumps([{"name": g, "location": "centralus", "tags": None}
+                                                          for g in groups]))  # fmt: skip
+    ids = [AML_ID, AML_ID + "/computes/d1compute", ACC_ID, AML_ID + "/datastores/MLData"]  # the records' order
+    present = [i for i in ids if any(f"/resourceGroups/{g}/" in i for g in groups)]
+    if present:
+        fake.on(["resource", "show", "--ids", *present, *pinned], stdout=json.dumps([{"id": i} for i in present]
+                                                                                   if len(present) > 1 else {"id": present[0]}))  # fmt: skip
+    for g in groups:
+        fake.on(["resource", "list", "--resource-group", g, *pinned], stdout="[]")
+
+
+def _deletes(calls) -> list:
+    return [c for c in calls if "delete" in c[:3] or c[:1] == ["rest"]]
+
+
 def test_each_deletion_is_saved_before_the_next_so_destroy_again_goes_on_where_it_stopped(fake, cli, workdir):
     _write_state(workdir, full_state())
-    deletions = argv(destroy.plan(full_state(), SETTINGS, SUB))
+    deletions = argv(destroy_pin(destroy.plan(full_state(), SETTINGS, SUB), SUB))
     seen_during_the_group_delete = []
 
     def read_the_state_file(process):
@@ -215,6 +248,7 @@ def test_each_deletion_is_saved_before_the_next_so_destroy_again_goes_on_where_i
         process.returncode = 0
 
     fake.logged_in()
+    _looks(fake)
     for args in deletions[:3]:
         fake.on(args, stdout="")
     fake.fp.register([fake.path, *deletions[3]], callback=read_the_state_file)
@@ -222,18 +256,20 @@ def test_each_deletion_is_saved_before_the_next_so_destroy_again_goes_on_where_i
     failed = cli("destroy", "--yes")
     assert failed.exit_code == 1
     assert "group delete --name adls-rg" in failed.stderr
-    # the two role assignments and the workspace were gone before the group delete began
-    assert "storage_role" not in seen_during_the_group_delete[0] and "workspace" not in seen_during_the_group_delete[0]
-    assert "aml_group" in seen_during_the_group_delete[0]
+    # the two role assignments were gone before the group delete began; the purged workspace stays recorded
+    # until its group goes (what it made with it is in the group: an interrupted teardown must know it)
+    assert "storage_role" not in seen_during_the_group_delete[0] and "workspace_role" not in seen_during_the_group_delete[0]
+    assert {"aml_group", "workspace"} <= set(seen_during_the_group_delete[0])
     left = _recorded(workdir)["resources"]
     assert "aml_group" not in left and "compute" not in left  # the group, with what it held
     assert {"adls_group", "sp"} <= set(left)
 
     fake.fp.calls.clear()
     fake.logged_in()
+    _looks(fake, groups=("adls-rg",))
     for args in deletions[4:]:
         fake.on(args, stdout="")
     again = cli("destroy", "--yes")
     assert again.exit_code == 0, again.output
-    assert fake.calls() == [["account", "show"], *deletions[4:]]  # nothing deleted twice
+    assert _deletes(fake.calls()) == deletions[4:]  # nothing deleted twice
     assert _recorded(workdir)["resources"] == {}

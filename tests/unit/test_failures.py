@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import (DATASTORE_ID, NOT_FOUND, resources_show, ACCOUNT, BOOK, FRESH_STEP, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, OFFERED,
+from .conftest import (OWN, DATASTORE_ID, NOT_FOUND, resources_show, ACCOUNT, BOOK, FRESH_STEP, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, OFFERED,
                        SECRET, TOKEN_EXPIRES, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, expected, normalised, role_assignment,
                        seed_state)  # fmt: skip
 
@@ -23,9 +23,9 @@ def test_failure_at_each_invocation_stops_there(index, fake, cli, workdir):
     # az's stderr is shown once: as it came (a capturing call's, held back, in the error message instead)
     assert result.stderr.count("ERROR: (Conflict) injected failure") == 1
     assert result.stderr.count("WARNING: a warning first") == 1
-    # (a role assignment's JSON is read too: its id, for `azwrap destroy`)
+    # (a role assignment's JSON is read too: its id, for `azwrap destroy`; the storage account's: its identity)
     held = " ".join(RUN[index][1][:3]) in ("ad sp create-for-rbac", "storage account show", "ml workspace show",
-                                           "role assignment create")
+                                           "role assignment create", "storage account create")
     error = result.stderr.split("Error: ")[1]
     assert ("ERROR: (Conflict) injected failure" in error) == held
     assert ("(az's messages are above)" in error) == (not held)
@@ -41,6 +41,8 @@ def sp_ready(fake, workdir):
     fake.logged_in()
     for args in FRESH_STEP["sp"]:
         fake.on(args, **absent(args))
+    for args, answer in OWN[9]:  # the new secret's key id, read right after create-for-rbac
+        fake.on(args, stdout=json.dumps(answer))
 
 
 def test_azs_own_exit_code_is_reported(fake, cli, workdir):

@@ -5,18 +5,14 @@ import json
 
 import pytest
 
-from .conftest import (ACC_ID, ACCOUNT, BOOK, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY, absent,
+from .conftest import (DATASTORE_ID, KEY_ID, SUB, key_id_read, normalised, ACC_ID, ACCOUNT, BOOK, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY, absent,
                        refresh_probes)  # fmt: skip
 from .test_doctor import register
 from .test_v2 import ANY, V2_ML
 
-# `azwrap rotate` (v1) asks which datastores there are before it detaches: the v1 extension's `show`
-# does not exit 3 for a missing one.
-DATASTORE_LIST = ["ml", "datastore", "list", "--workspace-name", "aml", "--resource-group", "aml-rg"]
 
 NEW = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
 ROTATED = {"appId": SP["appId"], "password": "r0t~ated-secret-value-0987654321fedc", "tenant": SP["tenant"]}
-RESET = ["ad", "app", "credential", "reset", "--id", SP["appId"]]
 # The replaced principal's role assignments, deleted by the ids the state records.
 DELETE_OLD_ROLES = ["role", "assignment", "delete", "--ids", ROLES[0]["id"], ROLES[1]["id"]]
 
@@ -48,6 +44,7 @@ def new_principal(fake):
         if args in SP_REFRESH:
             fake.on(args, stdout=json.dumps(answer))
     fake.on(BOOK[9][1], stdout=json.dumps(NEW))
+    fake.on(key_id_read(NEW["appId"]), stdout="[]")
     fake.on(BOOK[10][1])
     fake.on(["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", NEW["appId"],
              "--scope", ACC_ID])  # fmt: skip
@@ -59,7 +56,8 @@ def test_keep_old_sp_leaves_the_replaced_principal(done, fake, cli):
     assert result.exit_code == 0, result.output
     assert not any(call[:3] == ["ad", "app", "delete"] for call in fake.calls())
     assert not any(call[:3] == ["role", "assignment", "delete"] for call in fake.calls())
-    assert fake.calls() == [["account", "show"], *SP_REFRESH, BOOK[9][1], BOOK[10][1], fake.calls()[-1]]
+    assert fake.calls() == [["account", "show"], *SP_REFRESH, BOOK[9][1], key_id_read(NEW["appId"]), BOOK[10][1],
+                            fake.calls()[-1]]
     assert fake.calls()[-1][:6] == ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee"]
     assert "retired_sp" not in state(done) and state(done)["outputs"]["sp"]["appId"] == NEW["appId"]
 
@@ -85,59 +83,113 @@ def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(d
     assert "retired_sp" not in state(done)
 
 
-def test_rotate_v1_records_the_new_secret_then_detaches_and_attaches_the_datastore(done, fake, cli):
+PINNED = ["--subscription", SUB]  # every call of rotate names the setup's subscription (where az takes it)
+NAME = "azwrap-0123456789ab"  # the display name rotate gives its new secret (uuid4 fixed below)
+RESET = ["ad", "app", "credential", "reset", "--id", SP["appId"], "--append", "--display-name", NAME]
+CREDENTIALS = ["ad", "app", "credential", "list", "--id", SP["appId"]]
+NEW_KEY = "7e7e7e7e-0000-4000-8000-000000000002"
+# The app's passwords after the reset: create-for-rbac's (azwrap's earlier one), one the user added for a
+# pipeline, and the new one.
+LISTED = [{"keyId": KEY_ID, "displayName": "rbac", "hint": SECRET[:3], "startDateTime": "2026-12-01T10:00:00Z"},
+          {"keyId": "c1c1c1c1-0000-4000-8000-000000000003", "displayName": "ci", "hint": "abc",
+           "startDateTime": "2026-12-02T10:00:00Z"},
+          {"keyId": NEW_KEY, "displayName": NAME, "hint": ROTATED["password"][:3], "startDateTime": "2026-12-05T10:00:00Z"}]
+DELETE_OLD = ["ad", "app", "credential", "delete", "--id", SP["appId"], "--key-id", KEY_ID]
+DATASTORE_SHOW = ["resource", "show", "--ids", DATASTORE_ID, *PINNED]
+DATASTORE = {"id": DATASTORE_ID, "properties": {"accountName": ACCOUNT, "filesystem": "fs1",
+                                                "credentials": {"clientId": SP["appId"]}}}  # fmt: skip
+DETACH = ["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg", *PINNED]
+
+
+@pytest.fixture
+def fixed_name(monkeypatch):
+    import uuid
+
+    from azwrap.core import rotate
+
+    monkeypatch.setattr(rotate.uuid, "uuid4", lambda: uuid.UUID("0123456789ab4cde8f0123456789abcd"))
+
+
+def test_rotate_v1_adds_a_secret_attaches_the_datastore_with_it_then_deletes_only_azwraps_earlier_one(
+        done, fake, cli, fixed_name):
     fake.logged_in()
+    fake.on(DATASTORE_SHOW, stdout=json.dumps(DATASTORE))  # it is azwrap's: it uses the recorded principal
     fake.on(RESET, stdout=json.dumps(ROTATED), stderr="WARNING: The output includes credentials\n")
-    fake.on(DATASTORE_LIST, stdout=json.dumps([{"name": "MLData", "clientId": SP["appId"]}]))
-    fake.on(["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"])
-    fake.on(BOOK[12][1])
+    fake.on(CREDENTIALS, stdout=json.dumps(LISTED))
+    fake.on(DATASTORE_SHOW, stdout=json.dumps(DATASTORE))
+    fake.on(DETACH)
+    fake.on([*BOOK[12][1], *PINNED])
+    fake.on(DELETE_OLD, stdout="")
     result = cli("rotate", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
-    assert fake.calls()[1] == RESET and fake.calls()[3][:3] == ["ml", "datastore", "detach"]
+    assert normalised(fake.calls()) == [["account", "show"], DATASTORE_SHOW, RESET, CREDENTIALS, DATASTORE_SHOW, DETACH,
+                                        [*BOOK[12][1], *PINNED], DELETE_OLD]  # fmt: skip
     assert fake.secret_file_contents[-1] == ROTATED["password"]  # the attach got the new secret
     recorded = state(done)
     assert recorded["outputs"]["sp"]["password"] == ROTATED["password"] and "rotation" not in recorded
+    assert recorded["resources"]["sp"]["identity"] == {"keyId": NEW_KEY}  # the next rotation deletes this one
     assert ROTATED["password"] not in result.output and SECRET not in result.output
     assert ROTATED["password"] in cli("env").stdout
     assert "An SP_PASSWORD you set earlier is stale: set it again with " in result.stderr
-    assert result.stderr.rstrip().endswith('eval "$(azwrap env)"') or "Invoke-Expression (azwrap env)" in result.stderr
+    assert "the app's other passwords are untouched" in result.stderr
 
 
-def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done, fake, cli):
+def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done, fake, cli, fixed_name):
     fake.logged_in()
+    fake.on(DATASTORE_SHOW, stdout=json.dumps(DATASTORE))
     fake.on(RESET, stdout=json.dumps(ROTATED))
-    fake.on(DATASTORE_LIST, stdout=json.dumps([{"name": "MLData", "clientId": SP["appId"]}]))
-    fake.on(["ml", "datastore", "detach", "--name", "MLData", "--workspace-name", "aml", "--resource-group", "aml-rg"])
-    fake.on(BOOK[12][1], returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) try later\n")
+    fake.on(CREDENTIALS, stdout=json.dumps(LISTED))
+    fake.on(DATASTORE_SHOW, stdout=json.dumps(DATASTORE))
+    fake.on(DETACH)
+    fake.on([*BOOK[12][1], *PINNED], returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) try later\n")
     assert cli("rotate", "--account", ACCOUNT).exit_code == 1
-    assert state(done)["rotation"] == {"stage": "datastore"}
+    assert state(done)["rotation"] == {"stage": "datastore", "name": NAME, "old_key": KEY_ID}
     assert state(done)["outputs"]["sp"]["password"] == ROTATED["password"]
     fake.fp.calls.clear()
     fake.doctor()
     fake.present()
-    fake.on(DATASTORE_LIST, stdout="[]")  # detached by the first run
-    fake.on(BOOK[12][1])
+    fake.on(DATASTORE_SHOW, **NOT_FOUND)  # detached by the first run
+    fake.on([*BOOK[12][1], *PINNED])
+    fake.on(DELETE_OLD, stdout="")
     result = cli("all", "--account", ACCOUNT)  # `all` finishes it too
     assert result.exit_code == 0, result.output
     assert "finishing the secret rotation" in result.stderr
-    assert RESET not in fake.calls() and fake.secret_file_contents[-1] == ROTATED["password"]
-    assert "rotation" not in state(done)
+    assert not any(call[:4] == RESET[:4] for call in fake.calls()) and fake.secret_file_contents[-1] == ROTATED["password"]
+    assert fake.calls()[-1] == DELETE_OLD and "rotation" not in state(done)
 
 
-def test_rotate_interrupted_during_the_reset_resets_again(done, fake, cli):
+def test_rotate_interrupted_during_the_reset_resets_again_with_the_same_name(done, fake, cli, fixed_name):
     fake.logged_in()
-    fake.logged_in()
+    fake.on(DATASTORE_SHOW, stdout=json.dumps(DATASTORE))
     fake.on(RESET, returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) half way\n")
     assert cli("rotate", "--account", ACCOUNT).exit_code == 1
-    assert state(done)["rotation"] == {"stage": "reset"}  # the recorded secret may be dead: do it again
+    assert state(done)["rotation"] == {"stage": "reset", "name": NAME, "old_key": KEY_ID}  # nothing known: again
+    # The first reset may have made its password before it failed: two of that name, the newest is recorded,
+    # the other (azwrap's too) deleted.
+    half = {**LISTED[2], "keyId": "5a5a5a5a-0000-4000-8000-000000000004", "startDateTime": "2026-12-05T09:00:00Z"}
+    fake.logged_in()
     fake.on(RESET, stdout=json.dumps(ROTATED))
-    fake.on(DATASTORE_LIST, stdout="[]")
-    fake.on(BOOK[12][1])
+    fake.on(CREDENTIALS, stdout=json.dumps([*LISTED, half]))
+    fake.on(["ad", "app", "credential", "delete", "--id", SP["appId"], "--key-id", half["keyId"]], stdout="")
+    fake.on(DATASTORE_SHOW, **NOT_FOUND)
+    fake.on([*BOOK[12][1], *PINNED])
+    fake.on(DELETE_OLD, stdout="")
     assert cli("rotate", "--account", ACCOUNT).exit_code == 0
     assert state(done)["outputs"]["sp"]["password"] == ROTATED["password"]
+    assert state(done)["resources"]["sp"]["identity"] == {"keyId": NEW_KEY}
 
 
-def test_rotate_v2_creates_the_datastore_again_with_the_new_secret(fake, cli, workdir):
+def test_rotate_refuses_a_datastore_someone_made_again_under_its_name_before_any_change(done, fake, cli):
+    fake.logged_in()
+    theirs = {**DATASTORE, "properties": {**DATASTORE["properties"], "credentials": {"clientId": NEW["appId"]}}}
+    fake.on(DATASTORE_SHOW, stdout=json.dumps(theirs))
+    result = cli("rotate", "--account", ACCOUNT)
+    assert result.exit_code == 2 and "is not the one azwrap attached" in result.stderr
+    assert fake.calls() == [["account", "show"], DATASTORE_SHOW]
+    assert state(done)["outputs"]["sp"]["password"] == SECRET and "rotation" not in state(done)
+
+
+def test_rotate_v2_creates_the_datastore_again_with_the_new_secret(fake, cli, workdir, fixed_name):
     from .test_v2 import FileSpy, register_v2
 
     fake.doctor()
@@ -145,12 +197,16 @@ def test_rotate_v2_creates_the_datastore_again_with_the_new_secret(fake, cli, wo
     assert cli("all", "--account", ACCOUNT, "--ml-cli", "v2").exit_code == 0
     spy = FileSpy()
     fake.logged_in()
+    fake.on(DATASTORE_SHOW, stdout=json.dumps(DATASTORE))
     fake.on(RESET, stdout=json.dumps(ROTATED))
-    fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
+    fake.on(CREDENTIALS, stdout=json.dumps(LISTED))
+    fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12]), *PINNED],
+                     callback=spy)  # fmt: skip
+    fake.on(DELETE_OLD, stdout="")
     result = cli("rotate", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
     assert spy.secret == ROTATED["password"]
-    assert fake.calls()[-2:][0] == RESET and fake.calls()[-1][:4] == V2_ML[12][:4]  # create replaces it: no probe
+    assert fake.calls()[-2][:4] == V2_ML[12][:4] and fake.calls()[-1] == DELETE_OLD  # create replaces it: no detach
 
 
 def test_rotate_without_a_principal_exits_2(fake, cli, workdir):

@@ -28,21 +28,32 @@ SETTINGS = Settings(account=ACCOUNT)
 SHA = "ab" * 32
 ALL = tuple(step.name for step in STEPS)
 
-# The book's invocations (argv after az) of a fresh v1 run, by hand (REFERENCE.md section 1), $refs unresolved.
+def TAG(group: str) -> list[str]:  # noqa: N802  (azwrap's own: a group's azwrap-id tag, made up when it runs)
+    return ["tag", "update", "--resource-id", f"/subscriptions/{SUB}/resourceGroups/{group}", "--operation", "Merge",
+            "--tags", "azwrap-id=$new.id"]  # fmt: skip
+
+
+# The book's invocations (argv after az) of a fresh v1 run, by hand (REFERENCE.md section 1), $refs
+# unresolved, with azwrap's own calls right after a creation (a group's tag, ARM's identity, the key id).
 FRESH = [
     ("extension", ["extension", "add", "-n", "azure-cli-ml"]),
     ("workspace", ["group", "create", "--location", "Central US", "--name", "aml-rg"]),
+    ("workspace", TAG("aml-rg")),
     ("workspace", ["ml", "workspace", "create", "--workspace-name", "aml", "--location", "Central US",
                    "--resource-group", "aml-rg"]),
+    ("workspace", ["resource", "show", "--ids", AML_ID]),
     ("compute", ["ml", "computetarget", "create", "amlcompute", "--max-nodes", "1", "--name", "d1compute",
                  "--vm-size", "STANDARD_D1_V2", "--workspace-name", "aml", "--resource-group", "aml-rg"]),
+    ("compute", ["resource", "show", "--ids", AML_ID + "/computes/d1compute"]),
     ("storage", ["group", "create", "--location", "Central US", "--name", "adls-rg"]),
+    ("storage", TAG("adls-rg")),
     ("storage", ["storage", "account", "create", "--name", ACCOUNT, "--resource-group", "adls-rg",
                  "--enable-hierarchical-namespace", "true"]),
     ("storage", ["storage", "fs", "create", "--account-name", ACCOUNT, "--name", "fs1"]),
     ("upload", ["storage", "fs", "file", "upload", "--file-system", "fs1", "--path", "models/highspenders/input.csv",
                 "--source", "input.csv", "--account-name", ACCOUNT]),
     ("sp", ["ad", "sp", "create-for-rbac"]),
+    ("sp", ["ad", "app", "credential", "list", "--id", "$sp.appId"]),
     ("sp", ["storage", "account", "show", "--name", ACCOUNT]),
     ("sp", ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", "$sp.appId",
             "--scope", "$acc.id"]),
@@ -132,8 +143,9 @@ def test_a_fresh_run_plans_the_books_invocations_in_order_each_because_it_is_not
     plan = planner.make(inputs())
     assert calls(plan) == FRESH
     assert {step.reason for step in plan.steps} == {"not done yet"}
-    assert [a.changes for a in plan.actions] == [argv(a)[:3] not in (["storage", "account", "show"],
-                                                                     ["ml", "workspace", "show"]) for a in plan.actions]
+    reads = (["storage", "account", "show"], ["ml", "workspace", "show"], ["resource", "show", "--ids"],
+             ["ad", "app", "credential"])  # fmt: skip
+    assert [a.changes for a in plan.actions] == [argv(a)[:3] not in reads for a in plan.actions]
 
 
 def test_a_completed_setup_that_is_all_there_plans_nothing():
@@ -252,7 +264,8 @@ def test_a_principal_gone_is_replaced_its_role_assignments_deleted_by_recorded_i
     sp = plan.step("sp")
     assert sp.forget_sp and sp.reason.startswith("recorded done, but the service principal")
     assert [argv(a) for a in sp.actions] == [
-        ["ad", "sp", "create-for-rbac"], ["storage", "account", "show", "--name", ACCOUNT],
+        ["ad", "sp", "create-for-rbac"], ["ad", "app", "credential", "list", "--id", "$sp.appId"],
+        ["storage", "account", "show", "--name", ACCOUNT],
         ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", "$sp.appId",
          "--scope", "$acc.id"],
         ["role", "assignment", "delete", "--ids", *ROLE_IDS.values()],  # the app is gone already: no delete of it
@@ -274,6 +287,7 @@ def test_force_sp_retires_the_old_principal_after_the_new_one_is_assigned():
 def test_keep_old_sp_retires_nothing():
     plan = planner.make(inputs(completed_state(), live(), force=frozenset({"sp"}), keep_old_sp=True))
     assert [argv(a)[:3] for a in plan.step("sp").actions] == [["ad", "sp", "create-for-rbac"],
+                                                              ["ad", "app", "credential"],
                                                               ["storage", "account", "show"],
                                                               ["role", "assignment", "create"]]  # fmt: skip
 

@@ -18,7 +18,7 @@ from azwrap.core.apply import Apply
 from azwrap.core.plan import Action, Plan
 from azwrap.core.session import Session
 
-from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, FRESH_STEP, SP, absent, seed_state
+from .conftest import OWN, ACC_ID, ACCOUNT, AML_ID, BOOK, FRESH_STEP, SP, absent, seed_state
 
 APP = SP["appId"]
 OBJECT_ID = "0f14a80d42e54d57afe046acf9dfae05"
@@ -73,13 +73,15 @@ def register_step(fake, step, failures, stderr):
     fake.logged_in()  # a step command checks the subscription first
     for args in FRESH_STEP[step]:  # its refresh: nothing it guards
         fake.on(args, **absent(args))
-    for name, args in BOOK:
+    for index, (name, args) in enumerate(BOOK):
         if name != step:
             continue
         if args == ROLE_CALL[step]:
             for message in messages:
                 fake.on(args, returncode=1, stdout="", stderr=message)
         fake.on(args)
+        for own, answer in OWN.get(index, ()):  # azwrap's own call after a creation
+            fake.on(own, stdout=json.dumps(answer))
 
 
 def role_assignment_for(fake, workdir, clock, step, failures, stderr, **options):
@@ -94,7 +96,7 @@ def role_assignment_for(fake, workdir, clock, step, failures, stderr, **options)
         fake.on(ROLE_CALL[step], returncode=1, stdout="", stderr=stderr)
     fake.on(ROLE_CALL[step])
     session = Session(Settings(account=ACCOUNT), Runner(fake.path, Redactor(), quiet=True, echo=lambda line: None), path)
-    [role] = [inv for inv in BY_NAME[step].invocations(session.settings) if inv.retry_replication]
+    [role] = [inv for inv in BY_NAME[step].invocations(session.settings) if inv.retry_replication and not inv.own]
     return Apply(session, Plan(()), sleep=clock.sleep, clock=clock, **options).call(Action(step, role, "a test"))
 
 

@@ -14,7 +14,7 @@ import pytest
 from azwrap.az import process as az_process
 from azwrap.book.steps import BY_NAME
 
-from .conftest import (SUB, FRESH_ALL, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
+from .conftest import (OWN, key_id_read, SUB, FRESH_ALL, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
                        MY_ROLES, NAME_AVAILABLE, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRES, TOKEN_EXPIRY,
                        VERSION_CALL, absent, group, normalised, refresh_probes, resources_show, seed_state,
                        succeeded)  # fmt: skip
@@ -119,6 +119,7 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     fake.present()  # the refresh finds the whole setup, the old principal's datastore included
     fake.doctor()  # (of doctor's checks, only the right to assign roles matters for what this run creates)
     fake.on(BOOK[9][1], stdout=json.dumps(new))
+    fake.on(key_id_read(new["appId"]), stdout="[]")
     fake.on(BOOK[10][1])
     new_role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
                 "--scope", BOOK[11][1][-1]]  # fmt: skip
@@ -150,7 +151,7 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     assert "retired_sp" not in state(done)
     assert normalised(fake.calls()) == [
         ACCOUNT_SHOW, *(args for args, _ in refresh_probes()), MY_ROLES,
-        BOOK[9][1], BOOK[10][1], new_role, delete_roles, ["ad", "app", "delete", "--id", SP["appId"]],
+        BOOK[9][1], key_id_read(new["appId"]), BOOK[10][1], new_role, delete_roles, ["ad", "app", "delete", "--id", SP["appId"]],
         detach, attach, BOOK[13][1], new_grant]
 
 
@@ -179,6 +180,7 @@ def test_a_principal_deleted_behind_azwraps_back_is_made_again(fake, cli, workdi
     fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
     fake.on(SP_SHOW, **NOT_FOUND)
     fake.on(BOOK[9][1], stdout=json.dumps(new))
+    fake.on(key_id_read(new["appId"]), stdout="[]")
     fake.on(BOOK[10][1])
     role = ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee", new["appId"],
             "--scope", ACC_ID]  # fmt: skip
@@ -192,7 +194,8 @@ def test_a_principal_deleted_behind_azwraps_back_is_made_again(fake, cli, workdi
     assert f"the service principal {SP['appId']} recorded in" in result.stderr and "creating a new one" in result.stderr
     # its storage role is not probed (its principal is gone), just made again for the new principal;
     # the app is gone already: no `az ad app delete`
-    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, SP_SHOW, BOOK[9][1], BOOK[10][1], role, orphaned]
+    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, SP_SHOW, BOOK[9][1], key_id_read(new["appId"]), BOOK[10][1], role,
+                            orphaned]
     assert state(workdir)["outputs"]["sp"]["appId"] == new["appId"]
     assert "retired_sp" not in state(workdir)
 
@@ -247,14 +250,18 @@ def test_existing_resource_found_by_probe_is_not_created_again(index, fake, cli,
     probes = [(TOKEN_EXPIRY, {"stdout": EXPIRY}), *probes]
     for probe, answer in probes:
         fake.on(probe, **(answer if "returncode" in answer else {"stdout": json.dumps(answer)}))
-    made = [other_args for other_index, (other_step, other_args) in enumerate(BOOK)
-            if other_step == step and other_index not in found]  # fmt: skip
-    for other_args in made:
-        fake.on(other_args)
+    made = []
+    for other_index, (other_step, other_args) in enumerate(BOOK):
+        if other_step == step and other_index not in found:
+            fake.on(other_args)
+            made.append(other_args)
+            for own, answer in OWN.get(other_index, ()):  # azwrap's own call after what it made
+                fake.on(own, stdout=json.dumps(answer))
+                made.append(own)
     result = cli(step, *(["--account", ACCOUNT] if step == "storage" else []))
     assert result.exit_code == 0, result.output
     assert args not in fake.calls()
-    assert fake.calls() == [ACCOUNT_SHOW, *(probe for probe, _ in probes), *made]
+    assert normalised(fake.calls()) == [ACCOUNT_SHOW, *(probe for probe, _ in probes), *made]
     assert "exists already, not created again" in result.stderr
     # found, not made: `azwrap destroy` will leave it alone
     key = {2: "aml_group", 3: "workspace", 4: "compute", 5: "adls_group", 6: "account", 7: "filesystem"}[index]
