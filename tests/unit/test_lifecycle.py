@@ -14,7 +14,8 @@ from .test_v2 import ANY, V2_ML
 NEW = {**SP, "appId": "0a0a0a0a-1111-2222-3333-444455556666", "password": "n3w~secret-value-1234567890abcdef"}
 ROTATED = {"appId": SP["appId"], "password": "r0t~ated-secret-value-0987654321fedc", "tenant": SP["tenant"]}
 # The replaced principal's role assignments, deleted by the ids the state records.
-DELETE_OLD_ROLES = ["role", "assignment", "delete", "--ids", ROLES[0]["id"], ROLES[1]["id"]]
+# pinned to the setup's subscription (another terminal's `az account set` must not move it)
+DELETE_OLD_ROLES = ["role", "assignment", "delete", "--ids", ROLES[0]["id"], ROLES[1]["id"], "--subscription", SUB]
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(d
     failed = cli("sp", "--account", ACCOUNT, "--force")
     assert failed.exit_code == 1 and "az ad app delete --id " + SP["appId"] in failed.stderr
     # recorded with the new principal, still to do
-    assert state(done)["retired_sp"] == [{"appId": SP["appId"], "assignments": DELETE_OLD_ROLES[4:], "gone": False}]
+    assert state(done)["retired_sp"] == [{"appId": SP["appId"], "assignments": DELETE_OLD_ROLES[4:6], "gone": False}]
     assert state(done)["outputs"]["sp"]["password"] == NEW["password"]
     fake.fp.calls.clear()
     fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))

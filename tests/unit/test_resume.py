@@ -126,7 +126,8 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     fake.on(new_role)
     # Once the new principal is recorded and assigned, the old one goes: its role assignments by their
     # recorded ids, then its app.
-    delete_roles = ["role", "assignment", "delete", "--ids", ROLES[0]["id"], ROLES[1]["id"]]
+    # (pinned: the clean-up names the setup's subscription)
+    delete_roles = ["role", "assignment", "delete", "--ids", ROLES[0]["id"], ROLES[1]["id"], "--subscription", SUB]
     fake.on(delete_roles, stdout="")
     fake.on(["ad", "app", "delete", "--id", SP["appId"]], stdout="")
     # v1's attach cannot replace a datastore: the one azwrap attached with the old principal is detached first.
@@ -186,7 +187,7 @@ def test_a_principal_deleted_behind_azwraps_back_is_made_again(fake, cli, workdi
             "--scope", ACC_ID]  # fmt: skip
     fake.on(role)
     # Azure keeps a deleted principal's role assignments (orphaned): the recorded one is deleted by its id.
-    orphaned = ["role", "assignment", "delete", "--ids", ROLES[0]["id"]]
+    orphaned = ["role", "assignment", "delete", "--ids", ROLES[0]["id"], "--subscription", SUB]
     fake.on(orphaned, stdout="")
     result = cli("sp")  # the account is remembered
     assert result.exit_code == 0, result.output
