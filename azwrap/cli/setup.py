@@ -84,13 +84,16 @@ ALL = click.Command(
         verify.timeout_option(["--verify-timeout"], "With --verify: how long to wait for the new roles to apply."),
     ],
     help=help_text(
-        "Run every step: after sign-in, doctor's checks and the extension, the others at once as far as they can.",
-        "Skips `az login` when `az account show` succeeds, and reuses a service principal already "
-        "recorded in the state file. Then `extension` runs alone, and every other step starts as soon as the "
-        "steps it needs are done (workspace before compute; storage before upload and sp; workspace and sp "
-        "before datastore and grant), at most --jobs at a time; within a step the book's order holds. After a "
-        "failure no new step starts; the running ones finish. The client secret is never printed: run "
-        "`azwrap env` afterwards. At the end it writes .azureml/config.json (`azwrap sdk-config`) when there is none.",
+        "Run every step: sign-in, a look at what is there, the plan, then the steps, at once as far as they can.",
+        "Skips `az login` when `az account show` succeeds. Then it looks, read-only, at what the state records "
+        "and what the steps would make (refresh), decides every az call and why (the plan: --what-if prints it, "
+        "-o json for scripts), runs doctor's checks of what the plan creates, and applies it: `extension` alone, "
+        "then every other step as soon as the steps it needs are done (workspace before compute; storage before "
+        "upload and sp; workspace and sp before datastore and grant), at most --jobs at a time; within a step "
+        "the book's order holds. A done step whose resources are there is skipped; a recorded principal is "
+        "reused. After a failure no new step starts; the running ones finish. The client secret is never "
+        "printed: run `azwrap env` afterwards. At the end it writes .azureml/config.json (`azwrap sdk-config`) "
+        "when there is none; --verify then checks the setup as its principal.",
         "azwrap all --account mydatalake --source input.csv --jobs 4",
     ),
     short_help="Run every step, in parallel where the steps allow.",

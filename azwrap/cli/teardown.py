@@ -38,11 +38,13 @@ ROTATE = click.Command(
     params=[setting_option(name) for name in ROTATE_USES.uses] + run_options([]),
     help=help_text(
         "Give the recorded service principal a new secret, and the datastore with it.",
-        "Runs `az ad app credential reset --id APPID`, which replaces the principal's secret (the old one stops "
-        "working), records the new one in the state the moment az prints it, then attaches the datastore again "
-        "with it (v1: az ml datastore detach, then attach-adls-gen2; v2: az ml datastore create). Interrupted or "
-        "failed half way, the next `azwrap rotate` or `azwrap all` finishes it. An SP_PASSWORD set earlier is stale "
-        "then: `azwrap env` prints the new secret.",
+        "Checks that the datastore is still the one azwrap attached, then adds a new password to the app "
+        "(`az ad app credential reset --id APPID --append --display-name azwrap-...`), records it the moment az "
+        "prints it, attaches the datastore again with it (v1: detach, then attach-adls-gen2; v2: az ml datastore "
+        "create), and only then deletes azwrap's earlier secret by its key id (`az ad app credential delete`): "
+        "the app's other passwords are untouched. Every call names the setup's subscription. Interrupted or "
+        "failed half way, the next `azwrap rotate` or `azwrap all` finishes it. An SP_PASSWORD set earlier is "
+        "stale then: `azwrap env` prints the new secret.",
         "azwrap rotate --account mydatalake",
     ),
     short_help="Give the service principal a new secret and re-attach the datastore.",
@@ -137,12 +139,18 @@ DESTROY = click.Command(
     ],
     help=help_text(
         "Delete what azwrap created for this setup, and nothing else.",
-        "Reads the state: role assignments first, then the datastore and compute (when the workspace stays), the "
-        "workspace (purged, so that its name is free again), the resource groups azwrap created (in a group of "
-        "yours: the storage account, filesystem or file it created), and the app registration with its secret. "
-        "What you made yourself is kept. It lists everything first and asks you to type the recorded storage "
-        "account's name (or the workspace's); --yes skips the question, --what-if only lists. A run that fails or is interrupted is finished "
-        "by running destroy again.",
+        "Looks first, read-only, at what the state records (the groups and their contents, the workspace, "
+        "compute, datastore and storage account) and deletes only what is still the thing azwrap made: each "
+        "one's identity (a group's azwrap-id tag, a workspace's workspaceId, an account's creationTime...) must "
+        "match what azwrap recorded; one made again under the same name by someone is kept, and so is a group "
+        "that holds anything azwrap did not make (then azwrap's own resources in it are deleted one by one). "
+        "Order: role assignments, the datastore and compute when the workspace stays, the workspace (purged: "
+        "its name is free again; with what it made), the resource groups azwrap created (in a group of yours: "
+        "the storage account, filesystem or file it created), the app registration with its secret; earlier "
+        "generations too. Every call names the setup's subscription. It lists what it deletes and keeps (on "
+        "stdout), then asks you to type the recorded storage account's name (or the workspace's); --yes skips "
+        "the question, --what-if only lists. A run that fails or is interrupted is finished by running destroy "
+        "again.",
         "azwrap destroy --what-if",
     ),
     short_help="Delete what azwrap created (asks first; --what-if lists only).",
