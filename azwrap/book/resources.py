@@ -155,3 +155,25 @@ def dependents_of(workspace) -> list[str]:
     names = ("storageAccount", "keyVault", "applicationInsights", "containerRegistry",
              "storage_account", "key_vault", "application_insights", "container_registry")  # fmt: skip
     return [properties[name] for name in names if isinstance(properties.get(name), str) and properties[name]]
+
+
+def created_at(key: str, data):
+    """When Azure made resource key, from its JSON (None: the JSON does not say): an account's
+    creationTime, a compute's createdOn, a workspace's systemData.createdAt."""
+    if not isinstance(data, dict):
+        return None
+    properties = data.get("properties") if isinstance(data.get("properties"), dict) else {}
+    system = data.get("systemData") if isinstance(data.get("systemData"), dict) else {}
+    for value in (properties.get("creationTime"), data.get("creationTime"), properties.get("createdOn"),
+                  data.get("created_on"), data.get("createdOn"), system.get("createdAt")):
+        if isinstance(value, str) and value:
+            return moment(value)
+    return None
+
+
+def moment(text):
+    """An ISO time az or azwrap wrote, as a datetime (None: not one)."""
+    if not isinstance(text, str) or not text:
+        return None
+    value = _moment(text)
+    return None if isinstance(value, str) else value

@@ -213,7 +213,8 @@ STEPS: tuple[Step, ...] = (
          "azwrap upload --account mydatalake --source data/input.csv",
          ("filesystem", "upload_path", "source", "account"),
          # Upload refuses to replace a file; --force upload re-uploads a changed source.
-         lambda s, d, force, known: [call(az.storage_fs_file_upload(s, overwrite=force), makes="upload")],
+         lambda s, d, force, known: [call(az.storage_fs_file_upload(s, overwrite=force), makes="upload",
+                                          guard=None if force else Guard("upload", f"file {s.upload_path}", _found))],
          needs=("storage",)),
     Step("sp", "Create a service principal with Storage Blob Data Contributor on the account.",
          "azwrap sp --account mydatalake", ("account",), _sp, needs=("storage",)),

@@ -134,9 +134,14 @@ class Apply:
             session.echo(f"{step.step}: {what} exists already, not created again")
         for action in step.actions:
             self._act(step, action)
-        for key, _ in step.found:
+        reclaim = dict(step.reclaim)
+        for key, what in step.found:
+            if key in reclaim:
+                how = ("under these names before" if reclaim[key].get("generation") is not None
+                       else "in an earlier run whose answer was lost")  # fmt: skip
+                session.echo(f"{step.step}: {what} is the one azwrap made {how}: recorded as azwrap's")
             if key:
-                record.resource(session, key, created=False)
+                record.resource(session, key, created=False, reclaim=reclaim.get(key))
         definition = BY_NAME[step.step]
         record.step_done(session, definition, record.inputs_of(session, definition), started_at,
                          time.monotonic() - started)  # fmt: skip
@@ -148,6 +153,8 @@ class Apply:
                          "or dialect; removing it first")  # fmt: skip
         retired = _retiring(step, action)
         warnings: list[str] = []
+        if invocation.makes and not invocation.before:
+            record.pending(session, invocation.makes)  # its answer may be lost: the next run can tell
         try:
             result = self.call(action, warnings)
         except AzFailed as error:

@@ -47,6 +47,7 @@ class StepPlan:
     forget_sp: bool = False  # the recorded principal is gone: forget it and its role assignments
     retire: tuple[dict, ...] = ()  # principals this run replaces, deleted at the end of the step
     anew: tuple[str, ...] = ()  # what a changed setting makes it create anew (the earlier ones stay)
+    reclaim: tuple[tuple[str, dict], ...] = ()  # (resource, record): found, and the thing azwrap made (record.resource)
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
         return StepPlan(step.name, None, "done earlier" + (", and still there" if inputs.refresh else ""))
     _check_inputs(inputs, step, run)
     _check_prerequisites(inputs, step, run)
-    forced = step.name in inputs.force
+    forced = step.name in inputs.force or _reupload_own(inputs, step)
     forget_sp = False
     sp_reused = False
     if step.name == "sp" and "sp" in state["outputs"] and not forced:
@@ -165,16 +166,18 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
     if run.new_sp or new_sp:
         outputs.pop("sp", None)  # the datastore's check must not take the old principal for the one it uses
     known = Known(inputs.subscription_id, state["resources"], outputs)
-    actions, found, made_way, made = [], [], False, set()
+    actions, found, made_way, made, reclaim = [], [], False, set(), {}
     for invocation in step.invocations(settings, forced, known):
         if invocation.capture == "sp" and sp_reused:
             continue
-        if invocation.own and invocation.follows not in made:
+        if invocation.own and invocation.follows not in made and not _unidentified(inputs, invocation.identifies, found):
             continue  # azwrap's own call after a creation that does not happen
         # A forced step runs again; it does not create twice what its guard finds.
         if invocation.guard and not made_way and invocation.guard.skip(_guarded(inputs, invocation.guard.key)):
             if not invocation.before:  # a detach with nothing to detach is no news
                 found.append((invocation.makes, invocation.guard.what))
+                if invocation.makes and _reclaimable(inputs, invocation.makes):
+                    reclaim[invocation.makes] = _reclaimable(inputs, invocation.makes)
             continue
         made_way = invocation.before
         made.add(invocation.makes)
@@ -184,10 +187,77 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
     retire = _retired(inputs, step, new_sp, forget_sp)
     actions += _retirements(step.name, retire)
     _refuse_fixed_location(inputs, step, actions, found)
+    _refuse_foreign_file(inputs, found)
     changes = planning.changed_settings(step, settings, state["steps"].get(step.name, {}))
     anew = tuple(planning.made_anew(step, settings, changes)) if step.name in state["steps"] and changes else ()
     return StepPlan(step.name, reason, actions=tuple(actions), found=tuple(found), forget_sp=forget_sp,
-                    retire=retire, anew=anew)  # fmt: skip
+                    retire=retire, anew=anew, reclaim=tuple(reclaim.items()))  # fmt: skip
+
+
+def _reupload_own(inputs: Inputs, step: Step) -> bool:
+    """The file at the upload path is the one azwrap uploaded under these names earlier (a setting that
+    changed and changed back): uploaded over, with today's file."""
+    return step.name == "upload" and _guarded(inputs, "upload") is not None and _reclaimable(inputs, "upload") is not None
+
+
+def _refuse_foreign_file(inputs: Inputs, found: list) -> None:
+    """A file at the upload path that azwrap did not upload there: not overwritten unless asked."""
+    if not any(key == "upload" for key, _ in found):
+        return
+    record = inputs.state["resources"].get("upload", {})
+    if record.get("settings") == inputs.settings.subset(resources.BY_KEY["upload"].uses):
+        return  # recorded: uploaded by azwrap, or found there and used as it is
+    s = inputs.settings
+    raise Refused(f"step 'upload': {s.upload_path} exists in filesystem {s.filesystem} of {s.account}, and azwrap did "
+                  f"not upload it; nothing was changed. To overwrite it with {s.source}, {force_hint('upload')}; or "
+                  "choose another --upload-path")
+
+
+def _unidentified(inputs: Inputs, key: str | None, found: list) -> bool:
+    """A thing azwrap made, found again under the same names, with no identity recorded (the read after
+    its creation failed; an older azwrap): azwrap's own identity call runs for it now."""
+    record = inputs.state["resources"].get(key or "", {})
+    named = inputs.settings.subset(resources.BY_KEY[key].uses) if key in resources.BY_KEY else None
+    return (any(k == key for k, _ in found) and bool(record.get("created")) and not record.get("identity")
+            and record.get("settings") == named)
+
+
+def _ours_now(inputs: Inputs, key: str) -> bool:
+    """Whether resource key as today's settings name it is azwrap's: recorded so, or taken back now."""
+    record = inputs.state["resources"].get(key, {})
+    named = inputs.settings.subset(resources.BY_KEY[key].uses)
+    return bool(record.get("created") and record.get("settings") == named) or _reclaimable(inputs, key) is not None
+
+
+# How far the local clock may be ahead of Azure's when a lost answer's creation time is compared with it.
+CLOCK_SKEW_SECONDS = 300
+
+
+def _reclaimable(inputs: Inputs, key: str) -> dict | None:
+    """The record of what azwrap made, when the thing found under today's names is it: an earlier
+    generation with the same identity (a setting changed and changed back), or what a creating call whose
+    answer was lost made (it was made after that call began)."""
+    record = inputs.state["resources"].get(key, {})
+    named = inputs.settings.subset(resources.BY_KEY[key].uses)
+    found = _guarded(inputs, key)
+    if found is None or (record.get("created") and record.get("settings") == named):
+        return None  # not there, or recorded as azwrap's already
+    for index, entry in enumerate(inputs.state.get("earlier", [])):
+        old = entry.get("record", {})
+        if entry.get("key") != key or entry.get("deleted") or not old.get("created") or old.get("settings") != named:
+            continue
+        same = resources.same_identity(key, old.get("identity"), found)
+        if same is None and key in ("filesystem", "upload"):  # no identity of its own: its account's tells
+            same = _ours_now(inputs, resources.BY_KEY[key].inside)
+        if same is True:
+            return {**old, "generation": index}
+    pending = inputs.state.get("pending", {}).get(key) or {}
+    born, started = resources.created_at(key, found), resources.moment(pending.get("started"))
+    if pending.get("settings") == named and born is not None and started is not None and \
+            (born - started).total_seconds() >= -CLOCK_SKEW_SECONDS:
+        identity = resources.identity_of(key, found)
+        return {"created": True, "settings": named, **({"identity": identity} if identity else {})}
+    return None
 
 
 def state_reason(inputs: Inputs, step: Step) -> str | None:
@@ -368,10 +438,38 @@ def _notes(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
             text += f"; creates {', '.join(step.anew)} anew"
         rerun.append(text + ")")
     notes = ["steps done earlier that will run again: " + "; ".join(rerun)] if rerun else []
+    notes += _lost_answers(inputs, steps)
     if any(step.anew for step in steps if step.reason):
         notes.append("what azwrap made under the earlier names stays, and bills: it stays recorded, `azwrap status` "
                      "lists it, and `azwrap destroy` removes it")  # fmt: skip
     return notes
+
+
+def _lost_answers(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
+    """What a creating call whose answer was lost may have made, where azwrap cannot tell it made it."""
+    pending = inputs.state.get("pending", {})
+    notes = []
+    for step in steps:
+        reclaimed = dict(step.reclaim)
+        for key, what in step.found:
+            if key in pending and key not in reclaimed and pending[key].get("settings") == inputs.settings.subset(
+                    resources.BY_KEY[key].uses):
+                notes.append(f"{what}: an earlier run's call that makes it ended without an answer, and azwrap cannot "
+                             "tell whether that call made it: it is treated as yours, and azwrap will not delete it")
+    started = [*inputs.state.get("lost_apps", []), *([pending["sp"]["started"]] if "sp" in pending else [])]
+    if any(step.step == "sp" and step.reason for step in steps):
+        notes += [lost_app_note(when) for when in started]
+    return notes
+
+
+def lost_app_note(started: str) -> str:
+    """az ad sp create-for-rbac names its app azure-cli-<UTC time of the call>: where to look for it."""
+    moment = resources.moment(started)
+    prefix = "azure-cli-" + (moment.strftime("%Y-%m-%d-%H") if moment else "")
+    return (f"an earlier run's az ad sp create-for-rbac (begun {started}) ended without an answer: it may have made "
+            f"an app with a secret azwrap never saw. List apps made that hour with `az ad app list --display-name "
+            f"{prefix} --query \"[].{{appId:appId, name:displayName}}\"`, and delete it if it is there "
+            "(az ad app delete --id <appId>)")
 
 
 def needs_of(plan: Plan) -> dict[str, tuple[str, ...]]:

@@ -14,6 +14,9 @@ from ..store import state as state_file
 from . import lifecycle
 from .session import Session, sha256_of
 
+PENDING = "pending"  # state: {resource: {"settings", "started"}} while a creating call has no answer yet
+LOST_APPS = "lost_apps"  # state: when each create-for-rbac whose answer was lost began (it may have made an app)
+
 
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
@@ -44,8 +47,11 @@ def capture(session: Session, step: str, var: str, result, command: str) -> None
         ) from None
 
 
-def resource(session: Session, key: str, *, created: bool, assignment_id: str | None = None) -> None:
-    """What the setup uses, and whether azwrap made it (only what it made is ever deleted)."""
+def resource(session: Session, key: str, *, created: bool, assignment_id: str | None = None,
+             reclaim: dict | None = None) -> None:
+    """What the setup uses, and whether azwrap made it (only what it made is ever deleted). reclaim: the
+    plan found the thing azwrap made under these names recorded elsewhere (an earlier generation, when a
+    setting went back; a creation whose answer was lost): its record, restored."""
     named = session.settings.subset(resources.BY_KEY[key].uses)
     records = session.state["resources"]
     old = records.get(key, {})
@@ -55,14 +61,42 @@ def resource(session: Session, key: str, *, created: bool, assignment_id: str | 
         session.state.setdefault("earlier", []).append({"key": key, "record": old})
     # Found existing, but recorded as made by azwrap earlier under the same names (a step resumed after
     # a failure); a thing found under other names is not azwrap's because an earlier one was.
-    ours = created or (old.get("created") and old.get("settings") == named) or _same_group_ours(session, key)
+    same = bool(old.get("created")) and old.get("settings") == named
+    ours = created or same or reclaim is not None or _same_group_ours(session, key)
+    if ours and key not in ("sp", *resources.ROLE_KEYS):
+        _superseded(session, key, named)
     record = {"created": bool(ours), "settings": named}
     if key in ("workspace", "compute", "datastore"):
         record["dialect"] = session.settings.ml_cli  # how to delete it, and whether the other dialect made it
+    if not created:  # the same thing as before: what tells it from a same-named one, and what it made, stay
+        for kept in ("identity", "dependents", "dialect"):
+            source = reclaim if reclaim is not None else (old if same else {})
+            if kept in source:
+                record[kept] = source[kept]
     if assignment_id or (old.get("id") and old.get("settings") == named):
         record["id"] = assignment_id or old.get("id")
     records[key] = record
     session.state.get("purged", {}).pop(key, None)
+    session.state.get(PENDING, {}).pop(key, None)
+    session.save()
+
+
+def _superseded(session: Session, key: str, named: dict) -> None:
+    """An earlier generation under the names of the current record is that record now (taken back when a
+    setting went back), or was gone when this one was made (a guard found nothing there): not listed apart."""
+    for entry in session.state.get("earlier", []):
+        if entry.get("key") == key and entry.get("record", {}).get("settings") == named and not entry.get("deleted"):
+            entry["deleted"] = True
+
+
+def pending(session: Session, key: str) -> None:
+    """Before a creating call: if its answer is lost (interrupted, garbled), the next run can tell that
+    what it finds under these names was made by this call (its creation time is later than this)."""
+    named = session.settings.subset(resources.BY_KEY[key].uses)
+    earlier = session.state.setdefault(PENDING, {}).get(key)
+    if key == "sp" and earlier:  # an app that call may have made is not found by name: `azwrap destroy` lists it
+        session.state[LOST_APPS] = [*session.state.get(LOST_APPS, []), earlier["started"]]
+    session.state[PENDING][key] = {"settings": named, "started": now()}
     session.save()
 
 

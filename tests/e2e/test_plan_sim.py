@@ -110,7 +110,7 @@ def test_the_what_if_and_the_real_run_agree(done, tmp_path, state):  # noqa: F81
     start = len(place.state()["calls"])
     place.azwrap("all", *options, "--quiet")
     real = real_calls(place, start)
-    assert agree(planned, real), (planned, real)
+    assert agree(planned, real), "\n".join(map(repr, planned)) + "\n---\n" + "\n".join(map(repr, real))
     assert (planned == []) == (state == "complete")
 
 

@@ -123,9 +123,10 @@ ARM = {
     "workspace": {"id": AML_ID, "name": "aml", "location": "centralus",
                   "type": "Microsoft.MachineLearningServices/workspaces", "properties": {"workspaceId": "w1"}},
     "compute": {"id": COMPUTE_ID, "name": "d1compute", "location": "centralus",
-                "properties": {"properties": {"vmSize": "STANDARD_D1_V2", "scaleSettings": {"maxNodeCount": 1}}}},
+                "properties": {"createdOn": "2026-12-01T10:02:00.1234567Z",
+                               "properties": {"vmSize": "STANDARD_D1_V2", "scaleSettings": {"maxNodeCount": 1}}}},
     "account": {"id": ACC_ID, "name": ACCOUNT, "location": "centralus", "kind": "StorageV2",
-                "properties": {"isHnsEnabled": True}},
+                "properties": {"isHnsEnabled": True, "creationTime": "2026-12-01T10:00:00.1234560Z"}},
     "datastore": {"id": DATASTORE_ID, "name": "MLData",
                   "properties": {"datastoreType": "AzureDataLakeGen2", "accountName": ACCOUNT, "filesystem": "fs1",
                                  "credentials": {"credentialsType": "ServicePrincipal", "clientId": SP["appId"],
@@ -178,7 +179,7 @@ FRESH_STEP = {
     "workspace": [TOKEN_EXPIRY, GROUP_LIST],
     "compute": [TOKEN_EXPIRY, resources_show(COMPUTE_ID)],
     "storage": [TOKEN_EXPIRY, GROUP_LIST],
-    "upload": [TOKEN_EXPIRY],
+    "upload": [TOKEN_EXPIRY, FILE_EXISTS],  # its guard: a file there already is not uploaded over
     "sp": [TOKEN_EXPIRY],
     "datastore": [TOKEN_EXPIRY, resources_show(DATASTORE_ID)],
     "grant": [TOKEN_EXPIRY],
@@ -186,7 +187,13 @@ FRESH_STEP = {
 # What each of those probes answers when nothing is there yet.
 ABSENT = {tuple(TOKEN_EXPIRY): {"stdout": TOKEN_EXPIRES},
           tuple(VERSION_CALL): {"stdout": json.dumps(VERSION)},
-          tuple(GROUP_LIST): {"stdout": "[]"}}  # fmt: skip
+          tuple(GROUP_LIST): {"stdout": "[]"},
+          tuple(FILE_EXISTS): {"stdout": json.dumps({"exists": False})}}  # fmt: skip
+
+
+def file_exists_call(path: str, filesystem: str = "fs1", account: str = ACCOUNT) -> list[str]:
+    """The upload's guard: is a file at the upload path already?"""
+    return ["storage", "fs", "file", "exists", "--file-system", filesystem, "--path", path, "--account-name", account]
 
 
 def absent(args) -> dict:

@@ -7,7 +7,7 @@ import pytest
 from azwrap.book.quoting import echo_shell
 
 from . import powershell
-from .conftest import ACCOUNT, TOKEN_EXPIRY, absent, seed_state
+from .conftest import ACCOUNT, TOKEN_EXPIRY, absent, file_exists_call, seed_state
 
 # Values each shell would mangle if the echo were quoted for the other one.
 SOURCE = "my data/it's $(whoami) `id`; echo \"x\".csv"
@@ -32,7 +32,8 @@ def _upload(fake, cli, workdir, monkeypatch, shell):
     monkeypatch.setenv("AZWRAP_ECHO_SHELL", shell)
     seed_state(workdir, done=["storage"])
     fake.logged_in()
-    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))  # the upload's refresh: nothing it guards
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))  # the upload's refresh: its guard, the file not there yet
+    fake.on(file_exists_call(UPLOAD_PATH), stdout='{"exists": false}')
     fake.on(UPLOAD)
     result = cli("upload", "--account", ACCOUNT, "--source", SOURCE, "--upload-path", UPLOAD_PATH)
     assert result.exit_code == 0, result.output
@@ -46,7 +47,7 @@ def test_a_powershell_echo_parses_to_the_argv_that_ran(fake, cli, workdir, monke
     echoed = _upload(fake, cli, workdir, monkeypatch, "powershell")
     assert powershell.errors(echoed + "\n") == []
     assert powershell.az_commands(echoed + "\n") == [(None, ["az", *UPLOAD])]
-    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY, UPLOAD]
+    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY, file_exists_call(UPLOAD_PATH), UPLOAD]
 
 
 def test_a_bash_echo_splits_to_the_argv_that_ran(fake, cli, workdir, monkeypatch):

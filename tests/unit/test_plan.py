@@ -95,18 +95,29 @@ def completed_state(settings: Settings = SETTINGS, app: str = APP) -> dict:
             record["id"] = ROLE_IDS[resource.key]
         if resource.key in ("workspace", "compute", "datastore"):
             record["dialect"] = "v1"
+        if resource.key in IDENTITIES:
+            record["identity"] = dict(IDENTITIES[resource.key])
         state["resources"][resource.key] = record
     return state
+
+
+# What the current azwrap records of each resource's identity (the facts live() shows).
+CREATED_AT = "2026-12-01T10:00:00.0000000Z"
+IDENTITIES = {"aml_group": {"tag": "tag-aml"}, "adls_group": {"tag": "tag-adls"}, "workspace": {"workspaceid": "ws-1"},
+              "compute": {"createdon": CREATED_AT}, "account": {"creationtime": CREATED_AT},
+              "datastore": {"clientId": APP}}  # fmt: skip
 
 
 def live(app: str = APP, *, without=(), location="centralus", vm_size="STANDARD_D1_V2", hns=True,
          extensions=("azure-cli-ml",)) -> Snapshot:
     """What refresh finds of a completed setup (each of `without` not there)."""
     arm = {
-        AML_ID.lower(): {"id": AML_ID, "location": location},
-        (AML_ID + "/computes/d1compute").lower(): {"properties": {"properties": {
+        AML_ID.lower(): {"id": AML_ID, "location": location, "properties": {"workspaceId": "ws-1"},
+                         "systemData": {"createdAt": CREATED_AT}},
+        (AML_ID + "/computes/d1compute").lower(): {"properties": {"createdOn": CREATED_AT, "properties": {
             "vmSize": vm_size, "scaleSettings": {"maxNodeCount": 1}}}},
-        ACC_ID.lower(): {"id": ACC_ID, "location": location, "properties": {"isHnsEnabled": hns}},
+        ACC_ID.lower(): {"id": ACC_ID, "location": location, "properties": {"isHnsEnabled": hns,
+                                                                            "creationTime": CREATED_AT}},
         (AML_ID + "/datastores/MLData").lower(): {"properties": {"accountName": ACCOUNT, "filesystem": "fs1",
                                                                  "credentials": {"clientId": app}}},
     }  # fmt: skip
@@ -115,7 +126,8 @@ def live(app: str = APP, *, without=(), location="centralus", vm_size="STANDARD_
     for key in without:
         if key in keys:
             arm[keys[key].lower()] = None
-    groups = {name: None if key in without else {"name": name, "location": location}
+    groups = {name: None if key in without else {"name": name, "location": location,
+                                                 "tags": {"azwrap-id": IDENTITIES[key]["tag"]}}
               for key, name in (("aml_group", "aml-rg"), ("adls_group", "adls-rg"))}  # fmt: skip
     paths = {("fs", ACCOUNT, "fs1"): "filesystem" not in without,
              ("file", ACCOUNT, "fs1", "models/highspenders/input.csv"): "upload" not in without}  # fmt: skip
@@ -301,3 +313,81 @@ def test_a_step_alone_before_what_it_builds_on_is_refused_with_the_step_to_run_f
     state = {"steps": {"extension": {}}, "resources": {}, "outputs": {}}
     with pytest.raises(Refused, match="run `azwrap workspace` first"):
         planner.make(inputs(state, Snapshot(groups={"aml-rg": None}, arm={AML_ID.lower(): None}), scope=("compute",)))
+
+
+# --- what azwrap made, known again: identity read anew, earlier generations, answers that were lost ----------
+
+def test_a_found_record_of_azwraps_without_its_identity_gets_azwraps_identity_read():
+    state = completed_state()
+    del state["resources"]["workspace"]["identity"]  # the read after its creation failed
+    del state["steps"]["workspace"]
+    plan = planner.make(inputs(state, live(), scope=("workspace",)))
+    assert [argv(a) for a in plan.actions] == [["resource", "show", "--ids", AML_ID]]
+    assert [key for key, _ in plan.step("workspace").found] == ["aml_group", "workspace"]
+    # with its identity recorded, nothing runs but the step's record
+    plan = planner.make(inputs({**completed_state(), "steps": {k: v for k, v in completed_state()["steps"].items()
+                                                                if k != "workspace"}}, live(), scope=("workspace",)))
+    assert plan.actions == []
+
+
+def _switched_back(identity: str) -> dict:
+    """The state after `all --account mydatalake` then `all --account otherlake`: mydatalake's storage is an
+    earlier generation (with the account's creation time as its identity)."""
+    from azwrap.book import resources
+
+    state = completed_state(replace(SETTINGS, account="otherlake"))
+    state["earlier"] = [{"key": key, "record": {"created": True, "settings": SETTINGS.subset(resources.BY_KEY[key].uses),
+                                                **({"identity": {"creationtime": identity}} if key == "account" else {})}}
+                        for key in ("account", "filesystem", "upload")]  # fmt: skip
+    return state
+
+
+def test_going_back_to_an_earlier_account_takes_back_what_azwrap_made_there():
+    plan = planner.make(inputs(_switched_back(CREATED_AT), live()))
+    storage = plan.step("storage")
+    assert [a.invocation.args[:3] for a in storage.actions] == []  # all there: nothing made again
+    assert {key: record.get("generation") for key, record in storage.reclaim} == {"account": 0, "filesystem": 1}
+    # azwrap's own earlier upload is uploaded over with today's file (az refuses without --overwrite)
+    [upload] = plan.step("upload").actions
+    assert argv(upload)[:4] == ["storage", "fs", "file", "upload"] and argv(upload)[-1] == "--overwrite"
+
+
+def test_an_account_made_again_by_someone_under_the_earlier_name_is_not_taken_back():
+    with pytest.raises(Refused) as refused:  # the file there is not azwrap's: not uploaded over
+        planner.make(inputs(_switched_back("2026-11-01T08:00:00.0000000Z"), live()))
+    assert "azwrap did not upload it" in str(refused.value) and "--force upload" in str(refused.value)
+    plan = planner.make(inputs(_switched_back("2026-11-01T08:00:00.0000000Z"), live(), scope=("storage",)))
+    assert plan.step("storage").reclaim == ()
+
+
+def _lost_account_answer(started: str) -> dict:
+    """`storage account create` ran, but its answer never came (interrupted, garbled)."""
+    state = completed_state()
+    del state["steps"]["storage"]
+    for key in ("account", "filesystem"):
+        del state["resources"][key]
+    state["pending"] = {"account": {"settings": SETTINGS.subset(("account", "adls_group")), "started": started}}
+    return state
+
+
+def test_what_a_call_whose_answer_was_lost_made_is_azwraps():
+    plan = planner.make(inputs(_lost_account_answer("2026-12-01T09:59:58+00:00"), live(), scope=("storage",)))
+    [(key, record)] = plan.step("storage").reclaim
+    assert key == "account" and record["created"] and record["identity"] == {"creationtime": CREATED_AT}
+    assert not any("without an answer" in note for note in plan.notes)
+
+
+def test_what_was_there_before_a_lost_answers_call_began_stays_the_users_and_is_said():
+    plan = planner.make(inputs(_lost_account_answer("2026-12-01T11:00:00+00:00"), live(), scope=("storage",)))
+    assert plan.step("storage").reclaim == ()
+    assert any(note.startswith("storage account mydatalake: an earlier run's call that makes it ended without an "
+                               "answer") and "will not delete it" in note for note in plan.notes)
+
+
+def test_a_lost_create_for_rbac_answer_says_where_to_find_the_app_it_may_have_made():
+    state = completed_state()
+    del state["steps"]["sp"], state["outputs"]["sp"]
+    state["pending"] = {"sp": {"settings": {}, "started": "2026-12-01T09:59:58+00:00"}}
+    plan = planner.make(inputs(state, live(), scope=("sp",)))
+    [note] = [note for note in plan.notes if "create-for-rbac" in note]
+    assert "--display-name azure-cli-2026-12-01-09" in note and "az ad app delete" in note

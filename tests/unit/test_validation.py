@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import ACCOUNT, FRESH_STEP, absent, seed_state
+from .conftest import ACCOUNT, FRESH_STEP, TOKEN_EXPIRY, absent, file_exists_call, seed_state
 
 BAD = [
     ("--account", "MyDataLake", "lowercase letters and digits only"),
@@ -129,8 +129,8 @@ def test_settings_reach_the_argv(fake, cli, workdir):
     (workdir / "sales.csv").write_text("a,b\n")
     seed_state(workdir, done=["storage"])
     fake.logged_in()
-    for args in FRESH_STEP["upload"]:
-        fake.on(args, **absent(args))
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    fake.on(file_exists_call("in/sales.csv", "data-2", "lake7"), stdout='{"exists": false}')
     fake.on(["storage", "fs", "file", "upload", "--file-system", "data-2", "--path", "in/sales.csv",
              "--source", "sales.csv", "--account-name", "lake7"])  # fmt: skip
     result = cli("upload", "--account", "lake7", "--filesystem", "data-2", "--upload-path", "in/sales.csv", "--source", "sales.csv")
