@@ -46,6 +46,9 @@ def prepare(session: Session, scope: tuple[str, ...], options: Options) -> plann
     session.doing = "login"
     if set(scope) - set(LOCAL_STEPS):
         session.check_subscription()
+        # Every later call names the subscription checked here: another terminal's `az account set` during
+        # the run must not move a create, a detach or a delete elsewhere.
+        session.runner.subscription = session.runner.subscription or session.subscription_id
     session.doing = "refresh"
     token = bool(set(scope) - set(LOCAL_STEPS))
     snapshot = refresh.snapshot(session.runner, inputs(session, scope, options), options.jobs, token=token)

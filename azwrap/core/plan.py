@@ -148,7 +148,7 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
     state, settings = inputs.state, inputs.settings
     reason = _reason(inputs, step, run)
     if reason is None:
-        leftovers = _left_to_retire(inputs, step)
+        leftovers = tuple(entry for entry in _left_to_retire(inputs, step) if not _still_used(inputs, entry))
         if leftovers:  # an earlier run replaced the principal but could not delete the old one
             why = "deleting the service principal an earlier run replaced"
             return StepPlan(step.name, why, actions=tuple(_retirements(step.name, leftovers)), retire=leftovers)
@@ -185,7 +185,7 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
     if new_sp:
         run.new_sp = True
     retire = _retired(inputs, step, new_sp, forget_sp)
-    actions += _retirements(step.name, retire)
+    actions += _retirements(step.name, tuple(entry for entry in retire if not _still_used(inputs, entry)))
     _refuse_fixed_location(inputs, step, actions, found)
     _refuse_foreign_file(inputs, found)
     changes = planning.changed_settings(step, settings, state["steps"].get(step.name, {}))
@@ -380,6 +380,13 @@ def _retired(inputs: Inputs, step: Step, new_sp: bool, forget_sp: bool) -> tuple
     return tuple(retire)
 
 
+def _still_used(inputs: Inputs, entry: dict) -> list[str]:
+    """The steps outside this run that were done with the replaced principal (the datastore authenticates as
+    it): it is deleted once they have run with the new one, not before."""
+    return [name for name, record in inputs.state["steps"].items() if name not in inputs.scope
+            and record.get("inputs", {}).get("$sp.appId") == entry["appId"]]  # fmt: skip
+
+
 def _left_to_retire(inputs: Inputs, step: Step) -> tuple[dict, ...]:
     if step.name != "sp":
         return ()
@@ -413,7 +420,8 @@ def _refuse_fixed_location(inputs: Inputs, step: Step, actions: list[Action], fo
     if _region(old) == _region(wanted):
         return
     for key, _ in found:
-        where = (_guarded(inputs, key) or {}).get("location") if key else None
+        there = _guarded(inputs, key) if key else None
+        where = there.get("location") if isinstance(there, dict) else None  # a path's fact is True: no location
         if where and _region(where) != _region(wanted):
             label = resources.BY_KEY[key].label(inputs.settings)
             raise Refused(
@@ -439,6 +447,13 @@ def _notes(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
         rerun.append(text + ")")
     notes = ["steps done earlier that will run again: " + "; ".join(rerun)] if rerun else []
     notes += _lost_answers(inputs, steps)
+    for step in steps:
+        for entry in step.retire if step.reason else ():
+            using = _still_used(inputs, entry)
+            if using:
+                notes.append(f"the replaced service principal {entry['appId']} stays until {' and '.join(using)} "
+                             f"use{'s' if len(using) == 1 else ''} the new one: run `azwrap all` (or "
+                             f"{', '.join(f'azwrap {name}' for name in using)}); then it is deleted")
     if any(step.anew for step in steps if step.reason):
         notes.append("what azwrap made under the earlier names stays, and bills: it stays recorded, `azwrap status` "
                      "lists it, and `azwrap destroy` removes it")  # fmt: skip

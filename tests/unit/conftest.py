@@ -10,6 +10,7 @@ import stat
 import pytest
 from click.testing import CliRunner
 
+from azwrap.book.commands import with_subscription
 from azwrap.cli import main
 
 SUB = "00000000-0000-0000-0000-00000000c0de"
@@ -30,6 +31,7 @@ RBAC_WARNING = ("WARNING: The output includes credentials that you must protect.
 NOT_LOGGED_IN = "ERROR: Please run 'az login' to setup account."
 SECRET_FILE = object()  # stands for the --client-secret @file argument in expected argv
 NEW_ID = object()  # stands for the azwrap-id=<value> tag azwrap makes up for a group it creates
+ANY = object()  # stands for an argument azwrap chooses (a temporary file's path)
 
 # The book's 15 invocations (REFERENCE.md section 1) for account mydatalake and the defaults,
 # written out by hand: what azwrap runs must equal this, not what azwrap's own builders say.
@@ -235,6 +237,11 @@ def stdout_for(args) -> str:
     return json.dumps({"name": args[-1], "provisioningState": "Succeeded"}, indent=2)
 
 
+def pin(args) -> list:
+    """args as a run sends them once it has checked the subscription: with --subscription where az takes it."""
+    return list(with_subscription(tuple(args), SUB))
+
+
 class FakeAz:
     """Registers az invocations with fp, at the az path azwrap resolves."""
 
@@ -245,7 +252,16 @@ class FakeAz:
         self.secret_file_kinds: list[str] = []
 
     def argv(self, args) -> list:
-        return [self.path, *(self.fp.any(min=1, max=1) if a is SECRET_FILE or a is NEW_ID else a for a in args)]
+        return [self.path, *(self.fp.any(min=1, max=1) if a is SECRET_FILE or a is NEW_ID or a is ANY else a
+                             for a in args)]  # fmt: skip
+
+    def register(self, args, **answer):
+        """fp.register of args (ANY, SECRET_FILE, NEW_ID matching any one argument), as az is called before
+        the subscription check and after it (with the setup's --subscription on ARM calls)."""
+        pinned = with_subscription(tuple(args), SUB)
+        if tuple(pinned) != tuple(args):
+            self.fp.register(self.argv(pinned), **answer)
+        return self.fp.register(self.argv(args), **answer)
 
     def on(self, args, *, stdout=None, stderr=None, returncode=0, callback=None):
         if stdout is None and returncode == 0:
@@ -254,7 +270,7 @@ class FakeAz:
         # goes only on successful calls whose output azwrap does not read (datastore attach).
         if SECRET_FILE in args and callback is None and returncode == 0 and not stderr:
             callback = self._read_secret_file
-        return self.fp.register(self.argv(args), stdout=stdout, stderr=stderr, returncode=returncode, callback=callback)
+        return self.register(args, stdout=stdout, stderr=stderr, returncode=returncode, callback=callback)
 
     def _read_secret_file(self, process):
         # Runs while azwrap waits for "az": the @file must exist now, private, holding the secret.
@@ -310,9 +326,11 @@ class FakeAz:
         for args, answer in refresh_probes(installed):
             self.on(args, stdout=json.dumps(answer))
 
-    def calls(self) -> list[list[str]]:
-        """argv of every az call made, without the az path."""
-        return [list(call)[1:] for call in self.fp.calls]
+    def calls(self, pinned: bool = False) -> list[list[str]]:
+        """argv of every az call made, without the az path; without `pinned`, without the setup's
+        `--subscription` that a run adds to each ARM call (test_all checks it goes on each)."""
+        calls = [list(call)[1:] for call in self.fp.calls]
+        return calls if pinned else [call[:-2] if call[-2:] == ["--subscription", SUB] else call for call in calls]
 
 
 def refresh_probes(installed: bool = True) -> list[tuple[list[str], object]]:

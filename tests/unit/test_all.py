@@ -8,7 +8,7 @@ import pytest
 
 from azwrap.book import quoting
 
-from .conftest import ACC_ID, ACCOUNT, AML_ID, BOOK, SECRET, SP, doctor_calls, expected, normalised, seed_state
+from .conftest import SUB, ACC_ID, ACCOUNT, AML_ID, BOOK, SECRET, SP, doctor_calls, expected, normalised, seed_state
 
 
 
@@ -172,4 +172,20 @@ def test_subscription_reaches_every_arm_command_and_no_other(fake, cli, workdir,
     for call in calls:
         takes_it = call[0] in ARM_COMMANDS or call[:2] == ["account", "show"]
         assert (call[-2:] == ["--subscription", OTHER]) == takes_it, call
+        assert call.count("--subscription") == int(takes_it), call
+
+
+def test_without_subscription_every_arm_call_names_the_one_checked_first(fake, cli, workdir):
+    """Another terminal's `az account set` during a run must not move a create, a detach or a delete: once
+    the subscription is checked, each ARM call names it; Graph, sign-in and extension calls cannot."""
+    fake.doctor()
+    fake.book()
+    result = cli("all", "--account", ACCOUNT)
+    assert result.exit_code == 0, result.output
+    calls = fake.calls(pinned=True)
+    assert calls[0] == ["account", "show"]
+    assert {call[0] for call in calls} >= {"group", "storage", "role", "ml", "resource", "tag", "ad", "extension"}
+    for call in calls[1:]:
+        takes_it = call[0] in ARM_COMMANDS
+        assert (call[-2:] == ["--subscription", SUB]) == takes_it, call
         assert call.count("--subscription") == int(takes_it), call

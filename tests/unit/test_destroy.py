@@ -121,7 +121,7 @@ def test_destroy_of_a_v2_workspace_already_soft_deleted_falls_back_to_the_arm_pu
     fake.on([*PURGE, *pinned], stdout="")
     result = cli("destroy", "--yes")
     assert result.exit_code == 0, result.output
-    assert fake.calls() == [["account", "show"], ["resource", "show", "--ids", AML_ID, *pinned], v2_delete,
+    assert fake.calls(pinned=True) == [["account", "show"], ["resource", "show", "--ids", AML_ID, *pinned], v2_delete,
                             [*PURGE, *pinned]]
     recorded = json.loads((workdir / ".azwrap" / "state.json").read_text())
     assert recorded["resources"] == {} and recorded["purged"] == {"workspace": True}
@@ -271,5 +271,5 @@ def test_each_deletion_is_saved_before_the_next_so_destroy_again_goes_on_where_i
         fake.on(args, stdout="")
     again = cli("destroy", "--yes")
     assert again.exit_code == 0, again.output
-    assert _deletes(fake.calls()) == deletions[4:]  # nothing deleted twice
+    assert _deletes(fake.calls(pinned=True)) == deletions[4:]  # nothing deleted twice
     assert _recorded(workdir)["resources"] == {}

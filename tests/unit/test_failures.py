@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from .conftest import (OWN, DATASTORE_ID, NOT_FOUND, resources_show, ACCOUNT, BOOK, FRESH_STEP, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, OFFERED,
+from .conftest import (SUB, OWN, DATASTORE_ID, NOT_FOUND, resources_show, ACCOUNT, BOOK, FRESH_STEP, GROUP_LIST, LIST_AVAILABLE, LIST_LOCATIONS, LOCATIONS, MY_ROLES, OFFERED,
                        SECRET, TOKEN_EXPIRES, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, expected, normalised, role_assignment,
                        seed_state)  # fmt: skip
 
@@ -106,7 +106,7 @@ def test_stderr_of_a_call_shown_as_it_comes_is_masked_too(returncode, fake, cli,
     fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
     fake.on(resources_show(DATASTORE_ID), **NOT_FOUND)  # not attached yet
     said = f"{'ERROR' if returncode else 'WARNING'}: the request held clientSecret={SECRET}\n"
-    fake.fp.register(fake.argv(BOOK[12][1]), returncode=returncode, stdout="", stderr=said)
+    fake.register(BOOK[12][1], returncode=returncode, stdout="", stderr=said)
     result = cli("datastore", "--account", ACCOUNT)
     assert result.exit_code == returncode, result.output
     assert SECRET not in result.output
@@ -185,7 +185,7 @@ WRONG_VERSION = '{"azure-cli": "2.91.0", "extensions": ["ml"]}'  # extensions as
     (LIST_LOCATIONS, '{"ml": 1}', 2, "doctor: 1 check(s) failed ("),
 ])  # fmt: skip
 def test_json_of_the_wrong_shape_is_a_clear_error(probe, output, exit_code, message, fake, cli, workdir):
-    fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else '{"id": "s", "name": "n"}')
+    fake.on(["account", "show"], stdout=output if probe == ["account", "show"] else json.dumps({"id": SUB, "name": "n"}))
     fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
     fake.on(VERSION_CALL, stdout=output if probe == VERSION_CALL else '{"azure-cli": "2.91.0", "extensions": {}}')
     fake.on(GROUP_LIST, stdout="[]")

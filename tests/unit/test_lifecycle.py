@@ -63,7 +63,31 @@ def test_keep_old_sp_leaves_the_replaced_principal(done, fake, cli):
     assert "retired_sp" not in state(done) and state(done)["outputs"]["sp"]["appId"] == NEW["appId"]
 
 
+def without_steps(workdir, *names):
+    record = state(workdir)
+    for name in names:
+        del record["steps"][name]
+    (workdir / ".azwrap" / "state.json").write_text(json.dumps(record))
+
+
+def test_sp_alone_keeps_the_replaced_principal_while_the_datastore_authenticates_as_it(done, fake, cli):
+    new_principal(fake)
+    result = cli("sp", "--account", ACCOUNT, "--force")
+    assert result.exit_code == 0, result.output
+    assert not [call for call in fake.calls() if call[:3] in (["ad", "app", "delete"], ["role", "assignment", "delete"])]
+    assert (f"the replaced service principal {SP['appId']} stays until datastore and grant use the new one: run "
+            "`azwrap all` (or azwrap datastore, azwrap grant)") in result.stderr
+    assert [entry["appId"] for entry in state(done)["retired_sp"]] == [SP["appId"]]  # deleted by a later run
+    fake.fp.calls.clear()
+    fake.logged_in()
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    again = cli("sp", "--no-refresh")  # the datastore still uses it: still not deleted
+    assert again.exit_code == 0, again.output
+    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY] and "retired_sp" in state(done)
+
+
 def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(done, fake, cli):
+    without_steps(done, "datastore", "grant")  # nothing else uses the principal
     new_principal(fake)
     fake.on(DELETE_OLD_ROLES, stdout="")
     fake.on(["ad", "app", "delete", "--id", SP["appId"]], returncode=1, stdout="", stderr="ERROR: (Throttled) later\n")
@@ -80,7 +104,7 @@ def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(d
     resumed = cli("sp", "--no-refresh")
     assert resumed.exit_code == 0, resumed.output
     assert "sp: running again: deleting the service principal an earlier run replaced" in resumed.stderr
-    assert fake.calls() == [["account", "show"], TOKEN_EXPIRY, DELETE_OLD_ROLES, ["ad", "app", "delete", "--id", SP["appId"]]]
+    assert fake.calls(pinned=True) == [["account", "show"], TOKEN_EXPIRY, DELETE_OLD_ROLES, ["ad", "app", "delete", "--id", SP["appId"]]]
     assert "retired_sp" not in state(done)
 
 
@@ -123,7 +147,7 @@ def test_rotate_v1_adds_a_secret_attaches_the_datastore_with_it_then_deletes_onl
     fake.on(DELETE_OLD, stdout="")
     result = cli("rotate", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
-    assert normalised(fake.calls()) == [["account", "show"], DATASTORE_SHOW, RESET, CREDENTIALS, DATASTORE_SHOW, DETACH,
+    assert normalised(fake.calls(pinned=True)) == [["account", "show"], DATASTORE_SHOW, RESET, CREDENTIALS, DATASTORE_SHOW, DETACH,
                                         [*BOOK[12][1], *PINNED], DELETE_OLD]  # fmt: skip
     assert fake.secret_file_contents[-1] == ROTATED["password"]  # the attach got the new secret
     recorded = state(done)
@@ -156,7 +180,7 @@ def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done
     assert result.exit_code == 0, result.output
     assert "finishing the secret rotation" in result.stderr
     assert not any(call[:4] == RESET[:4] for call in fake.calls()) and fake.secret_file_contents[-1] == ROTATED["password"]
-    assert fake.calls()[-1] == DELETE_OLD and "rotation" not in state(done)
+    assert fake.calls(pinned=True)[-1] == DELETE_OLD and "rotation" not in state(done)
 
 
 def test_rotate_interrupted_during_the_reset_resets_again_with_the_same_name(done, fake, cli, fixed_name):
@@ -186,7 +210,7 @@ def test_rotate_refuses_a_datastore_someone_made_again_under_its_name_before_any
     fake.on(DATASTORE_SHOW, stdout=json.dumps(theirs))
     result = cli("rotate", "--account", ACCOUNT)
     assert result.exit_code == 2 and "is not the one azwrap attached" in result.stderr
-    assert fake.calls() == [["account", "show"], DATASTORE_SHOW]
+    assert fake.calls(pinned=True) == [["account", "show"], DATASTORE_SHOW]
     assert state(done)["outputs"]["sp"]["password"] == SECRET and "rotation" not in state(done)
 
 
@@ -207,7 +231,7 @@ def test_rotate_v2_creates_the_datastore_again_with_the_new_secret(fake, cli, wo
     result = cli("rotate", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
     assert spy.secret == ROTATED["password"]
-    assert fake.calls()[-2][:4] == V2_ML[12][:4] and fake.calls()[-1] == DELETE_OLD  # create replaces it: no detach
+    assert fake.calls(pinned=True)[-2][:4] == V2_ML[12][:4] and fake.calls()[-1] == DELETE_OLD  # create replaces it: no detach
 
 
 def test_rotate_without_a_principal_exits_2(fake, cli, workdir):

@@ -4,7 +4,7 @@ import json
 import re
 
 from . import powershell
-from .conftest import ACCOUNT, ACCOUNT_SHOW, TOKEN_EXPIRY, doctor_calls, expected, normalised
+from .conftest import SUB, ACCOUNT, ACCOUNT_SHOW, TOKEN_EXPIRY, doctor_calls, expected, normalised
 
 TENANT = "contoso.onmicrosoft.com"
 DEVICE_LOGIN = ["login", "--use-device-code", "--tenant", TENANT]
@@ -41,7 +41,7 @@ def test_all_passes_the_login_options_and_tells_one_story(fake, cli, workdir):
     assert lines[:6] == ["[login] $ az account show", "login: not signed in (az account show failed); signing in",
                          f"[login] $ az {' '.join(login)}", "[login] $ az account show",
                          "[refresh] $ az account get-access-token --query '[expires_on, expiresOn]'", "[refresh] $ az version"]  # fmt: skip
-    assert lines[lines.index("[refresh] $ az group list") + 1] == "doctor: read-only checks before any change"
+    assert lines[lines.index("[refresh] $ az group list --subscription " + SUB) + 1] == "doctor: read-only checks before any change"
     assert "already signed in" not in result.stderr  # it signed in a moment ago
 
 

@@ -391,3 +391,11 @@ def test_a_lost_create_for_rbac_answer_says_where_to_find_the_app_it_may_have_ma
     plan = planner.make(inputs(state, live(), scope=("sp",)))
     [note] = [note for note in plan.notes if "create-for-rbac" in note]
     assert "--display-name azure-cli-2026-12-01-09" in note and "az ad app delete" in note
+
+
+def test_a_changed_location_where_everything_found_is_there_already_plans_without_a_refusal():
+    """All found in the new region (made there by the user): the filesystem's fact (a path: no location)
+    does not stop the check."""
+    settings = replace(SETTINGS, location="West Europe")
+    plan = planner.make(inputs(completed_state(), live(location="westeurope"), settings=settings, scope=("storage",)))
+    assert [key for key, _ in plan.step("storage").found] == ["adls_group", "account", "filesystem"]

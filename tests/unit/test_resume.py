@@ -14,7 +14,7 @@ import pytest
 from azwrap.az import process as az_process
 from azwrap.book.steps import BY_NAME
 
-from .conftest import (OWN, key_id_read, SUB, FRESH_ALL, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
+from .conftest import (OWN, pin, key_id_read, SUB, FRESH_ALL, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FILE_EXISTS, FS_EXISTS, GROUP_LIST,
                        MY_ROLES, NAME_AVAILABLE, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRES, TOKEN_EXPIRY,
                        VERSION_CALL, absent, group, normalised, refresh_probes, resources_show, seed_state,
                        succeeded)  # fmt: skip
@@ -150,10 +150,11 @@ def test_force_sp_creates_a_new_principal_and_reruns_what_used_the_old_one(done,
     assert new["password"] not in result.output
     assert f"sp: deleted the replaced service principal {SP['appId']}" in result.stderr
     assert "retired_sp" not in state(done)
-    assert normalised(fake.calls()) == [
+    # every ARM call names the subscription checked first (another terminal's `az account set` must not matter)
+    assert normalised(fake.calls(pinned=True)) == [pin(call) for call in [
         ACCOUNT_SHOW, *(args for args, _ in refresh_probes()), MY_ROLES,
         BOOK[9][1], key_id_read(new["appId"]), BOOK[10][1], new_role, delete_roles, ["ad", "app", "delete", "--id", SP["appId"]],
-        detach, attach, BOOK[13][1], new_grant]
+        detach, attach, BOOK[13][1], new_grant]]
 
 
 def test_a_v1_datastore_azwrap_did_not_make_is_refused_with_the_detach_command(done, fake, cli):
@@ -195,8 +196,8 @@ def test_a_principal_deleted_behind_azwraps_back_is_made_again(fake, cli, workdi
     assert f"the service principal {SP['appId']} recorded in" in result.stderr and "creating a new one" in result.stderr
     # its storage role is not probed (its principal is gone), just made again for the new principal;
     # the app is gone already: no `az ad app delete`
-    assert fake.calls() == [ACCOUNT_SHOW, TOKEN_EXPIRY, SP_SHOW, BOOK[9][1], key_id_read(new["appId"]), BOOK[10][1], role,
-                            orphaned]
+    assert fake.calls(pinned=True) == [pin(call) for call in [ACCOUNT_SHOW, TOKEN_EXPIRY, SP_SHOW, BOOK[9][1],
+                                                              key_id_read(new["appId"]), BOOK[10][1], role, orphaned]]
     assert state(workdir)["outputs"]["sp"]["appId"] == new["appId"]
     assert "retired_sp" not in state(workdir)
 

@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from . import powershell
-from .conftest import (OWN, normalised, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FRESH_ALL, GROUP_LIST, LIST_LOCATIONS,
+from .conftest import (SUB, ANY, OWN, normalised, ACC_ID, ACCOUNT, AML_ID, ARM, BOOK, COMPUTE_ID, DATASTORE_ID, FRESH_ALL, GROUP_LIST, LIST_LOCATIONS,
                        LOCATIONS, MY_ROLES, SECRET, SP, TOKEN_EXPIRES, TOKEN_EXPIRY, VERSION_CALL, absent, doctor_calls, refresh_probes,
                        resources_show, role_assignment, seed_state, step_record, succeeded)  # fmt: skip
 
@@ -22,7 +22,6 @@ V2_YAML = (
     f"  tenant_id: '{SP['tenant']}'\n"
     f"  client_id: '{SP['appId']}'\n"
 )
-ANY = object()  # a temporary file path azwrap chooses
 
 # The v2 sequence, written out from REFERENCE.md section 5: only the extension and `az ml` change.
 V2_ML = {
@@ -66,7 +65,7 @@ def register_v2(fake, spy):
         if step == "login":
             continue
         if ANY in args:
-            fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in args)], callback=spy)
+            fake.register(args, callback=spy)
         else:
             fake.on(args)
         for own, answer in OWN.get(index, ()):  # azwrap's own call after a creation
@@ -118,7 +117,7 @@ def test_v1_refuses_while_the_v2_extension_is_installed(fake, cli, workdir):
 
 
 def test_all_v2_with_the_v1_extension_stops_before_any_change(fake, cli, workdir):
-    fake.on(["account", "show"], stdout=json.dumps({"id": "sub", "name": "s"}))
+    fake.on(["account", "show"], stdout=json.dumps({"id": SUB, "name": "s"}))
     fake.on(TOKEN_EXPIRY, stdout=TOKEN_EXPIRES)
     fake.on(VERSION_CALL, stdout=installed(("azure-cli-ml", "1.41.0")))
     fake.on(GROUP_LIST, stdout="[]")
@@ -144,7 +143,7 @@ def test_switching_dialect_says_which_steps_run_again(fake, cli, workdir):
     fake.on(MY_ROLES, stdout=json.dumps([role_assignment("Owner")]))  # doctor: grant assigns a role again
     fake.on(V2_ML[1])
     spy = FileSpy()
-    fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
+    fake.register(V2_ML[12], callback=spy)
     fake.on(V2_ML[13], stdout=json.dumps({"id": AML_ID, "name": "aml"}))
     fake.on(BOOK[14][1])
     result = cli("all", "--account", ACCOUNT, "--ml-cli", "v2")
@@ -269,7 +268,7 @@ def test_v2_replaces_a_datastore_it_created_when_its_principal_changed(fake, cli
     _recorded(workdir, datastore_done=True)
     spy = FileSpy()
     _datastore_refresh(fake, "0b0b0b0b-1111-2222-3333-444455556666")  # the old principal
-    fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12])], callback=spy)
+    fake.register(V2_ML[12], callback=spy)
     result = cli("datastore", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
     assert "running again: the service principal it used has changed" in result.stderr
