@@ -179,7 +179,10 @@ def run_steps(context: Context, jobs: int = 1, **_) -> None:
         if session.settings.ml_cli == "v1":
             session.echo(f"WARNING: {V1_RETIRED}")  # the book's default: said once, first
         with rows.row(session, "login") as outcome:
-            session.sign_in()
+            if context.what_if:
+                whatif.refuse_unless_signed_in(session)  # it never runs `az login`
+            else:
+                session.sign_in()
             outcome[0] = DONE if session.signed_in_here else SKIPPED
     the_plan = flow.prepare(session, scope, context.flow)
     for note in the_plan.notes:

@@ -9,8 +9,22 @@ from __future__ import annotations
 from ..book.commands import Concat, FileArg, NewId, Ref, with_subscription
 from ..book.quoting import command_line
 from ..core.plan import Plan
+from ..errors import Refused
 
 MASK = "***"
+NOT_SIGNED_IN = "not signed in: run `azwrap login` (or az login) first"
+
+
+def refuse_unless_signed_in(session) -> None:
+    """A what-if never signs in (`az login` changes az's own state): signed out, or to another tenant than
+    --tenant, it refuses (exit 2) where a real run would run `az login`."""
+    if session.signed_in():
+        return
+    tenant = session.settings.tenant
+    if session.account and tenant:
+        raise Refused(f"signed in to tenant {session.account.get('tenantId')}, not {tenant}: run `azwrap login "
+                      f"--tenant {tenant}` (or az login --tenant {tenant}) first; --what-if signs in to nothing")
+    raise Refused(f"{NOT_SIGNED_IN}; --what-if signs in to nothing")
 
 
 def rows(the_plan: Plan, outputs: dict, subscription: str | None, shell: str) -> list[dict]:

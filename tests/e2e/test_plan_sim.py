@@ -1,6 +1,6 @@
 """One model of a run, end to end on the simulator: `all --what-if --output json` lists exactly the calls the
 real run then makes, from each starting state; a setting that cannot apply is refused with nothing
-changed; a completed re-run costs at most 8 az processes."""
+changed; a completed re-run costs at most 8 az processes; a what-if signed out refuses and never signs in."""
 
 from __future__ import annotations
 
@@ -136,3 +136,31 @@ def test_a_completed_rerun_makes_at_most_8_az_processes_and_changes_nothing(done
     assert len(calls) <= 8, calls
     assert all(any(tuple(argv[: len(p)]) == p for p in PROBES) for argv in calls)
     assert result.stderr.count("done earlier, skipped") == 8
+
+
+@pytest.mark.parametrize("command", [["all"], ["destroy"]])
+def test_a_what_if_signed_out_refuses_and_never_signs_in(done, tmp_path, command):  # noqa: F811
+    place = copy_place(done, tmp_path / "place")
+    sim(place, "logout")
+    start = len(place.state()["calls"])
+    result = place.azwrap(*command, "--what-if", ok=(2,))
+    assert "not signed in: run `azwrap login` (or az login) first" in result.stderr
+    calls = place.state()["calls"][start:]
+    assert calls == [["account", "show"]], calls  # asked whether signed in; no `az login`, nothing else
+    assert place.state()["logged_in"] is False
+
+
+def test_a_what_if_from_a_fresh_start_signed_out_never_signs_in(tmp_path):
+    place = make_place(tmp_path / "fresh")  # the simulator starts signed out
+    result = place.azwrap("all", "--account", ACCOUNT, "--what-if", "--output", "json", ok=(2,))
+    assert result.stdout == "" and "not signed in: run `azwrap login` (or az login) first" in result.stderr
+    assert not any(argv[:1] == ["login"] for argv in place.state()["calls"]) and not place.state()["logged_in"]
+    assert not (place.cwd / ".azwrap").exists()
+
+
+def test_a_what_if_signed_in_to_another_tenant_refuses_and_never_signs_in(tmp_path):
+    place = fresh(tmp_path)
+    start = len(place.state()["calls"])
+    result = place.azwrap("all", "--account", ACCOUNT, "--tenant", "contoso.onmicrosoft.com", "--what-if", ok=(2,))
+    assert "not contoso.onmicrosoft.com: run `azwrap login --tenant contoso.onmicrosoft.com`" in result.stderr
+    assert place.state()["calls"][start:] == [["account", "show"]]
