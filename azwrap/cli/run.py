@@ -226,7 +226,8 @@ def _doctor_before_all(session: Session, the_plan, force: frozenset) -> None:
 def _tell_what_if(context: Context, the_plan) -> None:
     """The plan, on stdout: the az calls that would run, in order, and why; what is skipped and why."""
     session = context.session
-    shown = whatif.rows(the_plan, session.outputs, session.settings.subscription, session.runner.shell)
+    pinned = session.subscription_id if session.state.get("subscription") else None  # as apply pins its deletes
+    shown = whatif.rows(the_plan, session.outputs, session.settings.subscription, session.runner.shell, pinned)
     if context.output_format == "json":
         click.echo(json.dumps(shown, indent=2))
         return

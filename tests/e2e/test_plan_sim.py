@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from .test_azwrap_sim import ACC_ID, ACCOUNT, Place
+from .test_azwrap_sim import ACC_ID, ACCOUNT, SUB, Place
 from .test_setup_state import copy_place, done, make_place, sim  # noqa: F401  (done: a module fixture)
 
 # Read-only calls: the refresh's and doctor's probes, the book's reads ($acc, $aml) and azwrap's own reads
@@ -164,3 +164,16 @@ def test_a_what_if_signed_in_to_another_tenant_refuses_and_never_signs_in(tmp_pa
     result = place.azwrap("all", "--account", ACCOUNT, "--tenant", "contoso.onmicrosoft.com", "--what-if", ok=(2,))
     assert "not contoso.onmicrosoft.com: run `azwrap login --tenant contoso.onmicrosoft.com`" in result.stderr
     assert place.state()["calls"][start:] == [["account", "show"]]
+
+
+def test_the_what_if_shows_the_replaced_principals_deletes_pinned_as_they_run(done, tmp_path):  # noqa: F811
+    place = copy_place(done, tmp_path / "place")
+    rows = json.loads(place.azwrap("all", "--force", "sp", "--what-if", "-o", "json", "--quiet").stdout)
+    deletes = {tuple(row["argv"][1:4]): row for row in rows if "delete" in row["argv"][:4]}
+    assert deletes[("role", "assignment", "delete")]["argv"][-2:] == ["--subscription", SUB]
+    assert deletes[("role", "assignment", "delete")]["command"].endswith(f" --subscription {SUB}")
+    assert "--subscription" not in deletes[("ad", "app", "delete")]["argv"]  # Graph takes none
+    start = len(place.state()["calls"])
+    place.azwrap("all", "--force", "sp", "--quiet")
+    ran = [argv for argv in place.state()["calls"][start:] if argv[:3] == ["role", "assignment", "delete"]]
+    assert ran == [deletes[("role", "assignment", "delete")]["argv"][1:]]
