@@ -24,7 +24,10 @@ def refuse_unless_signed_in(session) -> None:
     if session.account and tenant:
         raise Refused(f"signed in to tenant {session.account.get('tenantId')}, not {tenant}: run `azwrap login "
                       f"--tenant {tenant}` (or az login --tenant {tenant}) first; --what-if signs in to nothing")
-    raise Refused(f"{NOT_SIGNED_IN}; --what-if signs in to nothing")
+    subscription = session.settings.subscription
+    # `az account show --subscription S` fails alike when signed out and when S is not one az knows.
+    unknown = f", or give a --subscription that az knows (`az account show --subscription {subscription}` failed)"
+    raise Refused(f"{NOT_SIGNED_IN}{unknown if subscription else ''}; --what-if signs in to nothing")
 
 
 def rows(the_plan: Plan, outputs: dict, subscription: str | None, shell: str, pinned: str | None = None) -> list[dict]:

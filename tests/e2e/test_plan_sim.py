@@ -177,3 +177,11 @@ def test_the_what_if_shows_the_replaced_principals_deletes_pinned_as_they_run(do
     place.azwrap("all", "--force", "sp", "--quiet")
     ran = [argv for argv in place.state()["calls"][start:] if argv[:3] == ["role", "assignment", "delete"]]
     assert ran == [deletes[("role", "assignment", "delete")]["argv"][1:]]
+
+
+def test_a_what_if_for_a_subscription_az_does_not_know_refuses_and_never_signs_in(done, tmp_path):  # noqa: F811
+    place = copy_place(done, tmp_path / "place")
+    start = len(place.state()["calls"])
+    result = place.azwrap("all", "--subscription", "nope", "--what-if", ok=(2,))
+    assert "not signed in: run `azwrap login` (or az login) first, or give a --subscription that az knows" in result.stderr
+    assert place.state()["calls"][start:] == [["account", "show", "--subscription", "nope"]]
