@@ -179,7 +179,10 @@ def run_steps(context: Context, jobs: int = 1, **_) -> None:
         if session.settings.ml_cli == "v1":
             session.echo(f"WARNING: {V1_RETIRED}")  # the book's default: said once, first
         with rows.row(session, "login") as outcome:
-            session.sign_in()
+            if context.what_if:
+                whatif.refuse_unless_signed_in(session)  # it never runs `az login`
+            else:
+                session.sign_in()
             outcome[0] = DONE if session.signed_in_here else SKIPPED
     the_plan = flow.prepare(session, scope, context.flow)
     for note in the_plan.notes:
@@ -223,7 +226,8 @@ def _doctor_before_all(session: Session, the_plan, force: frozenset) -> None:
 def _tell_what_if(context: Context, the_plan) -> None:
     """The plan, on stdout: the az calls that would run, in order, and why; what is skipped and why."""
     session = context.session
-    shown = whatif.rows(the_plan, session.outputs, session.settings.subscription, session.runner.shell)
+    pinned = session.subscription_id if session.state.get("subscription") else None  # as apply pins its deletes
+    shown = whatif.rows(the_plan, session.outputs, session.settings.subscription, session.runner.shell, pinned)
     if context.output_format == "json":
         click.echo(json.dumps(shown, indent=2))
         return

@@ -11,6 +11,7 @@ from click.core import ParameterSource
 from ..az import launch
 from ..book import scripts
 from ..core import destroy as teardown
+from ..core.teardown import with_subscription as pin
 from ..store import state as state_file
 from ..book.settings import ACCOUNT_PLACEHOLDER, NAMES
 from ..book.commands import Invocation, with_subscription
@@ -36,8 +37,11 @@ def _plan(shell: str, output_format: str, state_path: Path, destroy: bool, **opt
                 except launch.Unsafe as error:
                     raise Failure(str(error), EXIT_USAGE) from None
     if destroy:
-        subscription_id = recorded.get("subscription", {}).get("id", "<subscription-id>")
-        deletions = teardown.plan(recorded, settings, subscription_id).deletions
+        recorded_id = recorded.get("subscription", {}).get("id")
+        deletions = teardown.plan(recorded, settings, recorded_id or "<subscription-id>")
+        # As `azwrap destroy` runs them: pinned to the setup's subscription, so that a script pasted after an
+        # `az account set` elsewhere cannot delete same-named groups there.
+        deletions = (pin(deletions, recorded_id) if recorded_id else deletions).deletions
         invocations = [Invocation("destroy", deletion.args) for deletion in deletions]
     else:
         invocations = plan(settings)

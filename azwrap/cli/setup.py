@@ -76,7 +76,8 @@ ALL = click.Command(
                      help="Run at most N steps, so at most N az calls, at a time. 1: the book's order."),
         click.Option(["--what-if", "dry_run"], is_flag=True,
                      help="Sign-in check and the refresh probes, then print the plan: the az calls that would run "
-                          "and why, and what is skipped and why; make no change (not even to the state)."),
+                          "and why, and what is skipped and why; make no change (not even to the state). It never "
+                          "runs az login: signed out, it exits 2."),
         click.Option(["--output", "-o", "--format", "output_format"], type=click.Choice(["text", "json"]),
                      default="text", show_default=True,
                      help="With --what-if: the plan as text, or as JSON (step, argv, changes, reason)."),

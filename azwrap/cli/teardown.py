@@ -17,6 +17,7 @@ from ..ui import progress
 from .options import EXIT_INTERRUPTED, EXIT_USAGE, Failure, echo_quoting, help_text, run_options, setting_option
 from .status import env_hint
 from .rows import VIEW
+from . import whatif
 from .run import run_az
 
 
@@ -54,6 +55,8 @@ ROTATE = click.Command(
 def _destroy(context: Context, yes: bool, what_if: bool) -> None:
     """Delete what azwrap made for this setup: list, confirm, then delete in reverse dependency order."""
     setup = context.session
+    if what_if:
+        whatif.refuse_unless_signed_in(setup)  # the same refusal as `all --what-if`'s
     setup.check_subscription()
     setup.doing = "destroy"
     plan_ = checked_teardown(setup)
@@ -134,7 +137,7 @@ DESTROY = click.Command(
     callback=run_az([], _destroy),
     params=[
         click.Option(["--yes", "-y"], is_flag=True, help="Do not ask for a name to confirm (needed without a terminal)."),
-        click.Option(["--what-if"], is_flag=True, help="List what would be deleted and kept; delete nothing."),
+        click.Option(["--what-if"], is_flag=True, help="List what would be deleted and kept; delete nothing (never runs az login: signed out, exits 2)."),
         *run_options([]),
     ],
     help=help_text(

@@ -9,18 +9,37 @@ from __future__ import annotations
 from ..book.commands import Concat, FileArg, NewId, Ref, with_subscription
 from ..book.quoting import command_line
 from ..core.plan import Plan
+from ..errors import Refused
 
 MASK = "***"
+NOT_SIGNED_IN = "not signed in: run `azwrap login` (or az login) first"
 
 
-def rows(the_plan: Plan, outputs: dict, subscription: str | None, shell: str) -> list[dict]:
+def refuse_unless_signed_in(session) -> None:
+    """A what-if never signs in (`az login` changes az's own state): signed out, or to another tenant than
+    --tenant, it refuses (exit 2) where a real run would run `az login`."""
+    if session.signed_in():
+        return
+    tenant = session.settings.tenant
+    if session.account and tenant:
+        raise Refused(f"signed in to tenant {session.account.get('tenantId')}, not {tenant}: run `azwrap login "
+                      f"--tenant {tenant}` (or az login --tenant {tenant}) first; --what-if signs in to nothing")
+    subscription = session.settings.subscription
+    # `az account show --subscription S` fails alike when signed out and when S is not one az knows.
+    unknown = f", or give a --subscription that az knows (`az account show --subscription {subscription}` failed)"
+    raise Refused(f"{NOT_SIGNED_IN}{unknown if subscription else ''}; --what-if signs in to nothing")
+
+
+def rows(the_plan: Plan, outputs: dict, subscription: str | None, shell: str, pinned: str | None = None) -> list[dict]:
     """The plan's actions as data: step, argv (starting with az), the command line, whether it changes
-    Azure, why it runs, and what it makes."""
+    Azure, why it runs, and what it makes. `subscription`: --subscription, on every ARM call; `pinned`: the
+    setup's subscription, which a delete of what may be gone already (a replaced principal's role
+    assignments) names instead, as apply runs it (core/apply.py, Apply.call)."""
     captured: set[str] = set()
     out = []
     for action in the_plan.actions:
         invocation = action.invocation
-        args = with_subscription(tuple(invocation.args), subscription)
+        args = with_subscription(tuple(invocation.args), (action.gone_ok and pinned) or subscription)
         argv = ["az", *(_shown(arg, outputs, captured) for arg in args)]
         out.append({"step": action.step, "argv": argv, "command": command_line(shell, argv),
                     "changes": action.changes, "reason": action.reason, "creates": invocation.makes})  # fmt: skip

@@ -1,6 +1,6 @@
 """One model of a run, end to end on the simulator: `all --what-if --output json` lists exactly the calls the
 real run then makes, from each starting state; a setting that cannot apply is refused with nothing
-changed; a completed re-run costs at most 8 az processes."""
+changed; a completed re-run costs at most 8 az processes; a what-if signed out refuses and never signs in."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from .test_azwrap_sim import ACC_ID, ACCOUNT, Place
+from .test_azwrap_sim import ACC_ID, ACCOUNT, SUB, Place
 from .test_setup_state import copy_place, done, make_place, sim  # noqa: F401  (done: a module fixture)
 
 # Read-only calls: the refresh's and doctor's probes, the book's reads ($acc, $aml) and azwrap's own reads
@@ -136,3 +136,52 @@ def test_a_completed_rerun_makes_at_most_8_az_processes_and_changes_nothing(done
     assert len(calls) <= 8, calls
     assert all(any(tuple(argv[: len(p)]) == p for p in PROBES) for argv in calls)
     assert result.stderr.count("done earlier, skipped") == 8
+
+
+@pytest.mark.parametrize("command", [["all"], ["destroy"]])
+def test_a_what_if_signed_out_refuses_and_never_signs_in(done, tmp_path, command):  # noqa: F811
+    place = copy_place(done, tmp_path / "place")
+    sim(place, "logout")
+    start = len(place.state()["calls"])
+    result = place.azwrap(*command, "--what-if", ok=(2,))
+    assert "not signed in: run `azwrap login` (or az login) first" in result.stderr
+    calls = place.state()["calls"][start:]
+    assert calls == [["account", "show"]], calls  # asked whether signed in; no `az login`, nothing else
+    assert place.state()["logged_in"] is False
+
+
+def test_a_what_if_from_a_fresh_start_signed_out_never_signs_in(tmp_path):
+    place = make_place(tmp_path / "fresh")  # the simulator starts signed out
+    result = place.azwrap("all", "--account", ACCOUNT, "--what-if", "--output", "json", ok=(2,))
+    assert result.stdout == "" and "not signed in: run `azwrap login` (or az login) first" in result.stderr
+    assert not any(argv[:1] == ["login"] for argv in place.state()["calls"]) and not place.state()["logged_in"]
+    assert not (place.cwd / ".azwrap").exists()
+
+
+def test_a_what_if_signed_in_to_another_tenant_refuses_and_never_signs_in(tmp_path):
+    place = fresh(tmp_path)
+    start = len(place.state()["calls"])
+    result = place.azwrap("all", "--account", ACCOUNT, "--tenant", "contoso.onmicrosoft.com", "--what-if", ok=(2,))
+    assert "not contoso.onmicrosoft.com: run `azwrap login --tenant contoso.onmicrosoft.com`" in result.stderr
+    assert place.state()["calls"][start:] == [["account", "show"]]
+
+
+def test_the_what_if_shows_the_replaced_principals_deletes_pinned_as_they_run(done, tmp_path):  # noqa: F811
+    place = copy_place(done, tmp_path / "place")
+    rows = json.loads(place.azwrap("all", "--force", "sp", "--what-if", "-o", "json", "--quiet").stdout)
+    deletes = {tuple(row["argv"][1:4]): row for row in rows if "delete" in row["argv"][:4]}
+    assert deletes[("role", "assignment", "delete")]["argv"][-2:] == ["--subscription", SUB]
+    assert deletes[("role", "assignment", "delete")]["command"].endswith(f" --subscription {SUB}")
+    assert "--subscription" not in deletes[("ad", "app", "delete")]["argv"]  # Graph takes none
+    start = len(place.state()["calls"])
+    place.azwrap("all", "--force", "sp", "--quiet")
+    ran = [argv for argv in place.state()["calls"][start:] if argv[:3] == ["role", "assignment", "delete"]]
+    assert ran == [deletes[("role", "assignment", "delete")]["argv"][1:]]
+
+
+def test_a_what_if_for_a_subscription_az_does_not_know_refuses_and_never_signs_in(done, tmp_path):  # noqa: F811
+    place = copy_place(done, tmp_path / "place")
+    start = len(place.state()["calls"])
+    result = place.azwrap("all", "--subscription", "nope", "--what-if", ok=(2,))
+    assert "not signed in: run `azwrap login` (or az login) first, or give a --subscription that az knows" in result.stderr
+    assert place.state()["calls"][start:] == [["account", "show", "--subscription", "nope"]]

@@ -12,7 +12,7 @@ import pytest
 import sh
 
 from ..unit import powershell
-from .test_azwrap_sim import ACC_ID, ACCOUNT, AML_ID, SIM, SIM_BIN, Place, make_place
+from .test_azwrap_sim import ACC_ID, ACCOUNT, AML_ID, SIM, SIM_BIN, SUB, Place, make_place
 
 COMPUTE_ID = AML_ID + "/computes/d1compute"
 
@@ -278,7 +278,9 @@ def test_a_workspace_soft_deleted_with_its_group_stops_all_with_the_way_out(plac
 def test_plan_destroy_prints_the_teardown(place):
     script = place.azwrap("plan", "--destroy", "--shell", "bash").stdout.replace(" \\\n", " ")
     assert f"az role assignment delete --ids {ACC_ID}/providers/Microsoft.Authorization/roleAssignments/" in script
-    assert "az group delete --name aml-rg --yes" in script and f"az ad app delete --id {app_id(place)}" in script
+    # every ARM delete names the setup's subscription, as `azwrap destroy` runs it; Graph's takes none
+    assert f"az group delete --name aml-rg --yes --subscription {SUB}\n" in script
+    assert f"az ad app delete --id {app_id(place)}\n" in script
     assert place.state()["groups"], "plan deleted something"
 
 
