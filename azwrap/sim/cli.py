@@ -79,6 +79,9 @@ Fault knobs (environment variables):
                          each (principal, scope) fail (exit 1), alternately with Graph's "Cannot find
                          user or service principal in graph database" and ARM's "(PrincipalNotFound)
                          Principal ... does not exist in the directory ..."
+  AZSIM_GRAPH_APP_DELAY=K  a new app replicates: the first K `ad app credential list` of each app fail
+                         (exit 1) with Graph's "Resource '<id>' does not exist or one of its queried
+                         reference-property objects are not present."
   AZSIM_TRACE            file; each call appends a JSON line {"pid", "argv", "sleep"} as it starts,
                          before its latency sleep (lets a test see that a call is under way)
   AZSIM_GARBAGE_MATCH    text; a call whose raw argv contains it performs its action but prints

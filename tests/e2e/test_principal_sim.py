@@ -43,3 +43,27 @@ def test_a_patched_app_is_refused_when_the_user_turned_az_warnings_off(tmp_path,
     result = place.azwrap("all", "--account", ACCOUNT, "--quiet", extra_env=env, ok=(2,))
     assert "did not make a new application" in result.stderr
     assert "sp" not in azwrap_state(place)["outputs"]
+
+
+# ------------------------------------------------------------------ Graph replicating the new app
+def test_the_simulator_shows_a_new_app_to_graph_only_after_k_reads(tmp_path):
+    home = tmp_path / "h"
+    setup(home)
+    sp = ok(home, "ad", "sp", "create-for-rbac")
+    lag = {"AZSIM_GRAPH_APP_DELAY": "2"}
+    for _ in range(2):
+        r = run(home, "ad", "app", "credential", "list", "--id", sp["appId"], env=lag)
+        assert (r.returncode, r.stdout) == (1, "")
+        assert f"Resource '{sp['appId']}' does not exist or one of its queried reference-property" in r.stderr
+    assert len(ok(home, "ad", "app", "credential", "list", "--id", sp["appId"], env=lag)) == 1
+
+
+def test_all_records_the_new_passwords_key_id_while_graph_replicates_the_app(tmp_path):
+    place = make_place(tmp_path / "place")
+    sim(place, "login")
+    place.env["AZWRAP_RETRY_DELAY"] = "0.01"
+    result = place.azwrap("all", "--account", ACCOUNT, extra_env={"AZSIM_GRAPH_APP_DELAY": "2"})
+    assert result.stderr.count("the new app is not visible to Graph yet (directory replication)") == 2
+    app_id = azwrap_state(place)["outputs"]["sp"]["appId"]
+    [credential] = [c for c in place.state()["service_principals"][app_id]["passwords"]]
+    assert azwrap_state(place)["resources"]["sp"]["identity"] == {"keyId": credential["keyId"]}
