@@ -67,3 +67,20 @@ def test_all_records_the_new_passwords_key_id_while_graph_replicates_the_app(tmp
     app_id = azwrap_state(place)["outputs"]["sp"]["appId"]
     [credential] = [c for c in place.state()["service_principals"][app_id]["passwords"]]
     assert azwrap_state(place)["resources"]["sp"]["identity"] == {"keyId": credential["keyId"]}
+
+
+# ------------------------------------------------------------------ --keep-old-sp
+def test_a_principal_kept_by_keep_old_sp_stays_recorded_and_later_runs_leave_it(tmp_path):
+    place = make_place(tmp_path / "place")
+    sim(place, "login")
+    place.azwrap("all", "--account", ACCOUNT, "--quiet")
+    old = azwrap_state(place)["outputs"]["sp"]["appId"]
+    place.azwrap("all", "--force", "sp", "--keep-old-sp", "--quiet")
+    [kept] = azwrap_state(place)["retired_sp"]
+    assert (kept["appId"], kept["kept"], len(kept["assignments"])) == (old, True, 2)  # for `azwrap destroy`
+    middle = azwrap_state(place)["outputs"]["sp"]["appId"]
+    place.azwrap("all", "--force", "sp", "--quiet")  # replaces the middle one, and deletes only it
+    sims = place.state()
+    assert old in sims["service_principals"] and middle not in sims["service_principals"]
+    assert [e["appId"] for e in azwrap_state(place)["retired_sp"]] == [old]
+    assert place.azwrap("all", "--quiet").exit_code == 0 and old in place.state()["service_principals"]

@@ -60,7 +60,17 @@ def test_keep_old_sp_leaves_the_replaced_principal(done, fake, cli):
     assert fake.calls() == [["account", "show"], *SP_REFRESH, BOOK[9][1], key_id_read(NEW["appId"]), BOOK[10][1],
                             fake.calls()[-1]]
     assert fake.calls()[-1][:6] == ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee"]
-    assert "retired_sp" not in state(done) and state(done)["outputs"]["sp"]["appId"] == NEW["appId"]
+    assert state(done)["outputs"]["sp"]["appId"] == NEW["appId"]
+    # Kept, yet recorded: `azwrap destroy` still deletes it and its role assignments.
+    assert state(done)["retired_sp"] == [{"appId": SP["appId"], "assignments": DELETE_OLD_ROLES[4:6], "gone": False,
+                                          "kept": True}]  # fmt: skip
+    fake.fp.calls.clear()
+    fake.logged_in()
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    again = cli("sp", "--no-refresh")  # done: the kept principal is no leftover to delete
+    assert again.exit_code == 0, again.output
+    assert "sp: done earlier, skipped" in again.stderr and fake.calls() == [["account", "show"], TOKEN_EXPIRY]
+    assert state(done)["retired_sp"][0]["kept"] is True
 
 
 def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(done, fake, cli):
