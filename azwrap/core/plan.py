@@ -300,8 +300,8 @@ def _check_prerequisites(inputs: Inputs, step: Step, run: _Run) -> None:
 
 
 def _retired(inputs: Inputs, step: Step, new_sp: bool, forget_sp: bool) -> tuple[dict, ...]:
-    """The principals to delete once this sp step's new one works: the one it replaces (unless
-    --keep-old-sp), and any an earlier run left to delete."""
+    """The principals to delete once this sp step's new one works: the one it replaces (with
+    --keep-old-sp: recorded as kept, for destroy alone), and any an earlier run left to delete."""
     retire = list(_left_to_retire(inputs, step))
     sp = inputs.state["outputs"].get("sp")
     if new_sp and sp and not (inputs.keep_old_sp and forget_sp):

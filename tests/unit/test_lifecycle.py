@@ -94,7 +94,7 @@ def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(d
     assert "retired_sp" not in state(done)
 
 
-PINNED = ["--subscription", SUB]  # every call of rotate names the setup's subscription (where az takes it)
+PINNED = ["--subscription", SUB]  # rotate's ARM calls name the setup's subscription (`az ad` cannot take it)
 NAME = "azwrap-0123456789ab"  # the display name rotate gives its new secret (uuid4 fixed below)
 RESET = ["ad", "app", "credential", "reset", "--id", SP["appId"], "--append", "--display-name", NAME]
 CREDENTIALS = ["ad", "app", "credential", "list", "--id", SP["appId"]]

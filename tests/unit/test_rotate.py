@@ -142,3 +142,21 @@ def test_all_drops_a_rotation_of_another_app_instead_of_rotating_the_recorded_on
                                   outputs=dict(outputs), runner=runner, save=lambda: None)  # fmt: skip
         finish_rotation(session)
         assert "rotation" not in session.state
+
+
+def test_the_help_says_which_calls_name_the_subscription(cli):
+    text = " ".join(cli("rotate", "--help").output.split())
+    assert "Every call names the setup's subscription" not in text
+    assert "the `az ad` calls (Microsoft Graph) cannot take --subscription" in text
+
+
+def test_graph_calls_carry_no_subscription_and_the_datastore_calls_do(done, fake, cli, fixed_name):
+    _interrupted_at_the_datastore(fake, cli)
+    fake.logged_in()
+    fake.on(DATASTORE_SHOW, **NOT_FOUND)
+    fake.on([*BOOK[12][1], *PINNED])
+    fake.on(CREDENTIALS, stdout=json.dumps(LISTED))
+    fake.on(DELETE_OLD, stdout="")
+    assert cli("rotate", "--account", ACCOUNT).exit_code == 0
+    calls = fake.calls()[1:]
+    assert all(("--subscription" in call) == (call[0] != "ad") for call in calls), calls
