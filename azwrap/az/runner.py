@@ -27,11 +27,14 @@ from .redact import Redactor
 from .replies import read_json, secrets_in, shape_name, token_cache_locked
 
 # REFERENCE.md section 4: force JSON whatever the user's `az config` says, no colour codes in
-# the output, and no prompt to install a missing extension in the middle of a run.
+# the output, and no prompt to install a missing extension in the middle of a run. az's warnings on:
+# azwrap reads some (create-for-rbac's "We will patch it"), and CI pipelines often turn them off
+# (Azure/azure-cli#23787); knack reads AZURE_CORE_ONLY_SHOW_ERRORS before the config file.
 CHILD_ENV = {
     "AZURE_CORE_OUTPUT": "json",
     "AZURE_CORE_NO_COLOR": "1",
     "AZURE_EXTENSION_USE_DYNAMIC_INSTALL": "no",
+    "AZURE_CORE_ONLY_SHOW_ERRORS": "false",
 }
 STDERR_TAIL_LINES = 15
 NOT_FOUND = 3  # az's exit code when a `show` finds nothing (REFERENCE.md section 4)

@@ -128,7 +128,8 @@ def run_options(steps) -> list[click.Option]:
         options.append(click.Option(
             ["--keep-old-sp"], is_flag=True,
             help="With --force: keep the service principal that the new one replaces (by default it is deleted, "
-                 "with its role assignments, once the new one is recorded and assigned).",
+                 "with its role assignments, once the new one is recorded and assigned); it stays recorded, and "
+                 "`azwrap destroy` deletes it.",
         ))  # fmt: skip
     if any(inv.retry_replication for step in steps for inv in step.invocations(EXAMPLE)):
         options.append(SourcedOption(

@@ -43,7 +43,9 @@ ROTATE = click.Command(
         "(`az ad app credential reset --id APPID --append --display-name azwrap-...`), records it the moment az "
         "prints it, attaches the datastore again with it (v1: detach, then attach-adls-gen2; v2: az ml datastore "
         "create), and only then deletes azwrap's earlier secret by its key id (`az ad app credential delete`): "
-        "the app's other passwords are untouched. Every call names the setup's subscription. Interrupted or "
+        "the app's other passwords are untouched; an earlier secret already gone is not deleted again. The datastore "
+        "calls name the setup's subscription; the `az ad` calls (Microsoft Graph) cannot take --subscription and "
+        "act in the signed-in tenant. Interrupted or "
         "failed half way, the next `azwrap rotate` or `azwrap all` finishes it. An SP_PASSWORD set earlier is "
         "stale then: `azwrap env` prints the new secret.",
         "azwrap rotate --account mydatalake",

@@ -220,6 +220,8 @@ class Apply:
         stderr = "\n".join(error.stderr_tail)
         if invocation.retry_replication and any(text in stderr for text in REPLICATION_ERRORS):
             return "the principal is not visible to role assignments yet (directory replication)"
+        if _new_app_not_replicated(self.session, invocation, stderr):
+            return "the new app is not visible to Graph yet (directory replication)"
         if invocation.makes == "workspace" and SOFT_DELETED in stderr and self.session.state.get("purged", {}).get("workspace"):
             return "the purged workspace still holds its name"  # azwrap destroy purged it; Azure frees it later
         return None
@@ -258,6 +260,17 @@ def _refuse_patched_app(warnings: list[str], result) -> None:
                   "secret was replaced, then run the same command again (the next second's name is free)")
 
 
+# Graph's not-found (`az ad app ...`, exit 1), also right after create-for-rbac until the app replicates.
+GRAPH_NOT_FOUND = "does not exist or one of its queried reference-property objects are not present"
+
+
+def _new_app_not_replicated(session: Session, invocation, stderr: str) -> bool:
+    """azwrap's own identity read of the principal just captured, answered with Graph's not-found for it."""
+    app_id = session.outputs.get("sp", {}).get("appId")
+    return bool(invocation.own and invocation.identifies == "sp" and app_id and GRAPH_NOT_FOUND in stderr
+                and f"'{app_id}'" in stderr)  # fmt: skip
+
+
 def _creates_principal(step: StepPlan) -> bool:
     return any(action.invocation.capture == "sp" for action in step.actions)
 
@@ -274,6 +287,8 @@ def _retiring(step: StepPlan, action: Action) -> dict | None:
 def _gave_up(invocation, error: AzFailed, tries: int, seconds: float, timeout: float) -> str:
     what, why = (("the principal was still not visible to role assignments", "directory replication")
                  if invocation.retry_replication else ("the purged workspace still held its name", "a purge"))
+    if invocation.own and invocation.identifies == "sp":
+        what = "the new app was still not visible to Graph"
     return (f"exit {error.exit_code}; {what} after {tries} {'try' if tries == 1 else 'tries'} over {seconds:.0f}s "
             f"(--retry-timeout {timeout:g}); {why} can take longer: run the same command again later")
 

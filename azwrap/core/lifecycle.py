@@ -9,8 +9,12 @@ import re
 from ..az.runner import AzFailed
 from ..book import commands as az
 
-RETIRED = "retired_sp"  # state: replaced principals still to delete ({"appId", "assignments", "gone"})
-ROTATION = "rotation"  # state: {"stage": "reset" | "datastore"} while a rotation is unfinished
+# state: replaced principals ({"appId", "assignments", "gone"}) still to delete; "kept": True for one kept by
+# --keep-old-sp, which only `azwrap destroy` deletes
+RETIRED = "retired_sp"
+# state, while a rotation is unfinished: {"stage": "reset" | "key" | "datastore" | "retire", "appId" (of the
+# principal rotated; older states lack it), "name" (of the new password), "old_key"}
+ROTATION = "rotation"
 EXPIRY_WARNING_DAYS = 30
 
 

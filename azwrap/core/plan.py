@@ -370,13 +370,14 @@ def _check_prerequisites(inputs: Inputs, step: Step, run: _Run) -> None:
 
 
 def _retired(inputs: Inputs, step: Step, new_sp: bool, forget_sp: bool) -> tuple[dict, ...]:
-    """The principals to delete once this sp step's new one works: the one it replaces (unless
-    --keep-old-sp), and any an earlier run left to delete."""
+    """The principals to delete once this sp step's new one works: the one it replaces (with
+    --keep-old-sp: recorded as kept, for destroy alone), and any an earlier run left to delete."""
     retire = list(_left_to_retire(inputs, step))
     sp = inputs.state["outputs"].get("sp")
-    if new_sp and sp and not inputs.keep_old_sp:
+    if new_sp and sp and not (inputs.keep_old_sp and forget_sp):
         ids = [inputs.state["resources"].get(key, {}).get("id") for key in resources.ROLE_KEYS]
-        retire.append({"appId": sp["appId"], "assignments": [i for i in ids if i], "gone": forget_sp})
+        entry = {"appId": sp["appId"], "assignments": [i for i in ids if i], "gone": forget_sp}
+        retire.append({**entry, "kept": True} if inputs.keep_old_sp else entry)  # kept: recorded for destroy only
     return tuple(retire)
 
 
@@ -392,7 +393,7 @@ def _left_to_retire(inputs: Inputs, step: Step) -> tuple[dict, ...]:
         return ()
     from .lifecycle import retired_entries
 
-    return tuple(retired_entries(inputs.state))
+    return tuple(entry for entry in retired_entries(inputs.state) if not entry.get("kept"))
 
 
 def _retirements(step: str, retire: tuple[dict, ...]) -> list[Action]:
@@ -401,7 +402,7 @@ def _retirements(step: str, retire: tuple[dict, ...]) -> list[Action]:
     from ..book import commands as az
 
     actions = []
-    for entry in retire:
+    for entry in (entry for entry in retire if not entry.get("kept")):  # --keep-old-sp's: destroy deletes it
         why = f"the service principal {entry['appId']} was replaced"
         if entry.get("assignments"):
             actions.append(Action(step, Invocation(step, az.role_assignment_delete(entry["assignments"])), why, True))

@@ -31,10 +31,12 @@ def capture(session: Session, step: str, var: str, result, command: str) -> None
     fields = CAPTURED_FIELDS[var]
     if not isinstance(result, dict) or not all(isinstance(result.get(f), str) and result.get(f) for f in fields):
         raise AzFailed(step, command, 0, [], reason=f"its JSON lacks a field azwrap needs ({', '.join(fields)})")
-    old = session.outputs.get("sp") if var == "sp" else None
     session.outputs[var] = {field: result[field] for field in fields}
-    if old and old["appId"] != result["appId"]:
-        session.state.pop(lifecycle.ROTATION, None)  # a rotation of the replaced principal is moot
+    rotation = session.state.get(lifecycle.ROTATION)
+    if var == "sp" and rotation and rotation.get("appId") != result["appId"]:
+        # A rotation of another app (the replaced principal's, or one a destroy left) is moot: finishing it
+        # would act on this new app with that app's key ids.
+        session.state.pop(lifecycle.ROTATION, None)
     try:
         session.save()  # at once: a failure in the next call must not lose a new principal's secret
     except state_file.StateError as error:

@@ -32,9 +32,12 @@ def rotate(session) -> None:
     session.check_subscription()
     session.runner.subscription = session.subscription_id  # another terminal's `az account set` must not matter
     rotation = session.state.get(ROTATION) or {}
+    if rotation.get("appId") not in (None, sp["appId"]):
+        rotation = {}  # of a principal the state no longer records: moot
     if rotation.get("stage") in (None, "reset") and not rotation.get("name"):
         _check_datastore_is_azwraps(session)  # before the secret changes
-        rotation = {"stage": "reset", "name": NAME_PREFIX + uuid.uuid4().hex[:12], "old_key": _current_key(session, sp)}
+        rotation = {"stage": "reset", "appId": sp["appId"], "name": NAME_PREFIX + uuid.uuid4().hex[:12],
+                    "old_key": _current_key(session, sp)}  # fmt: skip
         _stage(session, rotation)
     stages = {"reset": _reset, "key": _new_key, "datastore": _reattach, "retire": _delete_old}
     for stage, then in zip(stages, [*list(stages)[1:], None], strict=True):
@@ -50,7 +53,11 @@ def rotate(session) -> None:
 
 def finish_rotation(session) -> None:
     """What an interrupted rotation left to do (`azwrap all` finishes it)."""
-    if session.state.get(ROTATION):
+    rotation, sp = session.state.get(ROTATION), session.outputs.get("sp")
+    if rotation and (not sp or rotation.get("appId") not in (None, sp["appId"])):
+        session.state.pop(ROTATION, None)  # of a principal the state no longer records: moot
+        session.save()
+    elif rotation:
         session.runner.echo("rotate: finishing the secret rotation an earlier run began")
         rotate(session)
 
@@ -87,11 +94,18 @@ def _check_datastore_is_azwraps(session) -> None:
                       "was changed; remove it or choose another --datastore, then run `azwrap rotate` again")  # fmt: skip
 
 
+def _app_gone(session, error: AzFailed) -> bool:
+    """Graph's answer that the app is not there (exit 1 "does not exist" outside `show`). The one place
+    rotate decides it: _credentials, _reset and so _delete_old (through _credentials) ask here.
+    The tenant check belongs here: Graph's not-found after `az login` to another tenant is not "gone"."""
+    return gone(error)
+
+
 def _credentials(session, app_id: str) -> list[dict]:
     try:
         listed = session.runner.run("rotate", list(az.ad_app_credential_list(app_id)), capture=True, shape=list)
     except AzFailed as error:
-        if gone(error):
+        if _app_gone(session, error):
             raise Refused(f"the service principal {app_id} no longer exists (az ad app credential list: "
                           f"{' '.join(error.stderr_tail[-1:])}): `azwrap all --force sp` makes a new one") from None
         raise
@@ -115,7 +129,7 @@ def _reset(session, sp: dict, rotation: dict) -> None:
     try:
         result = session.runner.run("rotate", list(command), capture=True, shape=dict)
     except AzFailed as error:
-        if gone(error):
+        if _app_gone(session, error):
             session.state.pop(ROTATION, None)
             session.save()
             raise Refused(f"the service principal {sp['appId']} no longer exists: `azwrap all --force sp` makes a "
@@ -136,13 +150,19 @@ def _reset(session, sp: dict, rotation: dict) -> None:
 
 
 def _new_key(session, sp: dict, rotation: dict) -> None:
-    """The new secret's key id, by the name rotate gave it (a reset an interrupt cut short may have made
-    another of that name: the newest is the one recorded, the others azwrap's too, deleted)."""
-    named = sorted((c for c in _credentials(session, sp["appId"]) if c.get("displayName") == rotation["name"]),
-                   key=lambda c: str(c.get("startDateTime")))  # fmt: skip
-    if named:
-        record.identity(session, "sp", {"keyId": named[-1]["keyId"]})
-        for stale in named[:-1]:
+    """The new secret's key id: the password of the name rotate gave it whose first three characters
+    (Graph's hint) are the recorded secret's. A reset an interrupt cut short may have made another of
+    that name (azwrap's too, its secret never recorded): deleted. Start times can tie; hints tell."""
+    hint = (sp.get("password") or "")[:3]
+    named = [c for c in _credentials(session, sp["appId"]) if c.get("displayName") == rotation["name"]]
+    mine = [c for c in named if c.get("hint") == hint]
+    if len(mine) == 1:
+        record.identity(session, "sp", {"keyId": mine[0]["keyId"]})
+    else:  # cannot tell (no hint, or two alike): the next rotation deletes no password rather than a wrong one
+        session.state["resources"].get("sp", {}).pop("identity", None)
+        session.save()
+    for stale in named:
+        if isinstance(stale.get("hint"), str) and stale["hint"] and stale["hint"] != hint:
             session.runner.run("rotate", list(az.ad_app_credential_delete(sp["appId"], stale["keyId"])))
 
 
@@ -166,17 +186,27 @@ def _reattach(session, sp: dict | None = None, rotation: dict | None = None) -> 
 
 
 def _delete_old(session, sp: dict, rotation: dict) -> None:
-    """azwrap's earlier secret, by its key id; the app's other passwords are someone else's: kept."""
+    """azwrap's earlier secret, by its key id; the app's other passwords are someone else's: kept. One
+    that is not among the app's passwords any more (deleted by hand, or by a run cut short) is done:
+    Graph's answer to deleting an unknown key id is not documented (the simulator's: exit 1)."""
     old = rotation.get("old_key")
     if not old:
         session.runner.echo(f"rotate: azwrap cannot tell which of {sp['appId']}'s other passwords is its earlier "
                             "secret, so none is deleted: `az ad app credential list --id "
                             f"{sp['appId']}` lists them")  # fmt: skip
         return
+    if not _has_key(session, sp["appId"], old):
+        session.runner.echo(f"rotate: the earlier secret of {sp['appId']} (key id {old}) is no longer among its "
+                            "passwords: nothing to delete")  # fmt: skip
+        return
     try:
         session.runner.run("rotate", list(az.ad_app_credential_delete(sp["appId"], old)))
-    except AzFailed as error:
-        if not gone(error):
+    except AzFailed:
+        if _has_key(session, sp["appId"], old):  # else gone meanwhile: done all the same
             raise
     session.runner.echo(f"rotate: the earlier secret of {sp['appId']} is deleted (key id {old}); the app's other "
                         "passwords are untouched")  # fmt: skip
+
+
+def _has_key(session, app_id: str, key_id: str) -> bool:
+    return any(str(c["keyId"]).lower() == key_id.lower() for c in _credentials(session, app_id))

@@ -229,9 +229,21 @@ def cmd_app_credential_reset(st, a, ctx):
     return {"appId": sp["appId"], "password": sp["password"], "tenant": TENANT}
 
 
+def app_replication_lag(st, app, ident):
+    """AZSIM_GRAPH_APP_DELAY=K: the first K reads of each app fail as Graph's not-found (exit 1), as a
+    new app replicates (role assignments have their own, AZSIM_GRAPH_DELAY)."""
+    delay = int(os.environ.get("AZSIM_GRAPH_APP_DELAY", "0") or 0)
+    key = "replication:app:{}".format(app["appId"])
+    attempts = st["counters"].get(key, 0)
+    if attempts < delay:
+        st["counters"][key] = attempts + 1
+        raise app_missing(ident)  # the attempt is counted: counters survive a failed call
+
+
 @command("ad app credential list", [F("--id", req=True), F("--cert", kind="bool")])
 def cmd_app_credential_list(st, a, ctx):
     sp = require_app(st, a["id"])
+    app_replication_lag(st, sp, a["id"])
     if a["cert"]:
         return []
     return [credential_json(c) for c in sp.get("passwords") or []]

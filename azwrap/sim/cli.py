@@ -37,7 +37,8 @@ Exit codes: 0 ok, 1 error, 2 parse error (unknown flag, missing required flag, b
 Output: JSON (indent 2, sorted keys). Format = --output/-o flag, else env AZURE_CORE_OUTPUT,
         else `az config set core.output=...` (default json). Formats: json jsonc table tsv yaml
         yamlc none. --query supports a small JMESPath subset: a.b, a[0], a[].b, [a, b].
-Global flags: --output/-o --query --only-show-errors (hides WARNINGs) --verbose --debug (ignored)
+Global flags: --output/-o --query --only-show-errors (hides WARNINGs; so do env AZURE_CORE_ONLY_SHOW_ERRORS
+        and `az config set core.only_show_errors=true`, the env first) --verbose --debug (ignored)
         --subscription (must be the sim subscription id or name).
 @file:  like azure-cli-core, `@path`, `--x=@path`, `key=@path` are replaced by the file's
         content with trailing newlines stripped; an unreadable path is left as is (as az does).
@@ -78,6 +79,9 @@ Fault knobs (environment variables):
                          each (principal, scope) fail (exit 1), alternately with Graph's "Cannot find
                          user or service principal in graph database" and ARM's "(PrincipalNotFound)
                          Principal ... does not exist in the directory ..."
+  AZSIM_GRAPH_APP_DELAY=K  a new app replicates: the first K `ad app credential list` of each app fail
+                         (exit 1) with Graph's "Resource '<id>' does not exist or one of its queried
+                         reference-property objects are not present."
   AZSIM_TRACE            file; each call appends a JSON line {"pid", "argv", "sleep"} as it starts,
                          before its latency sleep (lets a test see that a call is under way)
   AZSIM_GARBAGE_MATCH    text; a call whose raw argv contains it performs its action but prints
@@ -234,6 +238,20 @@ def check_sign_in(st, sess, spec, raw_argv):
         raise locked
 
 
+BOOLEAN_STATES = {"1": True, "yes": True, "true": True, "on": True, "0": False, "no": False, "false": False, "off": False}
+
+
+def only_show_errors(sess):
+    """knack's core.only_show_errors: the environment's AZURE_CORE_ONLY_SHOW_ERRORS before the config file's
+    (`az config set core.only_show_errors=true`); --only-show-errors on the command line wins over both."""
+    value = os.environ.get("AZURE_CORE_ONLY_SHOW_ERRORS")
+    if value is None:
+        value = sess.get("config", {}).get("core.only_show_errors", "false")
+    if str(value).lower() not in BOOLEAN_STATES:
+        raise AzError("Not a boolean: {}".format(value))  # knack's ValueError: az does not start
+    return BOOLEAN_STATES[str(value).lower()]
+
+
 def run(raw_argv):
     started = time.time()
     ctx = {"only_show_errors": "--only-show-errors" in raw_argv}
@@ -276,7 +294,7 @@ def run(raw_argv):
                    or "json").lower()
             if fmt not in OUTPUT_FORMATS:
                 fmt = "json"
-            ctx["only_show_errors"] = bool(a["only_show_errors"])
+            ctx["only_show_errors"] = bool(a["only_show_errors"]) or only_show_errors(sess)
             check_sign_in(st, sess, spec, raw_argv)
             core.CUR_SUB = (find_subscription(a["subscription"], sess) if a.get("subscription")
                             else sess["subscription"])

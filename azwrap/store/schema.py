@@ -59,7 +59,7 @@ def damaged_field(state: dict) -> str | None:
                 return f"outputs.{var}.{field}: {what}"
     retired = state.get("retired_sp", [])
     if not isinstance(retired, list) or not all(_retired_entry(v) for v in retired):
-        return "retired_sp: not a list of GUIDs or of {appId, assignments, gone}"
+        return "retired_sp: not a list of GUIDs or of {appId, assignments, gone, kept}"
     if not isinstance(state.get("rotation", {}), dict):
         return "rotation: not an object"
     return _at_value(state, "")
@@ -73,8 +73,9 @@ def _retired_entry(entry) -> bool:
     if not isinstance(entry, dict) or not isinstance(entry.get("appId"), str) or not _GUID.fullmatch(entry["appId"]):
         return False
     assignments = entry.get("assignments", [])
-    return isinstance(assignments, list) and all(
-        isinstance(i, str) and _ROLE_ASSIGNMENT_ID.fullmatch(i) for i in assignments) and isinstance(entry.get("gone", False), bool)
+    flags_ok = all(isinstance(entry.get(flag, False), bool) for flag in ("gone", "kept"))  # kept: --keep-old-sp's
+    return flags_ok and isinstance(assignments, list) and all(
+        isinstance(i, str) and _ROLE_ASSIGNMENT_ID.fullmatch(i) for i in assignments)
 
 
 def _at_value(data, where: str) -> str | None:

@@ -104,6 +104,7 @@ def test_quiet_silences_the_echo_but_not_azs_stderr(fake, cli, workdir):
 
 def test_child_environment_forces_json_and_no_prompts(fp, az_path, cli, workdir, monkeypatch):
     monkeypatch.setenv("AZURE_CORE_OUTPUT", "table")  # a user whose default output is a table
+    monkeypatch.setenv("AZURE_CORE_ONLY_SHOW_ERRORS", "true")  # a CI pipeline that turns az's warnings off
     seen = {}
 
     def record(process):
@@ -116,6 +117,7 @@ def test_child_environment_forces_json_and_no_prompts(fp, az_path, cli, workdir,
     assert seen["AZURE_CORE_OUTPUT"] == "json"
     assert seen["AZURE_CORE_NO_COLOR"] == "1"
     assert seen["AZURE_EXTENSION_USE_DYNAMIC_INSTALL"] == "no"
+    assert seen["AZURE_CORE_ONLY_SHOW_ERRORS"] == "false"  # azwrap reads some warnings (create-for-rbac's)
     assert seen["PATH"]  # the user's environment is passed on, not replaced
 
 

@@ -60,7 +60,17 @@ def test_keep_old_sp_leaves_the_replaced_principal(done, fake, cli):
     assert fake.calls() == [["account", "show"], *SP_REFRESH, BOOK[9][1], key_id_read(NEW["appId"]), BOOK[10][1],
                             fake.calls()[-1]]
     assert fake.calls()[-1][:6] == ["role", "assignment", "create", "--role", "Storage Blob Data Contributor", "--assignee"]
-    assert "retired_sp" not in state(done) and state(done)["outputs"]["sp"]["appId"] == NEW["appId"]
+    assert state(done)["outputs"]["sp"]["appId"] == NEW["appId"]
+    # Kept, yet recorded: `azwrap destroy` still deletes it and its role assignments.
+    assert state(done)["retired_sp"] == [{"appId": SP["appId"], "assignments": DELETE_OLD_ROLES[4:6], "gone": False,
+                                          "kept": True}]  # fmt: skip
+    fake.fp.calls.clear()
+    fake.logged_in()
+    fake.on(TOKEN_EXPIRY, **absent(TOKEN_EXPIRY))
+    again = cli("sp", "--no-refresh")  # done: the kept principal is no leftover to delete
+    assert again.exit_code == 0, again.output
+    assert "sp: done earlier, skipped" in again.stderr and fake.calls() == [["account", "show"], TOKEN_EXPIRY]
+    assert state(done)["retired_sp"][0]["kept"] is True
 
 
 def without_steps(workdir, *names):
@@ -108,7 +118,7 @@ def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(d
     assert "retired_sp" not in state(done)
 
 
-PINNED = ["--subscription", SUB]  # every call of rotate names the setup's subscription (where az takes it)
+PINNED = ["--subscription", SUB]  # rotate's ARM calls name the setup's subscription (`az ad` cannot take it)
 NAME = "azwrap-0123456789ab"  # the display name rotate gives its new secret (uuid4 fixed below)
 RESET = ["ad", "app", "credential", "reset", "--id", SP["appId"], "--append", "--display-name", NAME]
 CREDENTIALS = ["ad", "app", "credential", "list", "--id", SP["appId"]]
@@ -144,11 +154,12 @@ def test_rotate_v1_adds_a_secret_attaches_the_datastore_with_it_then_deletes_onl
     fake.on(DATASTORE_SHOW, stdout=json.dumps(DATASTORE))
     fake.on(DETACH)
     fake.on([*BOOK[12][1], *PINNED])
+    fake.on(CREDENTIALS, stdout=json.dumps(LISTED))  # the earlier secret is still there
     fake.on(DELETE_OLD, stdout="")
     result = cli("rotate", "--account", ACCOUNT)
     assert result.exit_code == 0, result.output
     assert normalised(fake.calls(pinned=True)) == [["account", "show"], DATASTORE_SHOW, RESET, CREDENTIALS, DATASTORE_SHOW, DETACH,
-                                        [*BOOK[12][1], *PINNED], DELETE_OLD]  # fmt: skip
+                                                   [*BOOK[12][1], *PINNED], CREDENTIALS, DELETE_OLD]  # fmt: skip
     assert fake.secret_file_contents[-1] == ROTATED["password"]  # the attach got the new secret
     recorded = state(done)
     assert recorded["outputs"]["sp"]["password"] == ROTATED["password"] and "rotation" not in recorded
@@ -168,13 +179,14 @@ def test_rotate_interrupted_after_the_reset_finishes_without_a_second_reset(done
     fake.on(DETACH)
     fake.on([*BOOK[12][1], *PINNED], returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) try later\n")
     assert cli("rotate", "--account", ACCOUNT).exit_code == 1
-    assert state(done)["rotation"] == {"stage": "datastore", "name": NAME, "old_key": KEY_ID}
+    assert state(done)["rotation"] == {"stage": "datastore", "appId": SP["appId"], "name": NAME, "old_key": KEY_ID}
     assert state(done)["outputs"]["sp"]["password"] == ROTATED["password"]
     fake.fp.calls.clear()
     fake.doctor()
     fake.present()
     fake.on(DATASTORE_SHOW, **NOT_FOUND)  # detached by the first run
     fake.on([*BOOK[12][1], *PINNED])
+    fake.on(CREDENTIALS, stdout=json.dumps(LISTED))  # the earlier secret is still there
     fake.on(DELETE_OLD, stdout="")
     result = cli("all", "--account", ACCOUNT)  # `all` finishes it too
     assert result.exit_code == 0, result.output
@@ -188,16 +200,18 @@ def test_rotate_interrupted_during_the_reset_resets_again_with_the_same_name(don
     fake.on(DATASTORE_SHOW, stdout=json.dumps(DATASTORE))
     fake.on(RESET, returncode=1, stdout="", stderr="ERROR: (ServiceUnavailable) half way\n")
     assert cli("rotate", "--account", ACCOUNT).exit_code == 1
-    assert state(done)["rotation"] == {"stage": "reset", "name": NAME, "old_key": KEY_ID}  # nothing known: again
+    assert state(done)["rotation"] == {"stage": "reset", "appId": SP["appId"], "name": NAME, "old_key": KEY_ID}
     # The first reset may have made its password before it failed: two of that name, the newest is recorded,
     # the other (azwrap's too) deleted.
-    half = {**LISTED[2], "keyId": "5a5a5a5a-0000-4000-8000-000000000004", "startDateTime": "2026-12-05T09:00:00Z"}
+    half = {**LISTED[2], "keyId": "5a5a5a5a-0000-4000-8000-000000000004", "hint": "h4f",
+            "startDateTime": "2026-12-05T09:00:00Z"}  # its secret was never printed: another hint
     fake.logged_in()
     fake.on(RESET, stdout=json.dumps(ROTATED))
     fake.on(CREDENTIALS, stdout=json.dumps([*LISTED, half]))
     fake.on(["ad", "app", "credential", "delete", "--id", SP["appId"], "--key-id", half["keyId"]], stdout="")
     fake.on(DATASTORE_SHOW, **NOT_FOUND)
     fake.on([*BOOK[12][1], *PINNED])
+    fake.on(CREDENTIALS, stdout=json.dumps(LISTED))  # the earlier secret is still there
     fake.on(DELETE_OLD, stdout="")
     assert cli("rotate", "--account", ACCOUNT).exit_code == 0
     assert state(done)["outputs"]["sp"]["password"] == ROTATED["password"]
@@ -227,11 +241,13 @@ def test_rotate_v2_creates_the_datastore_again_with_the_new_secret(fake, cli, wo
     fake.on(CREDENTIALS, stdout=json.dumps(LISTED))
     fake.fp.register([fake.path, *(fake.fp.any(min=1, max=1) if a is ANY else a for a in V2_ML[12]), *PINNED],
                      callback=spy)  # fmt: skip
+    fake.on(CREDENTIALS, stdout=json.dumps(LISTED))  # the earlier secret is still there
     fake.on(DELETE_OLD, stdout="")
     result = cli("rotate", "--account", ACCOUNT, "--ml-cli", "v2")
     assert result.exit_code == 0, result.output
     assert spy.secret == ROTATED["password"]
-    assert fake.calls(pinned=True)[-2][:4] == V2_ML[12][:4] and fake.calls()[-1] == DELETE_OLD  # create replaces it: no detach
+    calls = fake.calls(pinned=True)
+    assert calls[-3][:4] == V2_ML[12][:4] and calls[-2:] == [CREDENTIALS, DELETE_OLD]  # create replaces it: no detach
 
 
 def test_rotate_without_a_principal_exits_2(fake, cli, workdir):

@@ -72,6 +72,7 @@ def test_damaged_principal_or_ids_exit_2_naming_the_field(command, outputs, fake
     [{"appId": SP["appId"], "assignments": ["--scope"], "gone": False}],  # passed to az as --ids
     [{"appId": SP["appId"], "assignments": [ACC_ID], "gone": False}],  # an account, not a role assignment
     [{"appId": "x", "assignments": []}],
+    [{"appId": SP["appId"], "assignments": [], "gone": False, "kept": "yes"}],  # truthy text is not a flag
 ])  # fmt: skip
 def test_a_damaged_principal_to_delete_exits_2_naming_the_field(retired, fake, cli, workdir):
     seed_state(workdir, done=["storage"], sp=True)
