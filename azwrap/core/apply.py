@@ -208,8 +208,9 @@ class Apply:
             except AzFailed as error:
                 why = self._retryable(invocation, error)
                 if why is None or self.clock() + delay > started + self.retry_timeout:
-                    _refuse_soft_deleted(self.session, invocation, error)
-                    if why is not None:
+                    if why is None:  # (a purge azwrap waited for that takes longer: exit 1, run again later)
+                        _refuse_soft_deleted(self.session, invocation, error)
+                    else:
                         error.reason = _gave_up(invocation, error, tries, self.clock() - started, self.retry_timeout)
                     raise
                 self.session.echo(f"{action.step}: {why}; retrying in {delay:g}s")

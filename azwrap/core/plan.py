@@ -449,7 +449,7 @@ def _notes(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
     notes = ["steps done earlier that will run again: " + "; ".join(rerun)] if rerun else []
     notes += _lost_answers(inputs, steps)
     for step in steps:
-        for entry in step.retire if step.reason else ():
+        for entry in (e for e in step.retire if not e.get("kept")) if step.reason else ():
             using = _still_used(inputs, entry)
             if using:
                 notes.append(f"the replaced service principal {entry['appId']} stays until {' and '.join(using)} "
