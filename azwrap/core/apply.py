@@ -37,8 +37,10 @@ GONE = ("could not be found", "was not found", "does not exist", "not found", "N
 ADDRESSED_GONE = ("ErrorCode:FilesystemNotFound", "ErrorCode:PathNotFound")
 # Never "gone": the subscription is not seen (another tenant's sign-in, a typo), the target may well exist.
 NOT_SEEN = re.compile(r"SubscriptionNotFound|subscription\b[^\n]*\b(could not be found|not found|was not found)", re.I)
-# The flags whose values name a command's target (for a `gone` without a target given).
-TARGET_FLAGS = ("--name", "-n", "--id", "--ids", "--workspace-name", "--path", "--key-id", "--url")
+# The flags whose values name a command's target or what holds it (for a `gone` without a target given): the
+# target is gone too when what holds it is.
+TARGET_FLAGS = ("--name", "-n", "--id", "--ids", "--workspace-name", "--account-name", "--resource-group", "--path",
+                "--key-id", "--url")  # fmt: skip
 # `extension` runs alone, before the others: a half-installed extension can break az processes starting beside it.
 ALONE_FIRST = ("extension",)
 

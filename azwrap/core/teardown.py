@@ -185,6 +185,8 @@ class _Checked:
         holder = self.container(item)
         if holder is not None and holder.record.get("created"):
             held = self.verdict(holder)[0]
+            if held == GONE:
+                return GONE, None  # what it was in is gone: so is it
             if held == THEIRS:
                 return THEIRS, f"it is in {holder.label}, which was made again under the same name: it is yours"
             if held == DOUBT:

@@ -38,7 +38,7 @@ def identified(dialect="v1", **overrides) -> dict:
 def live(tags=("t-aml", "t-adls"), links=None, insights=None, contents=None, storage=None) -> Snapshot:
     """What refresh finds: both groups (with these azwrap-id tags; None: the tag is gone), the workspace and
     account with their identities, the workspace linking to `links`."""
-    groups = {name: {"name": name, "tags": {"azwrap-id": tag} if tag else None} for name, tag in zip(("aml-rg", "adls-rg"), tags)}
+    groups = {name: {"name": name, "tags": {"azwrap-id": tag} if tag else None} for name, tag in zip(("aml-rg", "adls-rg"), tags, strict=True)}
     workspace = {"id": AML_ID, "type": "Microsoft.MachineLearningServices/workspaces",
                  "properties": {"workspaceId": WORKSPACE_ID, **OWN, "containerRegistry": None, **(links or {})},
                  "systemData": {"createdAt": CREATED}}  # fmt: skip
@@ -212,6 +212,8 @@ def failed(command: str, code: int, *stderr: str) -> AzFailed:
             f"ERROR: Resource '{SP['appId']}' does not exist or one of its queried reference-property objects are not present."), True),
     (failed(f"az ad app delete --id {SP['appId']}", 1,
             "ERROR: Resource 'another-app' does not exist or one of its queried reference-property objects are not present."), False),
+    (failed("az storage fs delete --name fs1 --account-name lake1 --yes", 1,
+            "ERROR: Storage account 'lake1' not found."), True),  # what holds the target is gone: so is the target
     (failed("az storage fs delete --name fs1 --account-name lake1 --yes", 1,
             "ERROR: The specified filesystem does not exist.", "ErrorCode:FilesystemNotFound"), True),
     (failed(f"az rest --method delete --url 'https://management.azure.com{AML_ID}?api-version=1&forceToPurge=true'", 1,
