@@ -162,12 +162,16 @@ DESTROY = click.Command(
         "one's identity (a group's azwrap-id tag, a workspace's workspaceId, an account's creationTime...) must "
         "match what azwrap recorded; one made again under the same name by someone is kept, and so is a group "
         "that holds anything azwrap did not make (then azwrap's own resources in it are deleted one by one). "
+        "A group whose tag is gone is azwrap's when what azwrap made in it still matches, else kept and still "
+        "recorded. What the workspace links to that azwrap did not make (your registry, a shared log analytics "
+        "workspace) is kept. "
         "Order: role assignments, the datastore and compute when the workspace stays, the workspace (purged: "
         "its name is free again; with what it made), the resource groups azwrap created (in a group of yours: "
         "the storage account, filesystem or file it created), the app registration with its secret; earlier "
         "generations too. Every call names the setup's subscription. It lists what it deletes and keeps (on "
-        "stdout), then asks you to type the recorded storage account's name (or the workspace's); --yes skips "
-        "the question, --what-if only lists. A run that fails or is interrupted is finished by running destroy "
+        "stdout), with the files and filesystems in azwrap's storage account that azwrap did not put there, "
+        "then asks you to type the recorded storage account's name (or the workspace's); --yes skips the "
+        "question (and refuses when that account holds such data), --what-if only lists. A run that fails or is interrupted is finished by running destroy "
         "again.",
         "azwrap destroy --what-if",
     ),
