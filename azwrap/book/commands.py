@@ -316,6 +316,16 @@ def storage_fs_create(s: Settings) -> Args:
     return ("storage", "fs", "create", "--account-name", s.account, "--name", s.filesystem)
 
 
+def storage_fs_list(account: str) -> Args:
+    """The account's filesystems (the book's storage commands' auth: no --auth-mode, the account key)."""
+    return ("storage", "fs", "list", "--account-name", account)
+
+
+def storage_fs_file_list(account: str, filesystem: str) -> Args:
+    """Every file and directory in a filesystem (recursive by default)."""
+    return ("storage", "fs", "file", "list", "--file-system", filesystem, "--account-name", account)
+
+
 def storage_fs_exists(s: Settings) -> Args:
     return ("storage", "fs", "exists", "--name", s.filesystem, "--account-name", s.account)
 

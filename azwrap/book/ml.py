@@ -14,9 +14,10 @@ def datastore_list(s: Settings) -> Args:
     return ("ml", "datastore", "list", "--workspace-name", s.workspace, "--resource-group", s.aml_group)
 
 
-def v2_workspace_delete(s: Settings) -> Args:
+def v2_workspace_delete(s: Settings, all_resources: bool = True) -> Args:
+    """Purged; --all-resources first deletes what the workspace links to, whoever made it (REFERENCE.md 8)."""
     return ("ml", "workspace", "delete", "--name", s.workspace, "--resource-group", s.aml_group,
-            "--permanently-delete", "--all-resources", "--yes")  # fmt: skip
+            "--permanently-delete", *(("--all-resources",) if all_resources else ()), "--yes")  # fmt: skip
 
 
 def v1_datastore_detach(s: Settings) -> Args:

@@ -119,8 +119,10 @@ def same_identity(key: str, recorded: dict | None, live) -> bool | None:
     if not recorded or key in ("sp", *ROLE_KEYS):
         return None  # an appId and a role assignment's id are never reused: found by them, they are the same
     if key in GROUP_KEYS:
-        tags = (live or {}).get("tags") or {}
-        return tags.get(az.IDENTITY_TAG) == recorded.get("tag")
+        # Only another azwrap-id proves a group made again: `az group create` on an existing group, the portal and
+        # tag policies replace its tags (Azure/azure-cli#11513), so a missing tag tells nothing.
+        tag = ((live or {}).get("tags") or {}).get(az.IDENTITY_TAG)
+        return None if not tag else tag == recorded.get("tag")
     if key == "datastore":
         properties = (live or {}).get("properties") or live or {}
         return datastore_client(properties) == recorded.get("clientId")
@@ -130,21 +132,21 @@ def same_identity(key: str, recorded: dict | None, live) -> bool | None:
     [(name, value)] = list(recorded.items())
     seen = next(iter(now.values()))
     if name in ("createdon", "creationtime"):
-        return _moment(seen) == _moment(value)
+        return moment(seen) == moment(value)
     return str(seen).lower() == str(value).lower()
 
 
-def _moment(text: str):
+def moment(text: str):
     """An ISO time as az prints it (7 fraction digits and Z from ARM, 6 and +00:00 from az's own models)."""
     import datetime
     import re
 
     cleaned = re.sub(r"(\.\d{1,6})\d*", r"\1", str(text).replace("Z", "+00:00"))
     try:
-        moment = datetime.datetime.fromisoformat(cleaned)
+        when = datetime.datetime.fromisoformat(cleaned)
     except ValueError:
         return str(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=datetime.timezone.utc)
 
 
 def dependents_of(workspace) -> list[str]:
@@ -167,13 +169,13 @@ def created_at(key: str, data):
     for value in (properties.get("creationTime"), data.get("creationTime"), properties.get("createdOn"),
                   data.get("created_on"), data.get("createdOn"), system.get("createdAt")):
         if isinstance(value, str) and value:
-            return moment(value)
+            return instant(value)
     return None
 
 
-def moment(text):
+def instant(text):
     """An ISO time az or azwrap wrote, as a datetime (None: not one)."""
     if not isinstance(text, str) or not text:
         return None
-    value = _moment(text)
+    value = moment(text)
     return None if isinstance(value, str) else value

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from ..core import rotate
+from ..core import lifecycle, rotate
 from ..core import destroy as teardown
 from ..core import refresh
 from ..core.teardown import with_subscription as pin
@@ -68,12 +68,29 @@ def _destroy(context: Context, yes: bool, what_if: bool) -> None:
         click.echo(line)  # the listing is the command's output: on stdout
     if what_if or not plan_.deletions:
         return
+    principals = [d.app_id for d in plan_.deletions if d.app_id]
+    if principals:  # Graph (az ad) takes no --subscription: it must look in the setup's tenant
+        lifecycle.check_tenant(setup.runner, "destroy", lifecycle.recorded_tenant(setup.state), principals[0],
+                               account=setup.account if isinstance(setup.account, dict) else None)  # fmt: skip
+    if plan_.data and yes:
+        raise Failure("; ".join(plan_.data) + ". --yes does not delete data azwrap did not put there: run `azwrap "
+                      "destroy` on a terminal and confirm, or move that data first. Nothing was deleted.", EXIT_USAGE)
     if not yes:
-        _confirm_destroy(setup.state)
+        _confirm_destroy(setup.state, plan_.data)
     teardown.run(setup, plan_, heartbeat=_heartbeat())
+    _say_how_it_ended(plan_)
+
+
+def _say_how_it_ended(plan_: teardown.Teardown) -> None:
+    if plan_.doubtful:
+        doubted = [what for what, why in plan_.kept if "still recorded" in why]
+        click.echo("Not everything azwrap recorded was deleted: kept, and still recorded (see above for why): "
+                   + "; ".join(doubted) + ". Check them, then delete them yourself or run `azwrap destroy` again.",
+                   err=True)  # fmt: skip
     if plan_.left:
         click.echo("Not everything azwrap made could be deleted; see above for each and the command that deletes "
                    "it. Its records are forgotten; the secret too.", err=True)  # fmt: skip
+    if plan_.doubtful or plan_.left:
         return
     click.echo("Destroyed: what azwrap made is deleted, and its secret forgotten. `azwrap all` builds the "
                "setup again with the same settings.", err=True)
@@ -103,7 +120,7 @@ def _pause_view() -> None:
         view.close()
 
 
-def _confirm_destroy(state: dict) -> None:
+def _confirm_destroy(state: dict, data: list[str] | None = None) -> None:
     # The PowerShell way: the list first, then a question a reflex cannot answer.
     asked = confirmation_name(state)
     if asked is None:
@@ -115,7 +132,8 @@ def _confirm_destroy(state: dict) -> None:
                       "`azwrap destroy --what-if`. Nothing was deleted.", EXIT_USAGE)
     what, name = asked
     try:
-        typed = click.prompt(f"Type the {what} name ({name}) to delete all of the above", default="",
+        also = ", the data azwrap did not put there included (" + "; ".join(data) + ")" if data else ""
+        typed = click.prompt(f"Type the {what} name ({name}) to delete all of the above{also}", default="",
                              show_default=False, err=True)  # fmt: skip
     except click.Abort as error:
         if isinstance(error.__context__, KeyboardInterrupt):
@@ -149,12 +167,16 @@ DESTROY = click.Command(
         "one's identity (a group's azwrap-id tag, a workspace's workspaceId, an account's creationTime...) must "
         "match what azwrap recorded; one made again under the same name by someone is kept, and so is a group "
         "that holds anything azwrap did not make (then azwrap's own resources in it are deleted one by one). "
+        "A group whose tag is gone is azwrap's when what azwrap made in it still matches, else kept and still "
+        "recorded. What the workspace links to that azwrap did not make (your registry, a shared log analytics "
+        "workspace) is kept. "
         "Order: role assignments, the datastore and compute when the workspace stays, the workspace (purged: "
         "its name is free again; with what it made), the resource groups azwrap created (in a group of yours: "
         "the storage account, filesystem or file it created), the app registration with its secret; earlier "
         "generations too. Every call names the setup's subscription. It lists what it deletes and keeps (on "
-        "stdout), then asks you to type the recorded storage account's name (or the workspace's); --yes skips "
-        "the question, --what-if only lists. A run that fails or is interrupted is finished by running destroy "
+        "stdout), with the files and filesystems in azwrap's storage account that azwrap did not put there, "
+        "then asks you to type the recorded storage account's name (or the workspace's); --yes skips the "
+        "question (and refuses when that account holds such data), --what-if only lists. A run that fails or is interrupted is finished by running destroy "
         "again.",
         "azwrap destroy --what-if",
     ),

@@ -4,6 +4,7 @@ to, and record each result the moment it is known. It never decides why an actio
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 import uuid
@@ -28,14 +29,52 @@ FIRST_RETRY_DELAY, MAX_RETRY_DELAY = 2.0, 30.0
 # What `ml workspace create` says while a soft-deleted workspace holds the name (also for a while
 # after a purge was answered).
 SOFT_DELETED = "Soft-deleted workspace exists"
-# az's words for a target that is not there (Graph's not-found is exit 1): a delete of it is done.
+# az's words for a target that is not there. Outside exit 3 (az's not-found) they count only on a line that
+# names the target: "not found" also answers for a subscription, a parent, a sign-in (Graph's not-found is exit 1,
+# "Resource '<id>' does not exist ...").
 GONE = ("could not be found", "was not found", "does not exist", "not found", "NotFound", "Unable to find")
+# The storage service's codes for the very filesystem or path the command addressed (its text names neither).
+ADDRESSED_GONE = ("ErrorCode:FilesystemNotFound", "ErrorCode:PathNotFound")
+# Never "gone": the subscription is not seen (another tenant's sign-in, a typo), the target may well exist.
+NOT_SEEN = re.compile(r"SubscriptionNotFound|subscription\b[^\n]*\b(could not be found|not found|was not found)", re.I)
+# The flags whose values name a command's target or what holds it (for a `gone` without a target given): the
+# target is gone too when what holds it is.
+TARGET_FLAGS = ("--name", "-n", "--id", "--ids", "--workspace-name", "--account-name", "--resource-group", "--path",
+                "--key-id", "--url")  # fmt: skip
 # `extension` runs alone, before the others: a half-installed extension can break az processes starting beside it.
 ALONE_FIRST = ("extension",)
 
 
-def gone(error: AzFailed) -> bool:
-    return error.exit_code == NOT_FOUND or any(word in line for line in error.stderr_tail for word in GONE)
+def gone(error: AzFailed, target: str | None = None) -> bool:
+    """Whether a failed call's target is not there: exit 3, or a not-found answer naming the target (by
+    default what the command's --name, --id, --ids... name). Never when the subscription is not seen."""
+    said = error.stderr_tail
+    if error.reason or any(NOT_SEEN.search(line) for line in said):
+        return False
+    if error.exit_code == NOT_FOUND or any(code in line for line in said for code in ADDRESSED_GONE):
+        return True
+    names = [target] if target else targets(error.command)
+    patterns = [re.compile(rf"(?<![\w.-]){re.escape(name)}(?![\w-])", re.I) for name in names if name]
+    return any(any(word in line for word in GONE) and any(p.search(line) for p in patterns) for line in said)
+
+
+def targets(command: str) -> list[str]:
+    """What a displayed az command names with its TARGET_FLAGS (an id or URL also by its last segment)."""
+    words = [word.strip("'\"") for word in command.split()]
+    out: list[str] = []
+    for index, word in enumerate(words):
+        if word not in TARGET_FLAGS:
+            continue
+        for value in words[index + 1:]:
+            if value.startswith("-"):
+                break
+            out.append(value)
+            last = value.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+            if last and last != value:
+                out.append(last)
+            if word != "--ids":
+                break
+    return out
 
 
 class Apply:
@@ -160,6 +199,9 @@ class Apply:
         except AzFailed as error:
             if not (action.gone_ok and gone(error)):
                 raise
+            if invocation.args[:1] == ("ad",):  # Graph's "does not exist" means gone only in the setup's tenant
+                lifecycle.check_tenant(session.runner, step.step, lifecycle.recorded_tenant(session.state),
+                                       retired["appId"] if retired else str(invocation.args[-1]))  # fmt: skip
             result = None
         if invocation.capture == "sp":
             _refuse_patched_app(warnings, result)

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 
 from ..az.runner import AzFailed
 from ..book import resources
+from . import lifecycle
 from .apply import gone
-from .teardown import Deletion, Teardown, plan  # noqa: F401  (plan: what the commands call)
+from .teardown import RETIRED_APP, RETIRED_ROLES, Deletion, Teardown, plan  # noqa: F401  (plan: what the commands call)
 
 HEARTBEAT_SECONDS = 15.0
 
@@ -25,6 +26,9 @@ def describe(teardown: Teardown) -> list[str]:
     along = [(what, why) for what, why in teardown.kept if why.startswith("deleted with")]
     kept = [(what, why) for what, why in teardown.kept if not why.startswith("deleted with")]
     lines += [f"  - {what} ({why})" for what, why in along]
+    if teardown.data:
+        lines.append("with data azwrap did not put there:")
+        lines += [f"  - {line}" for line in teardown.data]
     if kept:
         lines.append("and keeps:")
         lines += [f"  - {what}: {why}" for what, why in kept]
@@ -39,19 +43,27 @@ def run(session, teardown: Teardown, heartbeat: float = HEARTBEAT_SECONDS) -> No
     runner, state = session.runner, session.state
     for deletion in teardown.deletions:
         with _still_working(runner.echo, deletion, heartbeat):
-            _delete(runner, deletion)
+            _delete(runner, deletion, lifecycle.recorded_tenant(state))
         if deletion.forget:
             _forget(state, deletion)
         if deletion.key == "workspace":
             state.setdefault("purged", {})["workspace"] = True  # its name may stay blocked a little longer
         session.save()
-    # Everything azwrap made is gone: the steps are pending again; settings and subscription stay.
-    state["steps"], state["outputs"], state["resources"] = {}, {}, {}
-    state.pop("earlier", None)
+    # What azwrap made is gone, but for what it kept in doubt, which stays recorded: the steps are pending
+    # again; settings and subscription stay.
+    doubtful = set(teardown.doubtful)
+    state["steps"], state["outputs"] = {}, {}
+    state["resources"] = {key: record for key, record in state["resources"].items() if (key, None) in doubtful}
+    earlier = [entry for index, entry in enumerate(state.get("earlier", [])) if (entry.get("key"), index) in doubtful]
+    if earlier:
+        state["earlier"] = earlier
+    else:
+        state.pop("earlier", None)
+    state.pop(lifecycle.ROTATION, None)
     session.save()
 
 
-def _delete(runner, deletion: Deletion) -> None:
+def _delete(runner, deletion: Deletion, tenant: str | None) -> None:
     for args in (deletion.args, deletion.fallback):
         if args is None:
             return
@@ -61,12 +73,24 @@ def _delete(runner, deletion: Deletion) -> None:
         except AzFailed as error:
             if not gone(error):
                 raise
+            if args[:1] == ("ad",):  # Graph's "does not exist" means gone only in the setup's tenant
+                lifecycle.check_tenant(runner, "destroy", tenant, deletion.app_id or "")
             if deletion.fallback is None or args is deletion.fallback:
                 runner.echo(f"destroy: {deletion.label} was gone already")
                 return
 
 
 def _forget(state: dict, deletion: Deletion) -> None:
+    if deletion.key == RETIRED_ROLES:  # kept on the entry until its app goes too
+        for entry in state.get(lifecycle.RETIRED, []):
+            if isinstance(entry, dict) and entry.get("appId") == deletion.app_id:
+                entry["assignments"] = []
+                if entry.get("gone"):
+                    lifecycle.retired_deleted(state, deletion.app_id)
+        return
+    if deletion.key == RETIRED_APP:
+        lifecycle.retired_deleted(state, deletion.app_id)
+        return
     for key, generation in ((deletion.key, deletion.generation), *deletion.covers):
         if key not in resources.BY_KEY:
             continue  # what a workspace made with it: its record is the workspace's
@@ -77,6 +101,7 @@ def _forget(state: dict, deletion: Deletion) -> None:
         state["steps"].pop(resources.BY_KEY[key].step, None)
     if deletion.key == "sp":
         state["outputs"].pop("sp", None)  # the secret is gone with the app
+        state.pop(lifecycle.ROTATION, None)  # a rotation left unfinished has nothing left to finish
 
 
 @contextmanager

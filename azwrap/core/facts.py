@@ -29,6 +29,7 @@ class Snapshot:
     principals: dict = field(default_factory=dict)  # appId -> `az ad sp show` JSON | None
     assignments: dict = field(default_factory=dict)  # appId -> its role assignments (all scopes) | None
     contents: dict = field(default_factory=dict)  # group name (lower case) -> `az resource list -g` items
+    storage: dict = field(default_factory=dict)  # account (lower case) -> {"filesystems": [...], "files": {fs: [...]}}
 
     def merged(self, **parts) -> Snapshot:
         """A snapshot with more facts (each part's entries added to the ones there)."""

@@ -8,6 +8,8 @@ import re
 
 from ..az.runner import AzFailed
 from ..book import commands as az
+from ..book.settings import Settings
+from ..errors import Refused
 
 # state: replaced principals ({"appId", "assignments", "gone"}) still to delete; "kept": True for one kept by
 # --keep-old-sp, which only `azwrap destroy` deletes
@@ -35,6 +37,28 @@ def retired_deleted(state: dict, app_id: str) -> None:
         state[RETIRED] = left
     else:
         state.pop(RETIRED, None)
+
+
+def recorded_tenant(state: dict) -> str | None:
+    """The tenant the setup's principals are in: the principal's, else the subscription's."""
+    return state.get("outputs", {}).get("sp", {}).get("tenant") or (state.get("subscription") or {}).get("tenantId")
+
+
+def check_tenant(runner, step: str, tenant: str | None, app_id: str, account: dict | None = None) -> None:
+    """Before a Graph "does not exist" counts as gone: az ad commands take no --subscription, so after another
+    terminal's `az login --tenant` Graph looks in another directory. Refused (exit 2) when az's tenant (from
+    `account`, else a fresh `az account show`) is not the recorded one; nothing is forgotten then."""
+    if not tenant:
+        return
+    if account is None:
+        account = runner.run(step, list(az.account_show()), capture=True, shape=dict, probe=True)
+    now = str(account.get("tenantId") or "")
+    if now and now.lower() != tenant.lower():
+        raise Refused(f"az is signed in to tenant {now}, but the service principal {app_id} is in tenant {tenant}: "
+                      "az ad commands take no --subscription, so Microsoft Graph looked in the other directory and "
+                      f"azwrap cannot tell whether {app_id} still exists. Nothing more was changed, and nothing is "
+                      f"forgotten. Sign in to the setup's tenant:\n  {az.line(az.login(Settings(tenant=tenant)))}\nthen run the "
+                      "same command again")  # fmt: skip
 
 
 def expiry_note(setup, app_id: str, password: str | None, today: datetime.datetime | None = None):

@@ -252,7 +252,7 @@ def _reclaimable(inputs: Inputs, key: str) -> dict | None:
         if same is True:
             return {**old, "generation": index}
     pending = inputs.state.get("pending", {}).get(key) or {}
-    born, started = resources.created_at(key, found), resources.moment(pending.get("started"))
+    born, started = resources.created_at(key, found), resources.instant(pending.get("started"))
     if pending.get("settings") == named and born is not None and started is not None and \
             (born - started).total_seconds() >= -CLOCK_SKEW_SECONDS:
         identity = resources.identity_of(key, found)
@@ -480,7 +480,7 @@ def _lost_answers(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
 
 def lost_app_note(started: str) -> str:
     """az ad sp create-for-rbac names its app azure-cli-<UTC time of the call>: where to look for it."""
-    moment = resources.moment(started)
+    moment = resources.instant(started)
     prefix = "azure-cli-" + (moment.strftime("%Y-%m-%d-%H") if moment else "")
     return (f"an earlier run's az ad sp create-for-rbac (begun {started}) ended without an answer: it may have made "
             f"an app with a secret azwrap never saw. List apps made that hour with `az ad app list --display-name "

@@ -186,7 +186,8 @@ def _paths(runner, wheres: list[Where]) -> dict:
 
 def for_teardown(runner, state: dict, settings, subscription_id: str) -> Snapshot:
     """What `azwrap destroy` checks before deleting: every generation's groups (their tags) and ARM
-    resources (their identity), what the workspaces made with them, and everything in each group."""
+    resources (their identity), what the workspaces made with them or link to now, everything in each
+    group, and what azwrap's storage accounts hold."""
     from .teardown import generations
 
     every = generations(state, settings)
@@ -199,9 +200,46 @@ def for_teardown(runner, state: dict, settings, subscription_id: str) -> Snapsho
     snapshot = Snapshot(groups=groups)
     alive = [i for i in ids if live(snapshot, _where_of_id(i, made, subscription_id)) is not MISSING]
     arm = _arm(runner, alive)
+    arm.update(_arm(runner, [i for i in _links(arm) if i.lower() not in arm]))
     contents = {name: runner.run(STEP, list(az.resource_list(groups[name]["name"])), capture=True, shape=list,
                                  probe=True, not_found_ok=True) for name in names if groups.get(name)}  # fmt: skip
-    return Snapshot(groups=groups, arm=arm, contents={k: v for k, v in contents.items() if v is not None})
+    accounts = [i for i in made if i.key == "account"
+                and isinstance(arm.get(resources.arm_id("account", i.settings, subscription_id).lower()), dict)]
+    return Snapshot(groups=groups, arm=arm, contents={k: v for k, v in contents.items() if v is not None},
+                    storage=_storage(runner, accounts, every))  # fmt: skip
+
+
+def _links(arm: dict) -> list[str]:
+    """What the live workspaces link to, and the log analytics behind insights (their creation times matter)."""
+    out = []
+    for found in arm.values():
+        if not isinstance(found, dict):
+            continue
+        if str(found.get("type", "")).lower() == "microsoft.machinelearningservices/workspaces":
+            out += resources.dependents_of(found)
+        target = (found.get("properties") or {}).get("WorkspaceResourceId") if isinstance(found.get("properties"), dict) else None
+        if isinstance(target, str) and target:
+            out.append(target)
+    return list(dict.fromkeys(out))
+
+
+def _storage(runner, accounts: list, every: list) -> dict:
+    """Each live account's filesystems, and the files of the filesystems azwrap made there."""
+    found: dict = {}
+    for account in accounts:
+        name = account.settings.account
+        if name.lower() in found:
+            continue
+        listed = runner.run(STEP, list(az.storage_fs_list(name)), capture=True, shape=list, probe=True)
+        filesystems = [str(f.get("name")) for f in listed if isinstance(f, dict) and f.get("name")]
+        ours = {i.settings.filesystem for i in every if i.key == "filesystem" and i.record.get("created")
+                and i.settings.account == name and i.settings.filesystem in filesystems}  # fmt: skip
+        files = {}
+        for filesystem in sorted(ours):
+            entries = runner.run(STEP, list(az.storage_fs_file_list(name, filesystem)), capture=True, shape=list, probe=True)
+            files[filesystem] = [str(e.get("name")) for e in entries if isinstance(e, dict) and not e.get("isDirectory")]
+        found[name.lower()] = {"filesystems": filesystems, "files": files}
+    return found
 
 
 def _where_of_id(resource_id: str, made: list, subscription_id: str) -> Where:

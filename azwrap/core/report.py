@@ -59,6 +59,8 @@ def add_live(report: dict, inputs, snapshot) -> None:
         record = inputs.state["resources"].get(entry["key"], {})
         found = live(snapshot, where)
         entry["live"] = {True: "present", False: "MISSING", None: "unknown"}[present(snapshot, where)]
-        if entry["live"] == "present" and record.get("created") and resources.same_identity(
-                entry["key"], record.get("identity"), found) is False:
+        same = resources.same_identity(entry["key"], record.get("identity"), found) if entry["live"] == "present" else None
+        if record.get("created") and same is False:
             entry["live"] = "made again by someone: not azwrap's"
+        elif record.get("created") and same is None and entry["key"] in resources.GROUP_KEYS and record.get("identity"):
+            entry["live"] = "its azwrap-id tag is gone: azwrap cannot tell it is the one it made"

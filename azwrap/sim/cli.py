@@ -51,9 +51,9 @@ Extensions: azure-cli-ml 1.41.0 (ml "v1" commands) or ml 2.30.0 (ml "v2"), not b
 
 Commands: login logout | account show/set/list | version | config set K=V
         extension add/show/list/remove | group create/show/exists/delete/list | tag update
-        storage account create/show/check-name/delete | storage fs create/exists/show/delete
+        storage account create/show/check-name/delete | storage fs create/exists/show/delete/list
         storage fs file upload/exists/delete/download/list | ad sp create-for-rbac/show/delete
-        resource show/list/delete | rest --method get|delete (workspaces, forceToPurge)
+        resource show/list/delete | rest --method get|delete (workspaces, forceToPurge) | acr create
         ad app create/show/delete | ad app credential reset (--append, --display-name,
         --years | --end-date)/list/delete (--key-id)
         role assignment create/list (--all, --assignee-object-id)/delete
@@ -61,7 +61,7 @@ Commands: login logout | account show/set/list | version | config set K=V
         (group create refuses a location that `account list-locations` does not list)
         v1: ml workspace create/show/delete, ml computetarget create amlcompute, ml computetarget
             show/delete, ml datastore attach-adls-gen2/show/detach/list (missing: exit 1, v1's SDK)
-        v2: ml workspace create/show/delete, ml compute create/show/delete, ml datastore
+        v2: ml workspace create/show/update (--container-registry)/delete, ml compute create/show/delete, ml datastore
             create/show/delete/list
         `az-sim <command> --help` lists a command's flags.
 
@@ -127,6 +127,12 @@ Fault knobs (environment variables):
                          set, az's default subscription changes (once) to AZSIM_SWITCH_SUBSCRIPTION_TO
                          (id or name; default the other sim subscription); calls without --subscription
                          act there from then on
+  AZSIM_OTHER_TENANT=T   another terminal's `az login --tenant T`: `account show` reports tenantId T, and
+                         `az ad ...` sees T's directory (none of the setup's apps: "does not exist", exit 1)
+  AZSIM_SHARED_LOG_ANALYTICS=1  a workspace's insights send to the subscription's shared
+                         DefaultResourceGroup-<LOC>/DefaultWorkspace-<sub>-<LOC> (made once, reused)
+  az-sim --image-build RG WS  (sim only) Azure ML's first image build: a container registry is made in the
+                         workspace's group and linked to it; prints its id
   AZSIM_RBAC_COLLISION=1|old  `ad sp create-for-rbac` without --name runs in the same UTC second as the
                          newest azure-cli-* app (one made by someone else just before, if none): it warns
                          "Found an existing application instance: (id) <app object id>. We will patch it."
@@ -252,6 +258,18 @@ def only_show_errors(sess):
     return BOOLEAN_STATES[str(value).lower()]
 
 
+def other_tenant(st, spec, handler):
+    """AZSIM_OTHER_TENANT=T: another terminal's `az login --tenant T`: `az ad ...` (Microsoft Graph, which takes
+    no --subscription) looks in T's directory, where none of this tenant's apps and principals are."""
+    if not os.environ.get("AZSIM_OTHER_TENANT") or not spec["path"].startswith("ad "):
+        return handler()
+    mine, st["service_principals"] = st["service_principals"], st.setdefault("other_tenant_principals", {})
+    try:
+        return handler()
+    finally:
+        st["other_tenant_principals"], st["service_principals"] = st["service_principals"], mine
+
+
 def run(raw_argv):
     started = time.time()
     ctx = {"only_show_errors": "--only-show-errors" in raw_argv}
@@ -299,7 +317,7 @@ def run(raw_argv):
             core.CUR_SUB = (find_subscription(a["subscription"], sess) if a.get("subscription")
                             else sess["subscription"])
             principal.authorize(st, sess, spec["path"], a)
-            result = spec["handler"](st, a, ctx)
+            result = other_tenant(st, spec, lambda: spec["handler"](st, a, ctx))
             if a["query"]:
                 result = apply_query(result, a["query"])
         except AzError as err:
@@ -330,6 +348,15 @@ def main():
     if argv == ["--summary"]:
         with StateLock():
             sys.stdout.write(summary(load_state()))
+        return 0
+    if argv[:1] == ["--image-build"] and len(argv) == 3:  # sim only: Azure ML's first image build (dependents.py)
+        from .dependents import image_build
+
+        with StateLock():
+            st = load_state()
+            registry = image_build(st, argv[1], argv[2])
+            save_state(st)
+        sys.stdout.write(registry + "\n")
         return 0
     if argv == ["--reset"]:
         with StateLock():

@@ -6,6 +6,10 @@ in the insights resource's properties.WorkspaceResourceId (v1's classic insights
 the ml SDK's: the first 8 letters and digits of the workspace's name, the first 8 of the kind, random hex,
 24 characters at most. They carry the workspace's tags (createdByToolkit).
 
+AZSIM_SHARED_LOG_ANALYTICS=1: the insights (v1 and v2) send to the subscription's shared log analytics
+workspace DefaultResourceGroup-<LOC>/DefaultWorkspace-<subscription>-<LOC>, made by the first workspace that
+needs it and reused by the next ones (v2 then makes none of its own).
+
 Azure itself adds, asynchronously, an action group "Application Insights Smart Detection" (one per group,
 reused) and an alert rule "Failure Anomalies - <insights name>": here they appear once
 AZSIM_SMART_DETECTION_AFTER further calls (default 3) have started, if the insights is still there.
@@ -14,7 +18,8 @@ import os
 import re
 
 from .arm import add_resource, delete_by_id, locate
-from .core import TENANT, arm_time, group_in, new_guid, parse_id
+from . import core
+from .core import TENANT, arm_time, find_group, group_id, group_in, new_guid, parse_id, store_group
 
 TOOLKIT = {"v1": "cli-v1-1.41.0", "v2": "cli-v2-2.30.0"}
 ACTION_GROUP = "Application Insights Smart Detection"
@@ -40,7 +45,9 @@ def make_dependents(st, g, w, api):
     insights = {"ApplicationId": dependent_name(w["name"], "insights"), "AppId": new_guid(),
                 "Application_Type": "web", "InstrumentationKey": new_guid(), "provisioningState": "Succeeded",
                 "CreationDate": arm_time("+00:00"), "TenantId": TENANT}
-    if api == "v2":
+    if os.environ.get("AZSIM_SHARED_LOG_ANALYTICS") == "1":
+        insights["WorkspaceResourceId"] = shared_log_analytics(st, loc)
+    elif api == "v2":
         insights["WorkspaceResourceId"] = add_resource(
             st, g, "Microsoft.OperationalInsights/workspaces", dependent_name(w["name"], "logalytics"), loc, tags,
             {"customerId": new_guid(), "provisioningState": "Succeeded", "retentionInDays": 30,
@@ -53,6 +60,40 @@ def make_dependents(st, g, w, api):
     st["pending"].append({"what": "smart detection", "insights": ai, "due": len(st["calls"]) + after})
     if after <= 0:
         smart_detection_due(st)
+
+
+def shared_log_analytics(st, loc):
+    """The subscription's shared DefaultWorkspace-<sub>-<LOC> in DefaultResourceGroup-<LOC>: made once, reused."""
+    code = loc[:3].upper()
+    name = "DefaultResourceGroup-" + code
+    g = find_group(st, name) or store_group(st, {"name": name, "location": loc, "id": group_id(name), "tags": None})
+    rid = "{}/providers/Microsoft.OperationalInsights/workspaces/DefaultWorkspace-{}-{}".format(g["id"], core.CUR_SUB, code)
+    if rid.lower() not in st["resources"]:
+        add_resource(st, g, "Microsoft.OperationalInsights/workspaces", rid.rsplit("/", 1)[-1], loc, None,
+                     {"customerId": new_guid(), "provisioningState": "Succeeded", "retentionInDays": 30,
+                      "sku": {"name": "PerGB2018"}})
+    return rid
+
+
+def add_registry(st, g, name, loc, made_with=None):
+    """A container registry (Premium/Basic alike) in group g; returns its id."""
+    return add_resource(st, g, "Microsoft.ContainerRegistry/registries", name, loc, None, {
+        "loginServer": "{}.azurecr.io".format(name.lower()), "creationDate": arm_time(), "adminUserEnabled": True,
+        "provisioningState": "Succeeded"}, sku={"name": "Basic", "tier": "Basic"}, made_with=made_with)
+
+
+def image_build(st, rg, ws_name):
+    """Azure ML's first image build (v1 deploy, an environment build): it makes a container registry in the
+    workspace's group and links it to the workspace (containerRegistry)."""
+    w = next((w for w in st["workspaces"].values() if w["resource_group"].lower() == rg.lower()
+              and w["name"].lower() == ws_name.lower()), None)
+    if w is None:
+        raise SystemExit("no workspace {} in {}".format(ws_name, rg))
+    g = find_group(st, w["resource_group"])
+    w.setdefault("dependents", {})["containerRegistry"] = add_registry(
+        st, g, re.sub(r"[^a-z0-9]", "", w["name"].lower())[:8] + new_guid().replace("-", "")[:12], w["location"],
+        made_with=w["id"])
+    return w["dependents"]["containerRegistry"]
 
 
 def smart_detection_due(st):

@@ -56,6 +56,23 @@ def cmd_ws_show_v2(st, a, ctx):
     return ws_v2_json(w)
 
 
+@command("ml workspace update", [F("--name -n", req=True), RG, F("--container-registry"), F("--description"),
+                                 F("--display-name"), F("--tags", kind="multi"), F("--yes -y", kind="bool")],
+         dialect="v2")
+def cmd_ws_update_v2(st, a, ctx):
+    """Links the workspace to another container registry (by its ARM id), whoever made it."""
+    _, w = require_ws(st, a["resource_group"], a["name"], 3)
+    if a["container_registry"] is not None:
+        w.setdefault("dependents", {})["containerRegistry"] = a["container_registry"] or None
+    if a["display_name"]:
+        w["friendly_name"] = a["display_name"]
+    if a["description"] is not None:
+        w["description"] = a["description"]
+    if a["tags"] is not None:
+        w["tags"] = parse_tags(a["tags"])
+    return ws_v2_json(w)
+
+
 @command("ml workspace delete", [F("--name -n", req=True), RG, F("--all-resources", kind="bool"),
                                  F("--permanently-delete -p", kind="bool"), F("--no-wait", kind="bool"),
                                  F("--yes -y", kind="bool")], dialect="v2")

@@ -99,8 +99,9 @@ def account_entry(sess, sub_id):
     if sub_id is None:
         return {"cloudName": "AzureCloud", "homeTenantId": TENANT, "id": TENANT, "isDefault": True,
                 "managedByTenants": [], "name": TENANT_LEVEL, "state": "Enabled", "tenantId": TENANT, "user": user}
-    return {"cloudName": "AzureCloud", "homeTenantId": TENANT, "id": sub_id, "isDefault": sub_id == sess["subscription"],
-            "managedByTenants": [], "name": SUBSCRIPTIONS[sub_id], "state": "Enabled", "tenantId": TENANT,
+    tenant = os.environ.get("AZSIM_OTHER_TENANT") or TENANT  # another terminal's `az login --tenant`
+    return {"cloudName": "AzureCloud", "homeTenantId": tenant, "id": sub_id, "isDefault": sub_id == sess["subscription"],
+            "managedByTenants": [], "name": SUBSCRIPTIONS[sub_id], "state": "Enabled", "tenantId": tenant,
             "user": user}
 
 

@@ -7,6 +7,7 @@ import re
 
 from . import core
 from .arm import arm_json, delete_by_id, listed, locate, records
+from .core import RG as RG_FLAG
 from .core import AzError, F, arm_error, command, find_group, group_in, group_missing, parse_id, purge_workspace, \
     soft_delete_workspace
 
@@ -202,3 +203,16 @@ def cmd_rest(st, a, ctx):
             soft_delete_workspace(st, key)
         return None  # 200/202/204 with no body; the name may still be blocked (AZSIM_PURGE_LAG)
     raise AzError("az-sim models only GET and DELETE of workspaces with `az rest`")
+
+
+@command("acr create", [F("--name -n", req=True), RG_FLAG, F("--sku", req=True, choices=["Basic", "Standard", "Premium"]),
+                        F("--location -l"), F("--admin-enabled", kind="tri")])
+def cmd_acr_create(st, a, ctx):
+    """A container registry (for a user's own registry the workspace may be linked to)."""
+    from .dependents import add_registry
+
+    g = find_group(st, a["resource_group"])
+    if g is None:
+        raise group_missing(a["resource_group"])
+    rid = add_registry(st, g, a["name"], (a["location"] or g["location"]).replace(" ", "").lower())
+    return arm_json(st, *locate(st, rid))

@@ -158,6 +158,18 @@ def cmd_fs_exists(st, a, ctx):
     return {"exists": "{}/{}".format(acct["name"], a["name"]) in st["filesystems"]}
 
 
+@command("storage fs list", [F("--account-name", req=True), F("--prefix"), F("--include-metadata", kind="tri"),
+                             F("--num-results", kind="int"), F("--marker"), F("--show-next-marker", kind="bool")]
+         + STORAGE_AUTH)
+def cmd_fs_list(st, a, ctx):
+    acct = storage_account_for(st, a, ctx)
+    names = sorted(f["name"] for k, f in st["filesystems"].items() if k.startswith(acct["name"] + "/")
+                   and f["name"].startswith(a["prefix"] or ""))
+    out = [{"name": n, "metadata": None, "publicAccess": None, "hasImmutabilityPolicy": False, "hasLegalHold": False,
+            "etag": new_etag(), "lastModified": now_iso(), "deleted": None, "version": None} for n in names]
+    return out[:a["num_results"]] if a["num_results"] else out
+
+
 @command("storage fs show", [F("--name -n", req=True), F("--account-name", req=True)] + STORAGE_AUTH)
 def cmd_fs_show(st, a, ctx):
     acct = storage_account_for(st, a, ctx)

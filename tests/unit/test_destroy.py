@@ -231,6 +231,11 @@ def _looks(fake, groups=("aml-rg", "adls-rg")) -> None:
                                                                                    if len(present) > 1 else {"id": present[0]}))  # fmt: skip
     for g in groups:
         fake.on(["resource", "list", "--resource-group", g, *pinned], stdout="[]")
+    if ACC_ID in present:  # what azwrap's account holds: its filesystem and upload only
+        fake.on([*az.storage_fs_list(ACCOUNT), *pinned], stdout=json.dumps([{"name": "fs1"}]))
+        fake.on([*az.storage_fs_file_list(ACCOUNT, "fs1"), *pinned], stdout=json.dumps(
+            [{"name": "models", "isDirectory": True}, {"name": "models/highspenders", "isDirectory": True},
+             {"name": "models/highspenders/input.csv", "isDirectory": False}]))
 
 
 def _deletes(calls) -> list:

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from .conftest import (DATASTORE_ID, KEY_ID, SUB, key_id_read, normalised, ACC_ID, ACCOUNT, BOOK, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY, absent,
+from .conftest import (ACCOUNT_SHOW, DATASTORE_ID, KEY_ID, SUB, key_id_read, normalised, ACC_ID, ACCOUNT, BOOK, NOT_FOUND, ROLES, ROLES_OF_SP, SECRET, SP, SP_SHOW, TOKEN_EXPIRY, absent,
                        refresh_probes)  # fmt: skip
 from .test_doctor import register
 from .test_v2 import ANY, V2_ML
@@ -111,11 +111,26 @@ def test_a_failed_delete_of_the_replaced_principal_is_finished_by_the_next_run(d
     fake.on(DELETE_OLD_ROLES, stdout="")  # deleted by the first run: az deletes nothing and says nothing
     fake.on(["ad", "app", "delete", "--id", SP["appId"]], **NOT_FOUND)  # deleted meanwhile: fine
     fake.logged_in()
+    fake.logged_in()  # Graph's "does not exist" is gone only in the setup's tenant: az's is read again
     resumed = cli("sp", "--no-refresh")
     assert resumed.exit_code == 0, resumed.output
     assert "sp: running again: deleting the service principal an earlier run replaced" in resumed.stderr
-    assert fake.calls(pinned=True) == [["account", "show"], TOKEN_EXPIRY, DELETE_OLD_ROLES, ["ad", "app", "delete", "--id", SP["appId"]]]
+    assert fake.calls(pinned=True) == [["account", "show"], TOKEN_EXPIRY, DELETE_OLD_ROLES,
+                                       ["ad", "app", "delete", "--id", SP["appId"]], ["account", "show"]]  # fmt: skip
     assert "retired_sp" not in state(done)
+
+
+def test_a_replaced_principal_graph_cannot_find_after_a_tenant_switch_is_not_forgotten(done, fake, cli):
+    without_steps(done, "datastore", "grant")  # nothing else uses the principal: it is deleted now
+    new_principal(fake)
+    fake.on(DELETE_OLD_ROLES, stdout="")
+    fake.on(["ad", "app", "delete", "--id", SP["appId"]], returncode=1, stdout="", stderr=(
+        f"ERROR: Resource '{SP['appId']}' does not exist or one of its queried reference-property objects are not present.\n"))
+    fake.on(["account", "show"], stdout=json.dumps({**ACCOUNT_SHOW, "tenantId": "another-tenant"}))  # another terminal's az login
+    result = cli("sp", "--account", ACCOUNT, "--force")
+    assert result.exit_code == 2, result.output
+    assert "az is signed in to tenant another-tenant" in result.stderr and f"az login --tenant {SP['tenant']}" in result.stderr
+    assert [entry["appId"] for entry in state(done)["retired_sp"]] == [SP["appId"]]  # still to delete
 
 
 PINNED = ["--subscription", SUB]  # rotate's ARM calls name the setup's subscription (`az ad` cannot take it)
