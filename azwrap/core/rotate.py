@@ -15,7 +15,7 @@ from ..book.quoting import shown
 from ..book.steps import BY_NAME
 from ..errors import MissingInput, Refused
 from ..store import state as state_file
-from . import record
+from . import lifecycle, record
 from .apply import Apply, gone
 from .lifecycle import ROTATION
 from .plan import Action, Plan
@@ -97,8 +97,12 @@ def _check_datastore_is_azwraps(session) -> None:
 def _app_gone(session, error: AzFailed) -> bool:
     """Graph's answer that the app is not there (exit 1 "does not exist" outside `show`). The one place
     rotate decides it: _credentials, _reset and so _delete_old (through _credentials) ask here.
-    The tenant check belongs here: Graph's not-found after `az login` to another tenant is not "gone"."""
-    return gone(error)
+    Graph's not-found after another terminal's `az login` to another tenant is not "gone": refused (exit 2)."""
+    if not gone(error):
+        return False
+    sp = session.outputs.get("sp", {})
+    lifecycle.check_tenant(session.runner, "rotate", lifecycle.recorded_tenant(session.state), sp.get("appId", ""))
+    return True
 
 
 def _credentials(session, app_id: str) -> list[dict]:

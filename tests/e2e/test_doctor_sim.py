@@ -49,7 +49,10 @@ def test_all_stops_before_any_change_when_a_check_fails(check, place):
     assert line.split()[1] == check
     assert fix in result.stderr
     calls = place.state()["calls"][calls_before:]
-    assert [call for call in calls if call not in READ_ONLY] == []
+    # (the refresh's probes name the subscription checked first, as every later call of the run does)
+    unpinned = [call[:-2] if call[-2:] == ["--subscription", "00000000-0000-0000-0000-00000000c0de"] else call
+                for call in calls]  # fmt: skip
+    assert [call for call in unpinned if call not in READ_ONLY] == []
 
 
 def test_an_expired_sign_in_stops_all_at_the_refresh_before_any_change(place):

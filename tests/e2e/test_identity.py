@@ -147,3 +147,50 @@ def test_a_replaced_principal_already_gone_leaves_all_green(place):
     assert again.exit_code == 0
     assert "retired_sp" not in azwrap_state(place)
     assert place.azwrap("all", "--quiet").exit_code == 0  # and it stays green
+
+
+def test_a_step_run_again_keeps_what_tells_its_resources_apart_so_a_stale_copy_deletes_nothing_new(place, tmp_path):
+    sim(place, "storage", "fs", "delete", "--name", "fs1", "--account-name", ACCOUNT, "--yes")
+    place.azwrap("all", "--quiet")  # storage runs again and finds the group and the account
+    records = azwrap_state(place)["resources"]
+    assert records["adls_group"]["identity"] and records["account"]["identity"]  # not lost by the re-run
+    test_a_stale_copy_of_the_state_deletes_nothing_of_a_newer_setup(place, tmp_path)
+
+
+def test_going_back_to_an_earlier_account_takes_back_what_azwrap_made_there(place):
+    place.azwrap("all", "--account", "lake6", "--quiet")
+    place.azwrap("all", "--account", ACCOUNT, "--quiet")  # back: the account, filesystem and upload are azwrap's
+    records = azwrap_state(place)["resources"]
+    assert all(records[key]["created"] for key in ("account", "filesystem", "upload")), records
+    listed = place.azwrap("destroy", "--what-if").stdout
+    assert "yours" not in listed, listed
+    place.azwrap("destroy", "--yes", "--quiet")
+    state = place.state()
+    assert state["storage_accounts"] == {} and state["groups"] == {}
+
+
+def test_what_a_call_whose_answer_was_lost_made_is_azwraps(tmp_path):
+    place = make_place(tmp_path / "place")
+    sim(place, "login")
+    lost = place.azwrap("all", "--account", ACCOUNT, "--quiet", ok=(1,),
+                        extra_env={"AZSIM_GARBAGE_MATCH": "storage account create"})  # made, but its answer garbled
+    assert "storage account create" in lost.stderr
+    result = place.azwrap("all", "--quiet")
+    assert f"storage account {ACCOUNT} is the one azwrap made in an earlier run whose answer was lost" in result.stderr
+    assert azwrap_state(place)["resources"]["account"]["created"] is True
+    place.azwrap("destroy", "--yes", "--quiet")
+    assert place.state()["storage_accounts"] == {} and place.state()["groups"] == {}
+
+
+def test_another_terminal_switching_the_subscription_mid_run_moves_no_change(place):
+    # The other subscription holds a workspace and datastore of the same names, the user's.
+    sim(place, "group", "create", "--name", "aml-rg", "--location", "centralus", "--subscription", OTHER_SUBSCRIPTION)
+    sim(place, "ml", "workspace", "create", "--workspace-name", "aml", "--resource-group", "aml-rg",
+        "--location", "centralus", "--subscription", OTHER_SUBSCRIPTION)
+    start = len(place.state()["calls"])
+    place.azwrap("all", "--force", "sp", "--quiet", extra_env={"AZSIM_SWITCH_SUBSCRIPTION_AFTER": "3"})
+    changes = [argv for argv in place.state()["calls"][start:] if argv[:2] not in (["account", "show"],)
+               and argv[0] not in ("ad", "version", "account")]  # fmt: skip
+    assert changes and all(argv[-2:] == ["--subscription", SUB] for argv in changes), changes
+    datastores = [d for d in place.state()["datastores"].values() if d.get("subscription") == OTHER_SUBSCRIPTION]
+    assert datastores == []  # nothing attached in the other subscription

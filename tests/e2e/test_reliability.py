@@ -53,6 +53,7 @@ SIM = REPO / "scripts" / "az-sim"
 SIM_BIN = REPO / "scripts" / "sim-bin"
 BIN = Path(sys.executable).parent
 AZWRAP = str(BIN / "azwrap")
+SUB = "00000000-0000-0000-0000-00000000c0de"  # the simulator's subscription: every ARM call of a run names it
 ACCOUNT = "reliablelake"
 INPUT_CSV = "customer_id,total_spend,visits,high_spender\n1001,1250.40,14,1\n1002,87.15,2,0\n"
 SLOW = 5.0  # seconds the targeted invocation sleeps in the interrupt tests (it is interrupted long before)
@@ -476,7 +477,7 @@ def test_metacharacters_in_source_and_upload_path_are_data(tmp_path):
     assert place.state()["files"] == expected
     upload = [argv for argv in place.calls() if argv[:4] == ["storage", "fs", "file", "upload"]]
     assert upload == [["storage", "fs", "file", "upload", "--file-system", "fs1", "--path", UPLOAD_PATH,
-                       "--source", SOURCE_NAME, "--account-name", ACCOUNT]]  # fmt: skip
+                       "--source", SOURCE_NAME, "--account-name", ACCOUNT, "--subscription", SUB]]  # fmt: skip
     assert no_pwned(tmp_path, REPO) == []
 
     # The generated bash script, run by bash against a fresh simulator, does the same.

@@ -194,7 +194,7 @@ def test_a_users_group_and_account_are_used_as_they_are_and_never_deleted(tmp_pa
     assert state["groups"]["adls-rg"]["tags"] == {"owner": "me", "cost": "team"}  # no PUT reset them
     assert state["storage_accounts"][ACCOUNT]["sku"] == "Standard_LRS"
     creates = [" ".join(argv) for argv in state["calls"][start:] if argv[:2] == ["group", "create"]]
-    assert creates == ["group create --location Central US --name aml-rg"]
+    assert creates == ["group create --location Central US --name aml-rg --subscription 00000000-0000-0000-0000-00000000c0de"]
     assert not any(argv[:3] == ["storage", "account", "create"] for argv in state["calls"][start:])
     listed = place.azwrap("destroy", "--what-if").stdout
     assert "resource group adls-rg: yours" in listed and f"storage account {ACCOUNT} in adls-rg: yours" in listed

@@ -160,3 +160,19 @@ def test_graph_calls_carry_no_subscription_and_the_datastore_calls_do(done, fake
     assert cli("rotate", "--account", ACCOUNT).exit_code == 0
     calls = fake.calls(pinned=True)[1:]
     assert all(("--subscription" in call) == (call[0] != "ad") for call in calls), calls
+
+
+def test_graph_not_finding_the_app_after_a_tenant_switch_is_refused_and_the_rotation_kept(done, fake, cli, fixed_name):
+    from .conftest import ACCOUNT_SHOW
+
+    _interrupted_at_the_datastore(fake, cli)
+    fake.logged_in()
+    fake.on(DATASTORE_SHOW, **NOT_FOUND)
+    fake.on([*BOOK[12][1], *PINNED])
+    fake.on(CREDENTIALS, returncode=1, stdout="", stderr=(
+        f"ERROR: Resource '{SP['appId']}' does not exist or one of its queried reference-property objects are not present.\n"))
+    fake.on(["account", "show"], stdout=json.dumps({**ACCOUNT_SHOW, "tenantId": "another-tenant"}))  # another az login
+    result = cli("rotate", "--account", ACCOUNT)
+    assert result.exit_code == 2, result.output
+    assert "az is signed in to tenant another-tenant" in result.stderr and "no longer exists" not in result.stderr
+    assert state(done)["rotation"]["stage"] == "retire"  # not forgotten: the next rotate finishes it
