@@ -60,6 +60,8 @@ def run(session, teardown: Teardown, heartbeat: float = HEARTBEAT_SECONDS) -> No
     else:
         state.pop("earlier", None)
     state.pop(lifecycle.ROTATION, None)
+    for told in ("pending", "lost_apps"):  # listed as left to check (teardown._lost_answers): said once
+        state.pop(told, None)
     session.save()
 
 

@@ -61,6 +61,18 @@ def check_tenant(runner, step: str, tenant: str | None, app_id: str, account: di
                       "same command again")  # fmt: skip
 
 
+def lost_app_command(started: str) -> str:
+    """Where to look for an app a create-for-rbac whose answer was lost may have made: az names it
+    azure-cli-<UTC time of the call>, and `az ad app list --display-name` finds the names that start so
+    (azure-cli's list_apps: startswith(displayName, ...))."""
+    from ..book.resources import instant
+
+    moment = instant(started)
+    prefix = "azure-cli-" + (moment.strftime("%Y-%m-%d-%H") if moment else "")
+    return az.line(("ad", "app", "list", "--display-name", prefix, "--query",
+                    "[].{appId:appId, name:displayName, created:createdDateTime}"))
+
+
 def expiry_note(setup, app_id: str, password: str | None, today: datetime.datetime | None = None):
     """(status, detail) about the recorded secret's expiry, from `az ad app credential list`; None if fine."""
     try:

@@ -479,13 +479,11 @@ def _lost_answers(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
 
 
 def lost_app_note(started: str) -> str:
-    """az ad sp create-for-rbac names its app azure-cli-<UTC time of the call>: where to look for it."""
-    moment = resources.instant(started)
-    prefix = "azure-cli-" + (moment.strftime("%Y-%m-%d-%H") if moment else "")
+    from .lifecycle import lost_app_command
+
     return (f"an earlier run's az ad sp create-for-rbac (begun {started}) ended without an answer: it may have made "
-            f"an app with a secret azwrap never saw. List apps made that hour with `az ad app list --display-name "
-            f"{prefix} --query \"[].{{appId:appId, name:displayName}}\"`, and delete it if it is there "
-            "(az ad app delete --id <appId>)")
+            f"an app with a secret azwrap never saw. List the apps made that hour with `{lost_app_command(started)}`, "
+            "and delete it if it is there (az ad app delete --id <appId>)")
 
 
 def needs_of(plan: Plan) -> dict[str, tuple[str, ...]]:

@@ -120,7 +120,27 @@ def plan(state: dict, settings: Settings, subscription_id: str, snapshot: Snapsh
             kept.append((item.label, f"deleted with {gone_with[_id(item)]}"))
     kept += [(item.label, "yours: it existed before azwrap used it") for item in everything
              if not item.record.get("created") and item.key not in resources.ROLE_KEYS]
-    return Teardown(deletions, kept, checked.left, doubtful, checked.data(mine))
+    return Teardown(deletions, kept, checked.left + _lost_answers(state, settings), doubtful, checked.data(mine))
+
+
+def _lost_answers(state: dict, settings: Settings) -> list[tuple[str, str]]:
+    """What a creating call whose answer was lost may have made (core/record.py, pending): not recorded, so not
+    deleted; said, with where to look."""
+    out = []
+    for key, entry in (state.get("pending") or {}).items():
+        if key == "sp" or key not in resources.BY_KEY:
+            continue
+        named = planning.recorded_settings(settings, entry)
+        group = getattr(named, resources.container(key) or "", None)
+        look = ("group", "show", "--name", group) if key in resources.GROUP_KEYS else \
+            ("resource", "list", "--resource-group", str(group), "--output", "table")  # fmt: skip
+        out.append((f"{resources.BY_KEY[key].label(named)}, if a run whose answer was lost (begun {entry.get('started')}) "
+                    "made it", az.line(look)))  # fmt: skip
+    sp = (state.get("pending") or {}).get("sp") or {}
+    for started in [*state.get("lost_apps", []), *([sp["started"]] if sp.get("started") else [])]:
+        out.append((f"an app az ad sp create-for-rbac may have made (begun {started}; its answer was lost), with a "
+                    "secret azwrap never saw", lifecycle.lost_app_command(started)))  # fmt: skip
+    return out
 
 
 def _whole_groups(checked: _Checked, mine: list[Made], everything: list[Made], kept: list) -> dict[str, Made]:

@@ -390,7 +390,7 @@ def test_a_lost_create_for_rbac_answer_says_where_to_find_the_app_it_may_have_ma
     state["pending"] = {"sp": {"settings": {}, "started": "2026-12-01T09:59:58+00:00"}}
     plan = planner.make(inputs(state, live(), scope=("sp",)))
     [note] = [note for note in plan.notes if "create-for-rbac" in note]
-    assert "--display-name azure-cli-2026-12-01-09" in note and "az ad app delete" in note
+    assert "az ad app list --display-name azure-cli-2026-12-01-09 " in note and "az ad app delete" in note
 
 
 def test_a_changed_location_where_everything_found_is_there_already_plans_without_a_refusal():

@@ -230,3 +230,19 @@ def test_a_target_given_replaces_the_one_read_from_the_command():
 
 def test_plan_without_checks_still_purges_and_deletes_everything():
     assert PURGE in argv(destroy.plan(full_state(), SETTINGS, SUB))
+
+
+def test_what_a_lost_answer_may_have_made_is_listed_to_check_not_deleted():
+    from azwrap.book.settings import Settings
+    from azwrap.core import teardown
+
+    state = {"steps": {}, "outputs": {}, "resources": {},
+             "pending": {"account": {"settings": {"account": "lake2", "adls_group": "adls-rg"},
+                                     "started": "2026-12-01T09:59:58+00:00"}},
+             "lost_apps": ["2026-12-01T08:00:01+00:00"]}  # fmt: skip
+    planned = teardown.plan(state, Settings(account="lake2"), "sub", None)
+    assert planned.deletions == []
+    [(account, look), (app, listing)] = planned.left
+    assert account.startswith("storage account lake2 in adls-rg, if a run whose answer was lost") and \
+        look == "az resource list --resource-group adls-rg --output table"
+    assert "create-for-rbac may have made" in app and "--display-name azure-cli-2026-12-01-08 " in listing
