@@ -323,11 +323,12 @@ class _Checked:
         return made, foreign
 
     def made_with(self, workspace: Made, resource_id: str, born) -> bool:
-        """In the workspace's own group, and (where the snapshot tells) made no earlier than the workspace."""
+        """In the workspace's own group, and made no earlier than the workspace (an unknown time proves nothing:
+        kept, as someone else's may be)."""
         if not resource_id.lower().startswith(_group_prefix(self.subscription_id, workspace.settings.aml_group)):
             return False
         made = self.created(resource_id)
-        return born is None or made is None or made >= born - MADE_WITH_MARGIN
+        return born is not None and made is not None and made >= born - MADE_WITH_MARGIN
 
     def created(self, resource_id: str):
         """When the resource was made, where the snapshot tells (ARM's systemData, a creation property, or the

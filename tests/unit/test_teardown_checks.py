@@ -146,10 +146,12 @@ def test_in_a_group_that_stays_a_v2_workspace_with_a_users_link_has_its_own_depe
         list(ml.v2_workspace_delete(SETTINGS, all_resources=False)))
 
 
-@pytest.mark.parametrize("made, deleted", [("2026-12-01T10:00:00Z", True), ("2020-01-01T00:00:00Z", False)])
+@pytest.mark.parametrize("made, deleted", [("2026-12-01T10:00:00Z", True), ("2020-01-01T00:00:00Z", False),
+                                           (None, False)])  # no time: nothing proves azwrap's workspace made it
 def test_a_registry_azure_ml_made_in_the_workspaces_group_after_it_goes_with_it(made, deleted):
     registry = f"{AML_RG}/Microsoft.ContainerRegistry/registries/amlacr1"
-    entry = {"id": registry, "name": "amlacr1", "type": "Microsoft.ContainerRegistry/registries", "createdTime": made}
+    entry = {"id": registry, "name": "amlacr1", "type": "Microsoft.ContainerRegistry/registries",
+             **({"createdTime": made} if made else {})}
     teardown = destroy.plan(identified(), SETTINGS, SUB, live(links={"containerRegistry": registry},
                                                                contents={"aml-rg": [entry]}))
     assert deletes_group(teardown, "aml-rg") is deleted  # else it holds a registry azwrap did not make
