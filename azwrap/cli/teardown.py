@@ -54,7 +54,7 @@ ROTATE = click.Command(
 )  # fmt: skip
 
 
-def _destroy(context: Context, yes: bool, what_if: bool) -> None:
+def _destroy(context: Context, yes: bool, what_if: bool, with_data: bool = False) -> None:
     """Delete what azwrap made for this setup: list, confirm, then delete in reverse dependency order."""
     setup = context.session
     if what_if:
@@ -72,9 +72,10 @@ def _destroy(context: Context, yes: bool, what_if: bool) -> None:
     if principals:  # Graph (az ad) takes no --subscription: it must look in the setup's tenant
         lifecycle.check_tenant(setup.runner, "destroy", lifecycle.recorded_tenant(setup.state), principals[0],
                                account=setup.account if isinstance(setup.account, dict) else None)  # fmt: skip
-    if plan_.data and yes:
-        raise Failure("; ".join(plan_.data) + ". --yes does not delete data azwrap did not put there: run `azwrap "
-                      "destroy` on a terminal and confirm, or move that data first. Nothing was deleted.", EXIT_USAGE)
+    if plan_.data and yes and not with_data:
+        raise Failure("; ".join(plan_.data) + ". --yes alone does not delete data azwrap did not put there: run "
+                      "`azwrap destroy` on a terminal and confirm, add --with-data, or move that data first. Nothing "
+                      "was deleted.", EXIT_USAGE)  # fmt: skip
     if not yes:
         _confirm_destroy(setup.state, plan_.data)
     teardown.run(setup, plan_, heartbeat=_heartbeat())
@@ -158,6 +159,8 @@ DESTROY = click.Command(
     params=[
         click.Option(["--yes", "-y"], is_flag=True, help="Do not ask for a name to confirm (needed without a terminal)."),
         click.Option(["--what-if"], is_flag=True, help="List what would be deleted and kept; delete nothing (never runs az login: signed out, exits 2)."),
+        click.Option(["--with-data"], is_flag=True, help="With --yes: delete azwrap's storage account also when it "
+                     "holds files or filesystems azwrap did not put there (listed first); without it, --yes refuses then."),
         *run_options([]),
     ],
     help=help_text(
@@ -173,10 +176,10 @@ DESTROY = click.Command(
         "Order: role assignments, the datastore and compute when the workspace stays, the workspace (purged: "
         "its name is free again; with what it made), the resource groups azwrap created (in a group of yours: "
         "the storage account, filesystem or file it created), the app registration with its secret; earlier "
-        "generations too. Every call names the setup's subscription. It lists what it deletes and keeps (on "
+        "generations too. Every ARM call names the setup's subscription (az ad calls cannot take one: they must find the setup's tenant signed in). It lists what it deletes and keeps (on "
         "stdout), with the files and filesystems in azwrap's storage account that azwrap did not put there, "
         "then asks you to type the recorded storage account's name (or the workspace's); --yes skips the "
-        "question (and refuses when that account holds such data), --what-if only lists. A run that fails or is interrupted is finished by running destroy "
+        "question (and refuses when that account holds such data, unless --with-data), --what-if only lists. A run that fails or is interrupted is finished by running destroy "
         "again.",
         "azwrap destroy --what-if",
     ),

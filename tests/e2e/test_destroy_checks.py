@@ -78,8 +78,10 @@ def test_the_users_files_in_azwraps_account_are_named_and_yes_refuses_to_delete_
     assert f"storage account {ACCOUNT} holds 1 file and 1 filesystem besides azwrap's upload" in listed
     start = len(place.state()["calls"])
     refused = place.azwrap("destroy", "--yes", ok=(2,))
-    assert "--yes does not delete data azwrap did not put there" in refused.stderr
+    assert "--yes alone does not delete data azwrap did not put there" in refused.stderr and "--with-data" in refused.stderr
     assert deletes(place, start) == [] and f"{ACCOUNT}/fs1/mine.csv" in place.state()["files"]
+    place.azwrap("destroy", "--yes", "--with-data", "--quiet")  # asked for: deleted with the account
+    assert place.state()["storage_accounts"] == {} and place.state()["files"] == {}
 
 
 def test_a_v1_registry_azure_ml_made_on_its_first_image_build_goes_with_the_group(place):
