@@ -13,7 +13,7 @@ from ..core import refresh
 from ..core.teardown import with_subscription as pin
 from .run import Context
 from ..book.steps import BY_NAME
-from ..ui import progress
+from ..ui import progress, question
 from .options import EXIT_INTERRUPTED, EXIT_USAGE, Failure, echo_quoting, help_text, run_options, setting_option
 from .status import env_hint
 from .rows import VIEW
@@ -132,13 +132,14 @@ def _confirm_destroy(state: dict, data: list[str] | None = None) -> None:
         raise Failure("no terminal to confirm the deletion: run `azwrap destroy --yes`, or look first with "
                       "`azwrap destroy --what-if`. Nothing was deleted.", EXIT_USAGE)
     what, name = asked
+    also = ", the data azwrap did not put there included (" + "; ".join(data) + ")" if data else ""
     try:
-        also = ", the data azwrap did not put there included (" + "; ".join(data) + ")" if data else ""
-        typed = click.prompt(f"Type the {what} name ({name}) to delete all of the above{also}", default="",
-                             show_default=False, err=True)  # fmt: skip
-    except click.Abort as error:
-        if isinstance(error.__context__, KeyboardInterrupt):
-            raise Failure("Interrupted at the question: nothing was deleted.", EXIT_INTERRUPTED) from None
+        typed = question.ask(f"Type the {what} name ({name}) to delete all of the above{also}: ")
+    except KeyboardInterrupt:
+        click.echo(err=True)  # the question's line ends
+        raise Failure("Interrupted at the question: nothing was deleted.", EXIT_INTERRUPTED) from None
+    except EOFError:
+        click.echo(err=True)
         typed = ""  # end of input: no answer
     if typed.strip() != name:
         raise Failure(f"not confirmed ({'no answer' if not typed.strip() else 'another name'}): nothing was deleted.",
