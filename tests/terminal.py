@@ -34,7 +34,8 @@ class Terminal:
         self.columns = columns
         master, slave = os.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-        env = {**env, "TERM": "xterm", "COLUMNS": str(columns), "LINES": str(rows)}
+        # PYTHONFAULTHANDLER: a run that hangs shows where each of its threads is (see _hung)
+        env = {**env, "TERM": "xterm", "COLUMNS": str(columns), "LINES": str(rows), "PYTHONFAULTHANDLER": "1"}
         env.pop("NO_COLOR", None)
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd,
                                      preexec_fn=_controlling_terminal, close_fds=True)  # fmt: skip
@@ -64,10 +65,25 @@ class Terminal:
     def finish(self, timeout: float = 90) -> int:
         deadline = time.monotonic() + timeout
         while self._read(0.2):
-            assert time.monotonic() < deadline, f"still running; the terminal shows:\n{self.text()}"
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"still running; the terminal shows:\n{self.text()}\n{self._hung()}")
         code = self.proc.wait(timeout=max(1.0, deadline - time.monotonic()))
         os.close(self.master)
         return code
+
+    def _hung(self) -> str:
+        """What a run that does not end is doing: the processes on the terminal, and (SIGABRT, which
+        PYTHONFAULTHANDLER turns into a dump) where each of azwrap's threads waits."""
+        tree = subprocess.run(["ps", "-o", "pid,ppid,stat,etime,args", "-s", str(self.proc.pid)],
+                              capture_output=True, text=True, check=False).stdout  # fmt: skip
+        if self.proc.poll() is None:
+            before = len(self.output)
+            os.kill(self.proc.pid, signal.SIGABRT)
+            end = time.monotonic() + 5
+            while time.monotonic() < end and self._read(0.2):
+                pass
+            return f"processes:\n{tree}\nthreads:\n{self.output[before:].decode(errors='replace')}"
+        return f"azwrap exited {self.proc.returncode}; what keeps the terminal open:\n{tree}"
 
     def lines(self) -> list[str]:
         """The screen the program left, scrolled-off lines first (a tall screen keeps them all)."""

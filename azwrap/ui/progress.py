@@ -97,6 +97,7 @@ class Live:
         self._ended = False  # the final table is out
         self._console = None
         self._once = _Once()
+        self._rows = self._frame()  # replaced whole (never changed in place) each time a row changes
 
     def _ensure_started(self) -> None:
         if self._live is not None:
@@ -109,25 +110,31 @@ class Live:
                               redirect_stdout=False, redirect_stderr=False)  # fmt: skip
         self._live.start()
 
+    def _frame(self) -> tuple:
+        """The rows as they are now (under the lock): what _render draws."""
+        return tuple((step, self.status[step], self.started.get(step), self.seconds.get(step), self.command.get(step, ""))
+                     for step in self.steps)  # fmt: skip
+
     def _render(self):
+        """Called by rich with its own lock held (its refresh thread, or a print): so it takes no lock of
+        ours, which a thread holding ours may be waiting on rich's to release; it draws the last frame."""
         from rich.text import Text
 
-        with self._lock:
-            lines = Text()
-            width = max(len(step) for step in self.steps) if self.steps else 4
-            for index, step in enumerate(self.steps):
-                status = self.status[step]
-                line = Text(f"  {step:<{width}}  ")
-                line.append(f"{status:<8}", style=_STYLE[status])
-                if status == RUNNING:
-                    line.append(f" {self.clock() - self.started[step]:5.1f}s  {self.command.get(step, '')}")
-                elif step in self.seconds:
-                    line.append(f" {self.seconds[step]:5.1f}s")
-                line.truncate(max(20, self._console.width - 1) if self._console else 200)
-                lines.append_text(line)
-                if index < len(self.steps) - 1:
-                    lines.append("\n")
-            return lines
+        rows = self._rows
+        lines = Text()
+        width = max(len(step) for step, *_ in rows) if rows else 4
+        for index, (step, status, started, seconds, command) in enumerate(rows):
+            line = Text(f"  {step:<{width}}  ")
+            line.append(f"{status:<8}", style=_STYLE[status])
+            if status == RUNNING and started is not None:
+                line.append(f" {self.clock() - started:5.1f}s  {command}")
+            elif seconds is not None:
+                line.append(f" {seconds:5.1f}s")
+            line.truncate(max(20, self._console.width - 1) if self._console else 200)
+            lines.append_text(line)
+            if index < len(rows) - 1:
+                lines.append("\n")
+        return lines
 
     def _print(self, text: str) -> None:
         from rich.text import Text
@@ -172,7 +179,8 @@ class Live:
                 if self._once.first(event):
                     self._print(f"[{event.step}] {event.text}")
                 return
-            self._live.refresh()
+            self._rows = self._frame()
+            self._live.refresh()  # (rich's refresh thread takes no lock of ours: see _render)
 
     def summary(self, table: list[str], totals: str) -> None:
         """The last frame stays on the screen as the table of seconds per step: only the totals follow (and

@@ -34,3 +34,21 @@ def test_azwraps_own_messages_are_never_folded():
     for _ in range(2):
         view(Line("sp", "sp: retrying in 2s", from_az=False))
     assert stream.getvalue().splitlines() == ["[sp] sp: retrying in 2s"] * 2
+
+
+def test_drawing_the_live_view_takes_no_lock_a_sender_may_hold():
+    """rich draws the view with its own lock held (its refresh thread), while a step's event, holding the
+    view's lock, waits for rich's: the drawing must not wait for the view's lock (a run hung so)."""
+    import io
+    import threading
+
+    from azwrap.ui.progress import Live
+
+    view = Live(["login", "workspace"], io.StringIO())
+    drawn = []
+    with view._lock:  # a sender inside __call__
+        drawer = threading.Thread(target=lambda: drawn.append(view._render()), daemon=True)
+        drawer.start()
+        drawer.join(10)
+    assert drawn, "the drawing waited for the view's lock"
+    assert "login" in drawn[0].plain and "waiting" in drawn[0].plain
