@@ -453,8 +453,8 @@ def _notes(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
             using = _still_used(inputs, entry)
             if using:
                 notes.append(f"the replaced service principal {entry['appId']} stays until {' and '.join(using)} "
-                             f"use{'s' if len(using) == 1 else ''} the new one: run `azwrap all` (or "
-                             f"{', '.join(f'azwrap {name}' for name in using)}); then it is deleted")
+                             f"use{'s' if len(using) == 1 else ''} the new one: `azwrap all` runs "
+                             f"{'it' if len(using) == 1 else 'them'} again, then deletes it")
     if any(step.anew for step in steps if step.reason):
         notes.append("what azwrap made under the earlier names stays, and bills: it stays recorded, `azwrap status` "
                      "lists it, and `azwrap destroy` removes it")  # fmt: skip

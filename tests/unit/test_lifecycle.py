@@ -85,8 +85,8 @@ def test_sp_alone_keeps_the_replaced_principal_while_the_datastore_authenticates
     result = cli("sp", "--account", ACCOUNT, "--force")
     assert result.exit_code == 0, result.output
     assert not [call for call in fake.calls() if call[:3] in (["ad", "app", "delete"], ["role", "assignment", "delete"])]
-    assert (f"the replaced service principal {SP['appId']} stays until datastore and grant use the new one: run "
-            "`azwrap all` (or azwrap datastore, azwrap grant)") in result.stderr
+    assert (f"the replaced service principal {SP['appId']} stays until datastore and grant use the new one: "
+            "`azwrap all` runs them again, then deletes it") in result.stderr
     assert [entry["appId"] for entry in state(done)["retired_sp"]] == [SP["appId"]]  # deleted by a later run
     fake.fp.calls.clear()
     fake.logged_in()
