@@ -226,7 +226,7 @@ class Runner:
         Each attempt has a Handover of its own: a pipe can be read once, and az has read the secret's
         before it fails on the token cache's lock, so a retry sends it again through a fresh pipe."""
         with Handover() as handover:
-            argv = [self.az, *(self._arg(arg, handover) for arg in args)]
+            argv = [self.az, *(_argument(arg, handover, self.redact) for arg in args)]
             for value in argv[1:]:
                 self.launch.refuse_unsafe(self.redact(value), "the argument")
             command = self.display(argv)
@@ -239,16 +239,6 @@ class Runner:
                 raise AzNotFound(f"could not start {self.az}: {error.strerror}. {INSTALL_HINT}") from None
         return command, code, stdout, stderr_lines
 
-    def _arg(self, arg, handover: Handover) -> str:
-        if isinstance(arg, Secret):
-            self.redact.add(arg.value)
-            return "@" + handover.secret(arg.value)
-        if isinstance(arg, Joined):
-            return "".join(self._arg(part, handover) for part in arg.parts)
-        if isinstance(arg, PrivateFile):
-            return handover.file(arg.name, arg.content)
-        return str(arg)
-
     def _call(self, step: str, argv: list[str], *, live_stderr: bool, handover: Handover | None = None,
               command: str = "", probe: bool = False) -> tuple[int, str, list[str]]:  # fmt: skip
         """Run argv; return its exit code, its stdout, and its stderr (the tail only when live).
@@ -260,13 +250,6 @@ class Runner:
         env = {**os.environ, **CHILD_ENV, **self.launch.env}
         started_at, started = time.time(), time.monotonic()
         proc: subprocess.Popen | None = None
-
-        def relay_stderr() -> None:
-            for raw in proc.stderr:
-                line = self.redact(raw.rstrip("\n"))
-                held.append(line)
-                if live_stderr:
-                    self.events(Line(step, line))
 
         try:
             with process.signals_held():  # a started az is in _live at once, where a stop finds it
@@ -282,12 +265,8 @@ class Runner:
             if handover:
                 handover.started()
             self.events(CallStarted(step, command, probe))
-            readers = [threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True),
-                       threading.Thread(target=relay_stderr, daemon=True)]  # fmt: skip
-            for reader in readers:
-                reader.start()
-            for reader in readers:
-                process.join(reader)
+            relay = (lambda line: self.events(Line(step, line))) if live_stderr else (lambda line: None)
+            _read_output(proc, stdout_chunks, held, relay=relay, redact=self.redact)
             code = process.wait(proc)
         except KeyboardInterrupt:  # only in the main thread: a step command, or the steps before the fan-out
             if proc is not None:
@@ -336,48 +315,36 @@ class Runner:
         raise Interrupted("")
 
 
-WITHHELD = "(az's messages are withheld: its output was not JSON and may hold a secret)"
-
-
-class WhatIf(Runner):
-    """`azwrap all --what-if`: the probes run (read-only); every other call is listed, not run (the book's
-    invocations, reads among them, and any delete)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.would_run: list[tuple[str, str]] = []  # (step, command as displayed)
-
-    def run(self, step: str, args: list, *, capture: bool = False, not_found_ok: bool = False, shape: type = object,
-            probe: bool = False):
-        if probe:
-            return super().run(step, args, capture=capture, not_found_ok=not_found_ok, shape=shape, probe=probe)
-        shown = [self.az, *(_shown(arg) for arg in with_subscription(tuple(args), self.subscription))]
-        command = self.display(shown)
-        self.would_run.append((step, command))
-        self.echo(f"what-if: would run: {command}")
-        return _Unknown(command) if capture else None
-
-
-def _shown(arg) -> str:
-    """An argument as the what-if list shows it: secrets as their placeholder, files by name."""
+def _argument(arg, handover: Handover, redact: Redactor) -> str:
+    """One argument as az receives it: a secret as @<its private channel> (and masked from now on)."""
     if isinstance(arg, Secret):
-        return "***"
+        redact.add(arg.value)
+        return "@" + handover.secret(arg.value)
     if isinstance(arg, Joined):
-        return "".join(_shown(part) for part in arg.parts)
+        return "".join(_argument(part, handover, redact) for part in arg.parts)
     if isinstance(arg, PrivateFile):
-        return arg.name
+        return handover.file(arg.name, arg.content)
     return str(arg)
 
 
-class _Unknown(dict):
-    """The JSON a call that did not run would print: every field is `<from az ...>`."""
+def _read_output(proc: subprocess.Popen, stdout_chunks: list[str], held: collections.deque, *, relay, redact) -> None:
+    """az's stdout and stderr, read by two threads while this one waits in short waits (process.join); each
+    stderr line masked, kept, and relayed as it comes."""
 
-    def __init__(self, command: str):
-        super().__init__()
-        self.command = command
+    def relay_stderr() -> None:
+        for raw in proc.stderr:
+            line = redact(raw.rstrip("\n"))
+            held.append(line)
+            relay(line)
 
-    def get(self, key, default=None):
-        return f"<{key} from {self.command.split(' --')[0]}>"
+    readers = [threading.Thread(target=lambda: stdout_chunks.append(proc.stdout.read()), daemon=True),
+               threading.Thread(target=relay_stderr, daemon=True)]  # fmt: skip
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        process.join(reader)
 
-    def __getitem__(self, key):
-        return self.get(key)
+
+WITHHELD = "(az's messages are withheld: its output was not JSON and may hold a secret)"
+
+

@@ -234,7 +234,7 @@ class Apply:
         """Run one action's az call, retrying while az's answer says a wait will help; `warnings` receives
         what az said on stderr when it succeeded."""
         invocation = action.invocation
-        args = [self.resolve(arg) for arg in invocation.args]
+        args = [resolved(self.session, self.new_ids, arg) for arg in invocation.args]
         capture = invocation.capture is not None or invocation.makes in resources.ROLE_KEYS or bool(invocation.identifies)
         started = self.clock()
         delay, tries = self.first_retry_delay, 0
@@ -269,20 +269,20 @@ class Apply:
             return "the purged workspace still holds its name"  # azwrap destroy purged it; Azure frees it later
         return None
 
-    def resolve(self, arg):
-        """An argument with its run-time values filled in; secrets become Secret (passed as @file)."""
-        outputs = self.session.outputs
-        if isinstance(arg, Ref):
-            if arg.secret:
-                return Secret(secrets.reveal(self.session.state))  # the state file or the OS credential store
-            return outputs[arg.var][arg.field]
-        if isinstance(arg, Concat):
-            return Joined(tuple(self.resolve(part) for part in arg.parts))
-        if isinstance(arg, FileArg):
-            return PrivateFile(arg.name, "".join(self.resolve(part) for part in arg.content))
-        if isinstance(arg, NewId):
-            return self.new_ids.setdefault(arg.key, uuid.uuid4().hex)
-        return arg
+def resolved(session: Session, new_ids: dict[str, str], arg):
+    """An argument with its run-time values filled in; secrets become Secret (passed as @file); a NewId is made
+    up once per run (into new_ids)."""
+    if isinstance(arg, Ref):
+        if arg.secret:
+            return Secret(secrets.reveal(session.state))  # the state file or the OS credential store
+        return session.outputs[arg.var][arg.field]
+    if isinstance(arg, Concat):
+        return Joined(tuple(resolved(session, new_ids, part) for part in arg.parts))
+    if isinstance(arg, FileArg):
+        return PrivateFile(arg.name, "".join(resolved(session, new_ids, part) for part in arg.content))
+    if isinstance(arg, NewId):
+        return new_ids.setdefault(arg.key, uuid.uuid4().hex)
+    return arg
 
 
 # What create-for-rbac says when an app of its (time-stamped) display name exists: it patches that app,

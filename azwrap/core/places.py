@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..book import resources
 from . import planning
-from .facts import Where
+from .facts import MISSING, UNKNOWN, Where, live
 
 
 def where_recorded(inputs, key: str) -> Where:
@@ -27,3 +27,11 @@ def _where(inputs, key: str, settings, record: dict | None) -> Where:
     scope = outputs.get(resources.ROLE_SCOPES[key], {}).get("id")
     recorded = (record or inputs.state["resources"].get(key) or {}).get("id")
     return Where(key, settings, inputs.subscription_id, app_id=app_id, assignment_id=recorded, scope=scope)
+
+
+def guarded(inputs, key: str):
+    """What a guard looks at: the live JSON of resource key as today's settings name it (None: not there)."""
+    if key == "extension":
+        return inputs.snapshot.extensions or frozenset()
+    found = live(inputs.snapshot, where_wanted(inputs, key))
+    return None if found in (MISSING, UNKNOWN) else found

@@ -15,7 +15,8 @@ from ..book.steps import NEEDS, PRODUCERS, STEPS, Known, Step
 from ..errors import MissingInput, Refused
 from . import planning
 from .facts import MISSING, UNKNOWN, Snapshot, live
-from .places import where_recorded, where_wanted
+from . import reclaim
+from .places import guarded, where_recorded
 from ..book.quoting import shown
 
 # Reads of the book: they capture a value and change nothing in Azure.
@@ -155,7 +156,7 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
         return StepPlan(step.name, None, "done earlier" + (", and still there" if inputs.refresh else ""))
     _check_inputs(inputs, step, run)
     _check_prerequisites(inputs, step, run)
-    forced = step.name in inputs.force or _reupload_own(inputs, step)
+    forced = step.name in inputs.force or reclaim.reupload_own(inputs, step)
     forget_sp = False
     sp_reused = False
     if step.name == "sp" and "sp" in state["outputs"] and not forced:
@@ -166,18 +167,19 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
     if run.new_sp or new_sp:
         outputs.pop("sp", None)  # the datastore's check must not take the old principal for the one it uses
     known = Known(inputs.subscription_id, state["resources"], outputs)
-    actions, found, made_way, made, reclaim = [], [], False, set(), {}
+    actions, found, made_way, made, taken_back = [], [], False, set(), {}
     for invocation in step.invocations(settings, forced, known):
         if invocation.capture == "sp" and sp_reused:
             continue
-        if invocation.own and invocation.follows not in made and not _unidentified(inputs, invocation.identifies, found):
+        if invocation.own and invocation.follows not in made and not reclaim.unidentified(inputs, invocation.identifies, found):
             continue  # azwrap's own call after a creation that does not happen
         # A forced step runs again; it does not create twice what its guard finds.
-        if invocation.guard and not made_way and invocation.guard.skip(_guarded(inputs, invocation.guard.key)):
+        if invocation.guard and not made_way and invocation.guard.skip(guarded(inputs, invocation.guard.key)):
             if not invocation.before:  # a detach with nothing to detach is no news
                 found.append((invocation.makes, invocation.guard.what))
-                if invocation.makes and _reclaimable(inputs, invocation.makes):
-                    reclaim[invocation.makes] = _reclaimable(inputs, invocation.makes)
+                record = reclaim.reclaimable(inputs, invocation.makes) if invocation.makes else None
+                if record:
+                    taken_back[invocation.makes] = record
             continue
         made_way = invocation.before
         made.add(invocation.makes)
@@ -191,13 +193,7 @@ def _plan_step(inputs: Inputs, step: Step, run: _Run) -> StepPlan:
     changes = planning.changed_settings(step, settings, state["steps"].get(step.name, {}))
     anew = tuple(planning.made_anew(step, settings, changes)) if step.name in state["steps"] and changes else ()
     return StepPlan(step.name, reason, actions=tuple(actions), found=tuple(found), forget_sp=forget_sp,
-                    retire=retire, anew=anew, reclaim=tuple(reclaim.items()))  # fmt: skip
-
-
-def _reupload_own(inputs: Inputs, step: Step) -> bool:
-    """The file at the upload path is the one azwrap uploaded under these names earlier (a setting that
-    changed and changed back): uploaded over, with today's file."""
-    return step.name == "upload" and _guarded(inputs, "upload") is not None and _reclaimable(inputs, "upload") is not None
+                    retire=retire, anew=anew, reclaim=tuple(taken_back.items()))  # fmt: skip
 
 
 def _refuse_foreign_file(inputs: Inputs, found: list) -> None:
@@ -211,53 +207,6 @@ def _refuse_foreign_file(inputs: Inputs, found: list) -> None:
     raise Refused(f"step 'upload': {s.upload_path} exists in filesystem {s.filesystem} of {s.account}, and azwrap did "
                   f"not upload it; nothing was changed. To overwrite it with {s.source}, {force_hint('upload')}; or "
                   "choose another --upload-path")
-
-
-def _unidentified(inputs: Inputs, key: str | None, found: list) -> bool:
-    """A thing azwrap made, found again under the same names, with no identity recorded (the read after
-    its creation failed; an older azwrap): azwrap's own identity call runs for it now."""
-    record = inputs.state["resources"].get(key or "", {})
-    named = inputs.settings.subset(resources.BY_KEY[key].uses) if key in resources.BY_KEY else None
-    return (any(k == key for k, _ in found) and bool(record.get("created")) and not record.get("identity")
-            and record.get("settings") == named)
-
-
-def _ours_now(inputs: Inputs, key: str) -> bool:
-    """Whether resource key as today's settings name it is azwrap's: recorded so, or taken back now."""
-    record = inputs.state["resources"].get(key, {})
-    named = inputs.settings.subset(resources.BY_KEY[key].uses)
-    return bool(record.get("created") and record.get("settings") == named) or _reclaimable(inputs, key) is not None
-
-
-# How far the local clock may be ahead of Azure's when a lost answer's creation time is compared with it.
-CLOCK_SKEW_SECONDS = 300
-
-
-def _reclaimable(inputs: Inputs, key: str) -> dict | None:
-    """The record of what azwrap made, when the thing found under today's names is it: an earlier
-    generation with the same identity (a setting changed and changed back), or what a creating call whose
-    answer was lost made (it was made after that call began)."""
-    record = inputs.state["resources"].get(key, {})
-    named = inputs.settings.subset(resources.BY_KEY[key].uses)
-    found = _guarded(inputs, key)
-    if found is None or (record.get("created") and record.get("settings") == named):
-        return None  # not there, or recorded as azwrap's already
-    for index, entry in enumerate(inputs.state.get("earlier", [])):
-        old = entry.get("record", {})
-        if entry.get("key") != key or entry.get("deleted") or not old.get("created") or old.get("settings") != named:
-            continue
-        same = resources.same_identity(key, old.get("identity"), found)
-        if same is None and key in ("filesystem", "upload"):  # no identity of its own: its account's tells
-            same = _ours_now(inputs, resources.BY_KEY[key].inside)
-        if same is True:
-            return {**old, "generation": index}
-    pending = inputs.state.get("pending", {}).get(key) or {}
-    born, started = resources.created_at(key, found), resources.instant(pending.get("started"))
-    if pending.get("settings") == named and born is not None and started is not None and \
-            (born - started).total_seconds() >= -CLOCK_SKEW_SECONDS:
-        identity = resources.identity_of(key, found)
-        return {"created": True, "settings": named, **({"identity": identity} if identity else {})}
-    return None
 
 
 def state_reason(inputs: Inputs, step: Step) -> str | None:
@@ -316,7 +265,7 @@ def _missing(inputs: Inputs, step: Step) -> list[str]:
         if _present(inputs, resource.key) is False:
             record = inputs.state["resources"].get(resource.key)
             labels.append(resource.label(planning.recorded_settings(inputs.settings, record)))
-    if step.name == "extension" and not _guarded(inputs, "extension") & {_dialect(inputs).extension}:
+    if step.name == "extension" and not guarded(inputs, "extension") & {_dialect(inputs).extension}:
         labels.append(f"the {_dialect(inputs).extension} extension")
     return labels
 
@@ -325,14 +274,6 @@ def _dialect(inputs: Inputs):
     from ..book.ml import DIALECTS
 
     return DIALECTS[inputs.settings.ml_cli]
-
-
-def _guarded(inputs: Inputs, key: str):
-    """What a guard looks at: the live JSON of resource key as today's settings name it (None: not there)."""
-    if key == "extension":
-        return inputs.snapshot.extensions or frozenset()
-    found = live(inputs.snapshot, where_wanted(inputs, key))
-    return None if found in (MISSING, UNKNOWN) else found
 
 
 def _check_inputs(inputs: Inputs, step: Step, run: _Run) -> None:
@@ -361,9 +302,9 @@ def _check_prerequisites(inputs: Inputs, step: Step, run: _Run) -> None:
         if need in inputs.state["steps"] or run.running(need):
             continue
         if need == "extension":
-            there = _dialect(inputs).extension in _guarded(inputs, "extension")
+            there = _dialect(inputs).extension in guarded(inputs, "extension")
         else:
-            there = all(_guarded(inputs, r.key) is not None for r in resources.of_step(need) if r.key != "sp")
+            there = all(guarded(inputs, r.key) is not None for r in resources.of_step(need) if r.key != "sp")
         if not there:
             raise Refused(f"step '{step.name}' needs what step '{need}' makes, which is neither recorded in "
                           f"{inputs.state_path} nor found in Azure: run `azwrap {need}` first")  # fmt: skip
@@ -421,7 +362,7 @@ def _refuse_fixed_location(inputs: Inputs, step: Step, actions: list[Action], fo
     if _region(old) == _region(wanted):
         return
     for key, _ in found:
-        there = _guarded(inputs, key) if key else None
+        there = guarded(inputs, key) if key else None
         where = there.get("location") if isinstance(there, dict) else None  # a path's fact is True: no location
         if where and _region(where) != _region(wanted):
             label = resources.BY_KEY[key].label(inputs.settings)
@@ -447,7 +388,7 @@ def _notes(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
             text += f"; creates {', '.join(step.anew)} anew"
         rerun.append(text + ")")
     notes = ["steps done earlier that will run again: " + "; ".join(rerun)] if rerun else []
-    notes += _lost_answers(inputs, steps)
+    notes += reclaim.lost_answers(inputs, steps)
     for step in steps:
         for entry in (e for e in step.retire if not e.get("kept")) if step.reason else ():
             using = _still_used(inputs, entry)
@@ -459,31 +400,6 @@ def _notes(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
         notes.append("what azwrap made under the earlier names stays, and bills: it stays recorded, `azwrap status` "
                      "lists it, and `azwrap destroy` removes it")  # fmt: skip
     return notes
-
-
-def _lost_answers(inputs: Inputs, steps: list[StepPlan]) -> list[str]:
-    """What a creating call whose answer was lost may have made, where azwrap cannot tell it made it."""
-    pending = inputs.state.get("pending", {})
-    notes = []
-    for step in steps:
-        reclaimed = dict(step.reclaim)
-        for key, what in step.found:
-            if key in pending and key not in reclaimed and pending[key].get("settings") == inputs.settings.subset(
-                    resources.BY_KEY[key].uses):
-                notes.append(f"{what}: an earlier run's call that makes it ended without an answer, and azwrap cannot "
-                             "tell whether that call made it: it is treated as yours, and azwrap will not delete it")
-    started = [*inputs.state.get("lost_apps", []), *([pending["sp"]["started"]] if "sp" in pending else [])]
-    if any(step.step == "sp" and step.reason for step in steps):
-        notes += [lost_app_note(when) for when in started]
-    return notes
-
-
-def lost_app_note(started: str) -> str:
-    from .lifecycle import lost_app_command
-
-    return (f"an earlier run's az ad sp create-for-rbac (begun {started}) ended without an answer: it may have made "
-            f"an app with a secret azwrap never saw. List the apps made that hour with `{lost_app_command(started)}`, "
-            "and delete it if it is there (az ad app delete --id <appId>)")
 
 
 def needs_of(plan: Plan) -> dict[str, tuple[str, ...]]:

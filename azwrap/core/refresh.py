@@ -18,6 +18,7 @@ from ..book.steps import BY_NAME, NEEDS, STEPS
 from ..errors import Refused
 from . import scheduler
 from .facts import MISSING, Snapshot, Where, fact_key, live
+from .ownership import generations
 from .plan import state_reason
 from .places import where_recorded, where_wanted
 
@@ -188,8 +189,6 @@ def for_teardown(runner, state: dict, settings, subscription_id: str) -> Snapsho
     """What `azwrap destroy` checks before deleting: every generation's groups (their tags) and ARM
     resources (their identity), what the workspaces made with them or link to now, everything in each
     group, and what azwrap's storage accounts hold."""
-    from .teardown import generations
-
     every = generations(state, settings)
     made = [item for item in every if item.record.get("created")]
     # Every group recorded, the user's too: what Azure added there for azwrap's workspace is azwrap's to delete.
