@@ -226,10 +226,9 @@ def _doctor_before_all(session: Session, the_plan, force: frozenset) -> None:
 def _tell_what_if(context: Context, the_plan) -> None:
     """The plan, on stdout: the az calls that would run, in order, and why; what is skipped and why."""
     session = context.session
-    pinned = session.subscription_id if session.state.get("subscription") else None  # as apply pins its deletes
     # the subscription the refresh checked, which the run names on every ARM call (core/flow.py, prepare)
     subscription = session.runner.subscription or session.settings.subscription
-    shown = whatif.rows(the_plan, session.outputs, subscription, session.runner.shell, pinned)
+    shown = whatif.rows(the_plan, session.outputs, subscription, session.runner.shell)
     if context.output_format == "json":
         click.echo(json.dumps(shown, indent=2))
         return

@@ -30,16 +30,15 @@ def refuse_unless_signed_in(session) -> None:
     raise Refused(f"{NOT_SIGNED_IN}{unknown if subscription else ''}; --what-if signs in to nothing")
 
 
-def rows(the_plan: Plan, outputs: dict, subscription: str | None, shell: str, pinned: str | None = None) -> list[dict]:
+def rows(the_plan: Plan, outputs: dict, subscription: str | None, shell: str) -> list[dict]:
     """The plan's actions as data: step, argv (starting with az), the command line, whether it changes
-    Azure, why it runs, and what it makes. `subscription`: --subscription, on every ARM call; `pinned`: the
-    setup's subscription, which a delete of what may be gone already (a replaced principal's role
-    assignments) names instead, as apply runs it (core/apply.py, Apply.call)."""
+    Azure, why it runs, and what it makes. `subscription`: on every ARM call, as apply runs it (the one the
+    run checked, core/flow.py)."""
     captured: set[str] = set()
     out = []
     for action in the_plan.actions:
         invocation = action.invocation
-        args = with_subscription(tuple(invocation.args), (action.gone_ok and pinned) or subscription)
+        args = with_subscription(tuple(invocation.args), subscription)
         argv = ["az", *(_shown(arg, outputs, captured) for arg in args)]
         out.append({"step": action.step, "argv": argv, "command": command_line(shell, argv),
                     "changes": action.changes, "reason": action.reason, "creates": invocation.makes})  # fmt: skip

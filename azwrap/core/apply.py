@@ -242,11 +242,9 @@ class Apply:
             tries += 1
             try:
                 shape = dict if capture and not invocation.own else object  # azwrap's own reads may print a list
-                # A delete (a replaced principal's clean-up) names the setup's subscription: another
-                # terminal's `az account set` must not move it elsewhere.
-                pinned = self.session.subscription_id if action.gone_ok and self.session.state.get("subscription") else None
+                # (every ARM call names the subscription the run checked: core/flow.py, prepare)
                 return self.session.runner.run(action.step, args, capture=capture, shape=shape,
-                                               warnings=warnings if capture else None, subscription=pinned)  # fmt: skip
+                                               warnings=warnings if capture else None)  # fmt: skip
             except AzFailed as error:
                 why = self._retryable(invocation, error)
                 if why is None or self.clock() + delay > started + self.retry_timeout:

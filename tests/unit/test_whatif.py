@@ -23,26 +23,19 @@ def a_plan() -> Plan:
     return Plan((StepPlan("sp", "forced with --force", actions=actions),))
 
 
-def argvs(subscription, pinned) -> list[list[str]]:
-    return [row["argv"] for row in whatif.rows(a_plan(), {"sp": {"appId": OLD_APP}}, subscription, "bash", pinned)]
+def argvs(subscription) -> list[list[str]]:
+    return [row["argv"] for row in whatif.rows(a_plan(), {"sp": {"appId": OLD_APP}}, subscription, "bash")]
 
 
-def test_a_replaced_principals_role_deletes_name_the_setups_subscription():
-    shown = argvs(None, SETUP_SUB)
+def test_every_arm_call_names_the_subscription_the_run_checked_and_graph_calls_none():
+    shown = argvs(SETUP_SUB)
+    assert shown[1][-2:] == shown[2][-2:] == ["--subscription", SETUP_SUB]
     assert shown[2] == ["az", "role", "assignment", "delete", "--ids", ROLE_ID, "--subscription", SETUP_SUB]
     assert shown[3] == ["az", "ad", "app", "delete", "--id", OLD_APP]  # Graph: no --subscription
-    assert "--subscription" not in shown[0] + shown[1]  # the others go where az is signed in, as they run
-    assert shown[1][-1] == "$sp.appId"  # made anew by this run: not the recorded one
+    assert "--subscription" not in shown[0]  # create-for-rbac is Graph too
+    assert shown[1][-3] == "$sp.appId"  # made anew by this run: not the recorded one
+    assert whatif.rows(a_plan(), {}, SETUP_SUB, "bash")[2]["command"].endswith(f"--subscription {SETUP_SUB}")
 
 
-def test_the_pinned_subscription_wins_over_the_option_on_a_delete_only():
-    shown = argvs("Azure Sim Subscription", SETUP_SUB)
-    assert shown[2][-2:] == ["--subscription", SETUP_SUB]
-    assert shown[1][-2:] == ["--subscription", "Azure Sim Subscription"]
-    assert "--subscription" not in shown[0] + shown[3]
-    assert whatif.rows(a_plan(), {}, None, "bash", SETUP_SUB)[2]["command"].endswith(f"--subscription {SETUP_SUB}")
-
-
-def test_with_no_setup_subscription_recorded_the_deletes_take_the_option():
-    assert argvs("sub-x", None)[2][-2:] == ["--subscription", "sub-x"]
-    assert "--subscription" not in argvs(None, None)[2]
+def test_without_a_subscription_no_row_names_one():
+    assert not any("--subscription" in argv for argv in argvs(None))
